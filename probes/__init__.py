@@ -1,0 +1,1 @@
+"""Node readers and probes; never imports Textual."""

@@ -1,0 +1,152 @@
+"""The probe API: what a probe declares, what it returns, and how a result is recorded.
+
+A probe looks at one aspect of the node and says what is wrong, with the evidence and what to do.
+The same results feed ``nodedoc check``, the screens, the runbooks and the exported report.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from probes.node import NodeContext
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is. ``ok`` says a check passed and is worth showing as such."""
+
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for ok up to 3 for critical: the order to sort findings worst first."""
+        return _RANK[self]
+
+
+_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
+
+
+class Need(enum.StrEnum):
+    """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
+
+    CRI = "cri"
+    CONTAINERD_ROOT = "containerd-root"
+    CONTAINERD_STATE = "containerd-state"
+    PROCFS = "procfs"
+    HOST_FILES = "host-files"
+
+
+class ProbeStatus(enum.StrEnum):
+    """Whether a probe ran. ``skipped`` (could not tell, with a reason) is not ``error`` (it broke)."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One remediation step: what to do, and the exact command when there is one."""
+
+    text: str
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a probe concluded, with everything a person needs to act on it."""
+
+    id: str
+    probe: str
+    severity: Severity
+    title: str
+    summary: str
+    subject: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    remediation: list[Remedy] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = str(self.severity)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            id=data["id"],
+            probe=data["probe"],
+            severity=Severity(data["severity"]),
+            title=data["title"],
+            summary=data["summary"],
+            subject=dict(data.get("subject") or {}),
+            evidence=dict(data.get("evidence") or {}),
+            remediation=[Remedy(**step) for step in data.get("remediation") or []],
+            references=list(data.get("references") or []),
+        )
+
+
+@dataclass
+class Outcome:
+    """What a probe's ``run`` returns: its findings and the structured facts screens can show."""
+
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProbeResult:
+    """One probe's run as recorded in reports: status, reason, duration, findings and facts."""
+
+    probe: str
+    title: str
+    status: ProbeStatus
+    reason: str = ""
+    duration_ms: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.probe,
+            "title": self.title,
+            "status": str(self.status),
+            "reason": self.reason,
+            "duration_ms": round(self.duration_ms, 1),
+        }
+
+
+class Probe:
+    """Base of every probe. Subclasses declare themselves with class attributes and implement ``run``.
+
+    ``run`` may return an :class:`Outcome` or just a list of findings. It may raise: the runner records
+    the exception as this probe's error and the other probes carry on. :class:`probes.node.NeedUnmet`
+    raised from ``run`` marks the probe skipped with its message.
+    """
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    needs: ClassVar[frozenset[Need]] = frozenset()
+    timeout: ClassVar[float] = 15.0
+
+    def run(self, node: NodeContext) -> Outcome | list[Finding]:
+        raise NotImplementedError
+
+    def finding(self, id: str, severity: Severity, title: str, summary: str, **kw: Any) -> Finding:
+        """Build a finding attributed to this probe."""
+        return Finding(id=id, probe=self.id, severity=severity, title=title, summary=summary, **kw)
+
+
+def worst(findings: list[Finding]) -> Severity:
+    """The worst severity among findings, ``ok`` when there are none."""
+    return max((f.severity for f in findings), key=lambda s: s.rank, default=Severity.OK)
+
+
+def sort_worst_first(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.id, str(f.subject.get("name", ""))))

@@ -1,0 +1,1 @@
+"""Built-in probes, registered through the same nodedoc.probes entry points as third-party ones."""

@@ -1,0 +1,1 @@
+"""Our own CRI runtime.v1 protobuf subset and the stubs generated from it."""

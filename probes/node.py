@@ -1,0 +1,192 @@
+"""The node a probe looks at: where the runtime's socket, root, state, procfs and host files are.
+
+Paths come from the command line when given, else from the runtime itself (CRI verbose status), else from
+containerd's config.toml (plain, k3s and RKE2 locations), else containerd's defaults when they exist.
+With only ``--containerd-root`` nodedoc works post-mortem: no live runtime is looked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from probes.api import Need
+from probes.errors import CriError, NodedocError
+
+T = TypeVar("T")
+
+#: containerd config files, with the root/state their distribution uses when the file names none.
+CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
+    ("etc/containerd/config.toml", "/var/lib/containerd", "/run/containerd"),
+    ("var/lib/rancher/k3s/agent/etc/containerd/config.toml", "/var/lib/rancher/k3s/agent/containerd",
+     "/run/k3s/containerd"),
+    ("var/lib/rancher/rke2/agent/etc/containerd/config.toml", "/var/lib/rancher/rke2/agent/containerd",
+     "/run/k3s/containerd"),
+)
+
+
+class NeedUnmet(NodedocError):
+    """A probe cannot look at what it needs; it is skipped with this message as the reason."""
+
+
+@dataclass
+class NodeContext:
+    """Everything probes share about one node; caches what is expensive to read twice."""
+
+    endpoint: str | None = None
+    containerd_root: Path | None = None
+    containerd_state: Path | None = None
+    host_root: Path = Path("/")
+    proc_root: Path = Path("/proc")
+    timeout: float = 2.0
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def post_mortem(self) -> bool:
+        """Only a containerd root was named: read the disk, look for no live runtime."""
+        return self.containerd_root is not None and self.endpoint is None
+
+    def host_path(self, path: str | os.PathLike[str]) -> Path:
+        """A host path as seen from here (under ``--host-root``)."""
+        p = Path(path)
+        return self.host_root / p.relative_to("/") if p.is_absolute() else self.host_root / p
+
+    def memo(self, key: str, factory: Callable[[], T]) -> T:
+        """Compute a shared value once per node, even when probes ask for it concurrently.
+
+        An error is remembered too, so a dead runtime is not asked again by every probe.
+        """
+        with self._lock:
+            if key not in self._memo:
+                try:
+                    self._memo[key] = (True, factory())
+                except NodedocError as exc:
+                    self._memo[key] = (False, exc)
+            ok, value = self._memo[key]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def forget(self, *keys: str) -> None:
+        """Drop cached values (all of them when no key is named) so the next read goes to the node."""
+        with self._lock:
+            if keys:
+                for key in keys:
+                    self._memo.pop(key, None)
+            else:
+                for value in self._memo.values():
+                    if value[0] and hasattr(value[1], "close"):
+                        value[1].close()
+                self._memo.clear()
+
+    # -- the runtime ------------------------------------------------------------------------------
+
+    def cri(self) -> Any:
+        """The connected CRI client, or :class:`CriError` saying why there is none."""
+        if self.post_mortem:
+            raise NeedUnmet("post-mortem mode (only --containerd-root given): no live runtime is used")
+        from probes.cri_client import discover
+
+        return self.memo("cri", lambda: discover(self.endpoint, self.timeout, host_root=self.host_root))
+
+    def runtime_config(self) -> dict[str, Any]:
+        """The CRI plugin's own view of its config (``Status`` verbose ``config``), {} when unknown."""
+
+        def read() -> dict[str, Any]:
+            try:
+                info = self.cri().status(verbose=True).info
+                return dict(json.loads(info.get("config", "{}")))
+            except (CriError, NeedUnmet, ValueError):
+                return {}
+
+        return self.memo("runtime_config", read)
+
+    def containerd_config(self) -> tuple[Path | None, dict[str, Any]]:
+        """The first containerd config.toml that exists under the host root, parsed ({} if it does not parse)."""
+
+        def read() -> tuple[Path | None, dict[str, Any]]:
+            for rel, _root, _state in CONTAINERD_CONFIGS:
+                path = self.host_root / rel
+                if path.is_file():
+                    try:
+                        return path, tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
+                    except (OSError, tomllib.TOMLDecodeError):
+                        return path, {}
+            return None, {}
+
+        return self.memo("containerd_config", read)
+
+    def _dir_from_sources(self, explicit: Path | None, runtime_key: str, config_key: str, default_idx: int) -> Path:
+        if explicit is not None:
+            return explicit
+        if not self.post_mortem:
+            conf = self.runtime_config()
+            if runtime_key == "containerdRootDir" and conf.get(runtime_key):
+                return Path(conf[runtime_key])
+            if runtime_key == "stateDir" and conf.get(runtime_key):
+                # The CRI plugin's state dir is <containerd state>/io.containerd.grpc.v1.cri.
+                return Path(conf[runtime_key]).parent
+        path, parsed = self.containerd_config()
+        if parsed.get(config_key):
+            return self.host_path(parsed[config_key])
+        for rel, *defaults in CONTAINERD_CONFIGS:
+            if path is None or path == self.host_root / rel:
+                candidate = self.host_path(defaults[default_idx])
+                if candidate.is_dir():
+                    return candidate
+        raise NeedUnmet(
+            f"containerd {config_key} directory not found (give --containerd-{config_key})"
+        )
+
+    def root(self) -> Path:
+        """containerd's root directory (``/var/lib/containerd`` on a plain node)."""
+        return self.memo(
+            "root", lambda: self._require_dir(self._dir_from_sources(self.containerd_root, "containerdRootDir",
+                                                                     "root", 0), "root")
+        )
+
+    def state(self) -> Path:
+        """containerd's state directory (``/run/containerd`` on a plain node)."""
+        return self.memo(
+            "state", lambda: self._require_dir(self._dir_from_sources(self.containerd_state, "stateDir",
+                                                                      "state", 1), "state")
+        )
+
+    @staticmethod
+    def _require_dir(path: Path, what: str) -> Path:
+        if not path.is_dir():
+            raise NeedUnmet(f"containerd {what} {path} does not exist")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise NeedUnmet(f"containerd {what} {path} is not readable: run nodedoc as root")
+        return path
+
+    # -- needs --------------------------------------------------------------------------------------
+
+    def unmet(self, need: Need) -> str | None:
+        """Why ``need`` cannot be met on this node, or None when it can."""
+        try:
+            if need is Need.CRI:
+                self.cri()
+            elif need is Need.CONTAINERD_ROOT:
+                self.root()
+            elif need is Need.CONTAINERD_STATE:
+                if self.post_mortem and self.containerd_state is None:
+                    return "post-mortem mode: no containerd state directory (it lives in /run)"
+                self.state()
+            elif need is Need.PROCFS:
+                if not (self.proc_root / "self").exists():
+                    return f"{self.proc_root} is not a mounted procfs"
+                if self.post_mortem:
+                    return "post-mortem mode: the processes here are not the broken node's"
+            elif need is Need.HOST_FILES and not self.host_root.is_dir():
+                return f"host root {self.host_root} does not exist"
+        except NodedocError as exc:
+            return str(exc)
+        return None

@@ -1,0 +1,1 @@
+"""nodedoc's terminal side: the App, the CLI, shared widgets and the headless engines."""
