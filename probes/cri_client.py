@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import struct
 import threading
 from collections.abc import Iterable, Mapping
@@ -129,8 +130,18 @@ def _check_socket(path: str, timeout: float) -> None:
 
     grpc turns every kind of wrong socket into the same UNAVAILABLE or deadline; this tells them apart.
     """
-    if not os.path.exists(path):
-        raise EndpointNotFound(f"no socket at {path}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise EndpointNotFound(f"no socket at {path}") from None
+    except PermissionError:
+        raise EndpointPermissionDenied(
+            f"permission denied looking up {path}: run nodedoc as root (sudo nodedoc ...)"
+        ) from None
+    except OSError as exc:
+        raise EndpointNotFound(f"cannot look up {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISSOCK(mode):
+        raise NotCriRuntime(f"{path} is not a socket, so not a CRI runtime endpoint")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:

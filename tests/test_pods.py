@@ -1,0 +1,76 @@
+"""`nodedoc pods` against the real lab: the pods containerd runs, with the IPs it assigned."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+
+def nodedoc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def pods_json(lab, *args: str) -> list[dict]:
+    proc = nodedoc("pods", "--endpoint", lab.endpoint, "-o", "json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["items"]
+
+
+def test_lists_exactly_the_lab_pods_with_their_ips(lab):
+    items = pods_json(lab)
+    assert {i["id"]: i["ips"] for i in items} == {p.id: [p.ip] for p in lab.pods}
+    for item in items:
+        assert item["state"] == "ready"
+        assert item["containers"] == 1
+        assert item["pid"] and item["netns_path"].startswith("/var/run/netns/")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(("--name", "^lab-pod-1$"), {"lab-pod-1"}, id="name-regex"),
+        pytest.param(("--name", "pod-[02]"), {"lab-pod-0", "lab-pod-2"}, id="name-class"),
+        pytest.param(("--namespace", "^nodedoc-lab$"), {"lab-pod-0", "lab-pod-1", "lab-pod-2"}, id="namespace"),
+        pytest.param(("--namespace", "kube-system"), set(), id="other-namespace"),
+        pytest.param(("--label", "io.kubernetes.pod.name=lab-pod-2"), {"lab-pod-2"}, id="label"),
+        pytest.param(("--label", "app=nodedoc-lab", "--label", "io.kubernetes.pod.name=lab-pod-0"),
+                     {"lab-pod-0"}, id="two-labels"),
+        pytest.param(("--state", "ready"), {"lab-pod-0", "lab-pod-1", "lab-pod-2"}, id="ready"),
+        pytest.param(("--state", "notready"), set(), id="notready"),
+    ],
+)
+def test_filters_select_the_right_subset(lab, args, expected):
+    assert {i["name"] for i in pods_json(lab, *args)} == expected
+
+
+def test_table_shows_names_and_ips(lab):
+    proc = nodedoc("pods", "--endpoint", lab.endpoint)
+    assert proc.returncode == 0, proc.stderr
+    for pod in lab.pods:
+        line = next(ln for ln in proc.stdout.splitlines() if pod.name in ln)
+        assert pod.ip in line and pod.id[:13] in line
+
+
+def test_endpoint_before_the_subcommand_is_honoured(lab):
+    proc = nodedoc("--endpoint", lab.endpoint, "pods", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["items"]) == len(lab.pods)
+
+
+def test_a_stopped_pod_is_notready(lab, extra_pod):
+    with lab.client() as client:
+        client.stop_pod_sandbox(extra_pod.id)
+    notready = pods_json(lab, "--state", "notready")
+    assert [i["id"] for i in notready] == [extra_pod.id]
+    assert notready[0]["ips"] == []
+
+
+def test_bad_regex_is_a_one_line_error(lab):
+    proc = nodedoc("pods", "--endpoint", lab.endpoint, "--name", "(")
+    assert proc.returncode != 0
+    assert "not a valid regular expression" in proc.stderr and "Traceback" not in proc.stderr

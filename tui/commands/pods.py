@@ -1,0 +1,95 @@
+"""``nodedoc pods``: every sandbox with its IPs, filtered, as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from probes.sandboxes import SandboxView, list_sandboxes
+from tui.format import age_of_ns, short_id
+from tui.options import add_node_options, node_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("pods", help="list pod sandboxes with their IPs (crictl pods, plus the network)")
+    add_node_options(parser)
+    parser.add_argument("-o", "--output", choices=("table", "wide", "json"), default="table")
+    parser.add_argument("--name", metavar="REGEX", help="keep pods whose name matches")
+    parser.add_argument("--namespace", metavar="REGEX", help="keep pods whose namespace matches")
+    parser.add_argument("--label", action="append", default=[], metavar="K=V",
+                        help="keep pods with this label (repeatable; all must match)")
+    parser.add_argument("--state", choices=("ready", "notready"), help="keep pods in this state")
+    parser.set_defaults(func=run)
+
+
+def _regex(text: str | None, what: str) -> re.Pattern[str] | None:
+    if text is None:
+        return None
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise SystemExit(f"nodedoc: --{what} {text!r} is not a valid regular expression: {exc}") from None
+
+
+def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
+    name, namespace = _regex(args.name, "name"), _regex(args.namespace, "namespace")
+    labels = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"nodedoc: --label {item!r} must be KEY=VALUE")
+        labels[key] = value
+
+    def keep(view: SandboxView) -> bool:
+        return (
+            (name is None or bool(name.search(view.name)))
+            and (namespace is None or bool(namespace.search(view.namespace)))
+            and all(view.labels.get(k) == v for k, v in labels.items())
+            and (args.state is None or view.state == args.state)
+        )
+
+    return keep
+
+
+def run(args: argparse.Namespace) -> int:
+    keep = pod_filter(args)
+    node = node_from_args(args)
+    views = list_sandboxes(node.cri(), keep=keep)
+    views = [v for v in views if keep(v)]  # state may have changed between list and status
+    if args.output == "json":
+        json.dump({"items": [v.to_dict() for v in views]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    wide = args.output == "wide"
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"):
+        table.add_column(column, no_wrap=column != "IP")
+    if wide:
+        table.add_column("HANDLER")
+        table.add_column("PID")
+    for v in views:
+        row = [
+            v.id if wide else short_id(v.id),
+            v.name,
+            v.namespace,
+            "Ready" if v.ready else "NotReady",
+            age_of_ns(v.created_at),
+            str(v.attempt),
+            ",".join(v.ips) or ("host" if v.host_network else "-"),
+            str(v.containers),
+        ]
+        if wide:
+            row += [v.runtime_handler or "(default)", str(v.pid or "-")]
+        table.add_row(*row, style="yellow" if v.status_error else None)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    for v in views:
+        if v.status_error:
+            console.print(f"[yellow]{short_id(v.id)}: status unavailable: {v.status_error}[/]")
+    return 0
