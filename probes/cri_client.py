@@ -284,7 +284,9 @@ class CriClient:
         return list(self.call("ListPodSandbox", request).items)
 
     def pod_sandbox_status(self, sandbox_id: str, verbose: bool = True) -> Any:
-        return self.call("PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose))
+        return self.call(
+            "PodSandboxStatus", pb.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose)
+        )
 
     def pod_sandbox_statuses(self, sandbox_ids: Iterable[str], verbose: bool = True) -> dict[str, Any]:
         requests = {i: pb.PodSandboxStatusRequest(pod_sandbox_id=i, verbose=verbose) for i in sandbox_ids}
@@ -297,7 +299,9 @@ class CriClient:
         return list(self.call("ListContainers", request).containers)
 
     def container_status(self, container_id: str, verbose: bool = True) -> Any:
-        return self.call("ContainerStatus", pb.ContainerStatusRequest(container_id=container_id, verbose=verbose))
+        return self.call(
+            "ContainerStatus", pb.ContainerStatusRequest(container_id=container_id, verbose=verbose)
+        )
 
     def container_statuses(self, container_ids: Iterable[str], verbose: bool = True) -> dict[str, Any]:
         requests = {i: pb.ContainerStatusRequest(container_id=i, verbose=verbose) for i in container_ids}
@@ -307,7 +311,9 @@ class CriClient:
         return list(self.call("ListImages", pb.ListImagesRequest()).images)
 
     def image_status(self, image: str, verbose: bool = True) -> Any:
-        return self.call("ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=image), verbose=verbose))
+        return self.call(
+            "ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=image), verbose=verbose)
+        )
 
     def image_fs_info(self) -> Any:
         return self.call("ImageFsInfo", pb.ImageFsInfoRequest())
@@ -324,7 +330,9 @@ class CriClient:
     def remove_pod_sandbox(self, sandbox_id: str, timeout: float = 30.0) -> None:
         self.call("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=timeout)
 
-    def create_container(self, sandbox_id: str, config: Any, sandbox_config: Any, timeout: float = 60.0) -> str:
+    def create_container(
+        self, sandbox_id: str, config: Any, sandbox_config: Any, timeout: float = 60.0
+    ) -> str:
         request = pb.CreateContainerRequest(
             pod_sandbox_id=sandbox_id, config=config, sandbox_config=sandbox_config
         )

@@ -24,10 +24,16 @@ T = TypeVar("T")
 #: containerd config files, with the root/state their distribution uses when the file names none.
 CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
     ("etc/containerd/config.toml", "/var/lib/containerd", "/run/containerd"),
-    ("var/lib/rancher/k3s/agent/etc/containerd/config.toml", "/var/lib/rancher/k3s/agent/containerd",
-     "/run/k3s/containerd"),
-    ("var/lib/rancher/rke2/agent/etc/containerd/config.toml", "/var/lib/rancher/rke2/agent/containerd",
-     "/run/k3s/containerd"),
+    (
+        "var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+        "/var/lib/rancher/k3s/agent/containerd",
+        "/run/k3s/containerd",
+    ),
+    (
+        "var/lib/rancher/rke2/agent/etc/containerd/config.toml",
+        "/var/lib/rancher/rke2/agent/containerd",
+        "/run/k3s/containerd",
+    ),
 )
 
 
@@ -45,6 +51,8 @@ class NodeContext:
     host_root: Path = Path("/")
     proc_root: Path = Path("/proc")
     timeout: float = 2.0
+    #: Per-run choices probes may read (``quick``: verify only what sandboxes use).
+    options: dict[str, Any] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -123,7 +131,9 @@ class NodeContext:
 
         return self.memo("containerd_config", read)
 
-    def _dir_from_sources(self, explicit: Path | None, runtime_key: str, config_key: str, default_idx: int) -> Path:
+    def _dir_from_sources(
+        self, explicit: Path | None, runtime_key: str, config_key: str, default_idx: int
+    ) -> Path:
         if explicit is not None:
             return explicit
         if not self.post_mortem:
@@ -141,22 +151,24 @@ class NodeContext:
                 candidate = self.host_path(defaults[default_idx])
                 if candidate.is_dir():
                     return candidate
-        raise NeedUnmet(
-            f"containerd {config_key} directory not found (give --containerd-{config_key})"
-        )
+        raise NeedUnmet(f"containerd {config_key} directory not found (give --containerd-{config_key})")
 
     def root(self) -> Path:
         """containerd's root directory (``/var/lib/containerd`` on a plain node)."""
         return self.memo(
-            "root", lambda: self._require_dir(self._dir_from_sources(self.containerd_root, "containerdRootDir",
-                                                                     "root", 0), "root")
+            "root",
+            lambda: self._require_dir(
+                self._dir_from_sources(self.containerd_root, "containerdRootDir", "root", 0), "root"
+            ),
         )
 
     def state(self) -> Path:
         """containerd's state directory (``/run/containerd`` on a plain node)."""
         return self.memo(
-            "state", lambda: self._require_dir(self._dir_from_sources(self.containerd_state, "stateDir",
-                                                                      "state", 1), "state")
+            "state",
+            lambda: self._require_dir(
+                self._dir_from_sources(self.containerd_state, "stateDir", "state", 1), "state"
+            ),
         )
 
     @staticmethod

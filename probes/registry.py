@@ -67,7 +67,9 @@ def run_one(ref: ProbeRef, node: NodeContext) -> ProbeResult:
     """Run one probe in this thread: needs, then ``run``; never raises."""
     start = time.monotonic()
 
-    def done(status: ProbeStatus, reason: str = "", outcome: Outcome | None = None, title: str = "") -> ProbeResult:
+    def done(
+        status: ProbeStatus, reason: str = "", outcome: Outcome | None = None, title: str = ""
+    ) -> ProbeResult:
         outcome = outcome or Outcome()
         return ProbeResult(
             probe=ref.id,

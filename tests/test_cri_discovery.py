@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from probes.cri_client import CriClient, candidate_endpoints, discover
-from probes.errors import CriTimeout, EndpointNotFound, EndpointPermissionDenied, NotCriRuntime
+from probes.errors import CriTimeout, EndpointNotFound, NotCriRuntime
 from tui.lab.record import ReplayServer, load_recording
 
 RECORDING = load_recording(Path(__file__).parent / "fixtures" / "lab-recording.json")
@@ -24,12 +24,23 @@ RECORDING = load_recording(Path(__file__).parent / "fixtures" / "lab-recording.j
 @pytest.mark.parametrize(
     ("explicit", "env", "crictl_yaml", "expected"),
     [
-        pytest.param("unix:///flag.sock", {"CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"},
-                     "runtime-endpoint: unix:///yaml.sock", ["unix:///flag.sock"], id="flag-wins"),
-        pytest.param(None, {"CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"},
-                     "runtime-endpoint: unix:///yaml.sock", ["unix:///env.sock"], id="env-before-yaml"),
-        pytest.param(None, {}, "runtime-endpoint: 'unix:///yaml.sock'\ntimeout: 5", ["unix:///yaml.sock"],
-                     id="yaml"),
+        pytest.param(
+            "unix:///flag.sock",
+            {"CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"},
+            "runtime-endpoint: unix:///yaml.sock",
+            ["unix:///flag.sock"],
+            id="flag-wins",
+        ),
+        pytest.param(
+            None,
+            {"CONTAINER_RUNTIME_ENDPOINT": "unix:///env.sock"},
+            "runtime-endpoint: unix:///yaml.sock",
+            ["unix:///env.sock"],
+            id="env-before-yaml",
+        ),
+        pytest.param(
+            None, {}, "runtime-endpoint: 'unix:///yaml.sock'\ntimeout: 5", ["unix:///yaml.sock"], id="yaml"
+        ),
         pytest.param(None, {}, "image-endpoint: unix:///img.sock", None, id="yaml-without-runtime-endpoint"),
         pytest.param(None, {}, None, None, id="known-sockets"),
     ],
@@ -155,8 +166,13 @@ def test_permission_denied_says_to_run_as_root():
         "except EndpointPermissionDenied as e:\n    print('DENIED', e); sys.exit(0)\n"
         "sys.exit(1)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
-                          cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).parent.parent,
+    )
     srv.close()
     shutil.rmtree(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -166,14 +182,16 @@ def test_permission_denied_says_to_run_as_root():
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        pytest.param(["--endpoint", "unix:///nonexistent/cri.sock"], "no socket at /nonexistent/cri.sock",
-                     id="missing"),
+        pytest.param(
+            ["--endpoint", "unix:///nonexistent/cri.sock"], "no socket at /nonexistent/cri.sock", id="missing"
+        ),
         pytest.param(["--endpoint", "tcp://10.0.0.1:1234"], "unix sockets only", id="tcp"),
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "tui.cli", *args, "pods"], capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args, "pods"], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 3
     assert needle in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

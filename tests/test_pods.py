@@ -12,7 +12,9 @@ pytestmark = pytest.mark.lab
 
 
 def nodedoc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def pods_json(lab, *args: str) -> list[dict]:
@@ -35,11 +37,16 @@ def test_lists_exactly_the_lab_pods_with_their_ips(lab):
     [
         pytest.param(("--name", "^lab-pod-1$"), {"lab-pod-1"}, id="name-regex"),
         pytest.param(("--name", "pod-[02]"), {"lab-pod-0", "lab-pod-2"}, id="name-class"),
-        pytest.param(("--namespace", "^nodedoc-lab$"), {"lab-pod-0", "lab-pod-1", "lab-pod-2"}, id="namespace"),
+        pytest.param(
+            ("--namespace", "^nodedoc-lab$"), {"lab-pod-0", "lab-pod-1", "lab-pod-2"}, id="namespace"
+        ),
         pytest.param(("--namespace", "kube-system"), set(), id="other-namespace"),
         pytest.param(("--label", "io.kubernetes.pod.name=lab-pod-2"), {"lab-pod-2"}, id="label"),
-        pytest.param(("--label", "app=nodedoc-lab", "--label", "io.kubernetes.pod.name=lab-pod-0"),
-                     {"lab-pod-0"}, id="two-labels"),
+        pytest.param(
+            ("--label", "app=nodedoc-lab", "--label", "io.kubernetes.pod.name=lab-pod-0"),
+            {"lab-pod-0"},
+            id="two-labels",
+        ),
         pytest.param(("--state", "ready"), {"lab-pod-0", "lab-pod-1", "lab-pod-2"}, id="ready"),
         pytest.param(("--state", "notready"), set(), id="notready"),
     ],

@@ -16,16 +16,41 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     """
     default = None if top else argparse.SUPPRESS
     group = parser.add_argument_group("node")
-    group.add_argument("--endpoint", "-r", default=default, metavar="E",
-                       help="CRI endpoint (unix:///run/containerd/containerd.sock); else crictl's discovery")
-    group.add_argument("--containerd-root", type=Path, default=default, metavar="DIR",
-                       help="containerd root (alone: post-mortem mode on a copy of /var/lib/containerd)")
-    group.add_argument("--containerd-state", type=Path, default=default, metavar="DIR",
-                       help="containerd state directory (default from the runtime or its config)")
-    group.add_argument("--host-root", type=Path, default=Path("/") if top else argparse.SUPPRESS,
-                       metavar="DIR", help="the host's / mounted here (nodedoc in a debug pod)")
-    group.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT if top else argparse.SUPPRESS,
-                       metavar="S", help=f"seconds to wait for the runtime (default {DEFAULT_TIMEOUT:g})")
+    group.add_argument(
+        "--endpoint",
+        "-r",
+        default=default,
+        metavar="E",
+        help="CRI endpoint (unix:///run/containerd/containerd.sock); else crictl's discovery",
+    )
+    group.add_argument(
+        "--containerd-root",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help="containerd root (alone: post-mortem mode on a copy of /var/lib/containerd)",
+    )
+    group.add_argument(
+        "--containerd-state",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help="containerd state directory (default from the runtime or its config)",
+    )
+    group.add_argument(
+        "--host-root",
+        type=Path,
+        default=Path("/") if top else argparse.SUPPRESS,
+        metavar="DIR",
+        help="the host's / mounted here (nodedoc in a debug pod)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT if top else argparse.SUPPRESS,
+        metavar="S",
+        help=f"seconds to wait for the runtime (default {DEFAULT_TIMEOUT:g})",
+    )
 
 
 def node_from_args(args: argparse.Namespace) -> NodeContext:

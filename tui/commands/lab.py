@@ -15,8 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = lab_sub.add_parser("up", help="start containerd in DIR and run pods on it")
     up.add_argument("dir", type=Path, metavar="DIR")
     up.add_argument("--pods", type=int, default=3, metavar="N", help="pods to run (default 3)")
-    up.add_argument("--containers", action="store_true",
-                    help="one container in each pod (its env holds DB_PASSWORD, to test redaction)")
+    up.add_argument(
+        "--containers",
+        action="store_true",
+        help="one container in each pod (its env holds DB_PASSWORD, to test redaction)",
+    )
     up.set_defaults(func=run_up)
     down = lab_sub.add_parser("down", help="remove the pods, stop what the lab started, delete DIR")
     down.add_argument("dir", type=Path, metavar="DIR")
@@ -38,8 +41,10 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"  containerd state  {lab.state}")
     print(f"  config            {lab.config_path}")
     print(f"  pod network       {lab.subnet} on bridge {lab.bridge}")
-    print(f"try: nodedoc --endpoint {lab.endpoint} --containerd-root {lab.root} "
-          f"--containerd-state {lab.state} pods")
+    print(
+        f"try: nodedoc --endpoint {lab.endpoint} --containerd-root {lab.root} "
+        f"--containerd-state {lab.state} pods"
+    )
     print(f"stop: nodedoc lab down {lab.dir}")
     return 0
 
@@ -51,8 +56,18 @@ def run_down(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     lab = Lab.load(args.dir)
-    print(json.dumps({"endpoint": lab.endpoint, "root": str(lab.root), "state": str(lab.state),
-                      "pid": lab.pid, "pods": [p.__dict__ for p in lab.pods]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "endpoint": lab.endpoint,
+                "root": str(lab.root),
+                "state": str(lab.state),
+                "pid": lab.pid,
+                "pods": [p.__dict__ for p in lab.pods],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -63,6 +78,8 @@ def run_record(args: argparse.Namespace) -> int:
     with lab.client() as client:
         data = record(client)
     args.output.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    print(f"recorded {len(data['PodSandboxStatus'])} sandboxes, {len(data['ContainerStatus'])} containers "
-          f"to {args.output}")
+    print(
+        f"recorded {len(data['PodSandboxStatus'])} sandboxes, {len(data['ContainerStatus'])} containers "
+        f"to {args.output}"
+    )
     return 0

@@ -22,8 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", choices=("table", "wide", "json"), default="table")
     parser.add_argument("--name", metavar="REGEX", help="keep pods whose name matches")
     parser.add_argument("--namespace", metavar="REGEX", help="keep pods whose namespace matches")
-    parser.add_argument("--label", action="append", default=[], metavar="K=V",
-                        help="keep pods with this label (repeatable; all must match)")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="keep pods with this label (repeatable; all must match)",
+    )
     parser.add_argument("--state", choices=("ready", "notready"), help="keep pods in this state")
     parser.set_defaults(func=run)
 

@@ -131,7 +131,9 @@ class Lab:
             raise LabError("cannot start a lab; missing: " + "; ".join(missing))
         directory = Path(directory).absolute()
         if directory.exists() and any(directory.iterdir()):
-            raise LabError(f"{directory} is not empty; pick a new directory (or `nodedoc lab down {directory}`)")
+            raise LabError(
+                f"{directory} is not empty; pick a new directory (or `nodedoc lab down {directory}`)"
+            )
         if len(str(directory / "containerd.sock.ttrpc")) > 100:
             raise LabError(f"{directory} is too long a path for a unix socket; choose a shorter one")
         directory.mkdir(parents=True, exist_ok=True)
@@ -173,7 +175,7 @@ state = "{self.state}"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
-    conf_dir = "{self.dir / 'cni'}"
+    conf_dir = "{self.dir / "cni"}"
 """
         )
         conflist = {
@@ -200,7 +202,10 @@ state = "{self.state}"
         log = open(self.dir / "containerd.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             ["containerd", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         self.pid = proc.pid
@@ -224,7 +229,9 @@ state = "{self.state}"
         built = build_image(self.dir / "image")
         proc = subprocess.run(
             ["ctr", "-a", str(self.socket), "-n", NAMESPACE, "images", "import", str(built.tar_path)],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if proc.returncode != 0:
             raise LabError(f"ctr images import failed: {proc.stderr.strip()[-300:]}")
@@ -236,8 +243,11 @@ state = "{self.state}"
             metadata=pb.PodSandboxMetadata(name=name, uid=uid, namespace=POD_NAMESPACE, attempt=0),
             hostname=name,
             log_directory=str(self.dir / "logs" / name),
-            labels={"app": "nodedoc-lab", "io.kubernetes.pod.name": name,
-                    "io.kubernetes.pod.namespace": POD_NAMESPACE},
+            labels={
+                "app": "nodedoc-lab",
+                "io.kubernetes.pod.name": name,
+                "io.kubernetes.pod.namespace": POD_NAMESPACE,
+            },
             annotations={"nodedoc.lab/dir": str(self.dir)},
             linux=pb.LinuxPodSandboxConfig(),
         )
@@ -257,8 +267,10 @@ state = "{self.state}"
                 cconfig = pb.ContainerConfig(
                     metadata=pb.ContainerMetadata(name="app", attempt=0),
                     image=pb.ImageSpec(image=IMAGE_NAME),
-                    envs=[pb.KeyValue(key="DB_PASSWORD", value=self.db_password.encode()),
-                          pb.KeyValue(key="APP_MODE", value=b"lab")],
+                    envs=[
+                        pb.KeyValue(key="DB_PASSWORD", value=self.db_password.encode()),
+                        pb.KeyValue(key="APP_MODE", value=b"lab"),
+                    ],
                     labels={"io.kubernetes.container.name": "app"},
                     log_path="app.log",
                     linux=pb.LinuxContainerConfig(),
@@ -294,11 +306,10 @@ state = "{self.state}"
         directory = Path(directory).absolute()
         lab = cls.load(directory)
         if lab.pid and _alive(lab.pid, "containerd"):
-            with contextlib.suppress(CriError):
-                with lab.client(timeout=10) as client:
-                    ids = [s.id for s in client.list_pod_sandboxes()]
-                    with ThreadPoolExecutor(max_workers=4) as pool:
-                        list(pool.map(lambda i: _remove_sandbox(client, i), ids))
+            with contextlib.suppress(CriError), lab.client(timeout=10) as client:
+                ids = [s.id for s in client.list_pod_sandboxes()]
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    list(pool.map(lambda i: _remove_sandbox(client, i), ids))
             _stop(lab.pid)
             log(f"containerd (pid {lab.pid}) stopped")
         for pid in _shims_of(lab.socket):

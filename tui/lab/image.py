@@ -40,10 +40,14 @@ class BuiltImage:
 
 def compile_pause(out: Path) -> Path:
     if shutil.which("gcc") is None:
-        raise ImageBuildError("gcc is missing (apt-get install gcc libc6-dev): the lab compiles its pause program")
+        raise ImageBuildError(
+            "gcc is missing (apt-get install gcc libc6-dev): the lab compiles its pause program"
+        )
     proc = subprocess.run(
         ["gcc", "-static", "-Os", "-s", "-o", str(out), str(PAUSE_SOURCE)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if proc.returncode != 0:
         raise ImageBuildError(f"gcc -static failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -74,31 +78,52 @@ def build_image(work: Path, name: str = IMAGE_NAME) -> BuiltImage:
     binary = compile_pause(work / "pause").read_bytes()
     raw = layer_tar(binary)
     layer = gzip.compress(raw, mtime=0)
-    config = json.dumps({
-        "architecture": _ARCH.get(platform.machine(), platform.machine()),
-        "os": "linux",
-        "config": {"Entrypoint": ["/pause"], "Env": ["PATH=/"]},
-        "rootfs": {"type": "layers", "diff_ids": [_sha(raw)]},
-        "history": [{"created_by": "nodedoc lab: static pause program"}],
-    }, sort_keys=True).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _sha(layer),
-                    "size": len(layer)}],
-    }, sort_keys=True).encode()
-    index = json.dumps({
-        "schemaVersion": 2,
-        "manifests": [{
+    config = json.dumps(
+        {
+            "architecture": _ARCH.get(platform.machine(), platform.machine()),
+            "os": "linux",
+            "config": {"Entrypoint": ["/pause"], "Env": ["PATH=/"]},
+            "rootfs": {"type": "layers", "diff_ids": [_sha(raw)]},
+            "history": [{"created_by": "nodedoc lab: static pause program"}],
+        },
+        sort_keys=True,
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": _sha(manifest),
-            "size": len(manifest),
-            "annotations": {"io.containerd.image.name": name,
-                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1]},
-        }],
-    }, sort_keys=True).encode()
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _sha(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": _sha(layer),
+                    "size": len(layer),
+                }
+            ],
+        },
+        sort_keys=True,
+    ).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": _sha(manifest),
+                    "size": len(manifest),
+                    "annotations": {
+                        "io.containerd.image.name": name,
+                        "org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1],
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    ).encode()
     tar_path = work / "pause-image.tar"
     with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
         _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')

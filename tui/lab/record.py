@@ -51,8 +51,9 @@ Editor = Callable[[str, Any, Any], Any]
 class ReplayServer:
     """A gRPC server on a unix socket answering CRI reads from a recording, under one API package."""
 
-    def __init__(self, recording: dict[str, Any], socket: Path, api: str = "runtime.v1",
-                 edit: Editor | None = None) -> None:
+    def __init__(
+        self, recording: dict[str, Any], socket: Path, api: str = "runtime.v1", edit: Editor | None = None
+    ) -> None:
         self.recording = recording
         self.socket = Path(socket)
         self.api = api

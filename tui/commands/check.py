@@ -1,0 +1,68 @@
+"""``nodedoc check``: run the probes headless and report, worst first.
+
+Exit status: 0 nothing worse than info, 1 a warning, 2 a critical finding, 3 nodedoc could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from probes.errors import NodedocError
+from probes.registry import run_probes, select
+from tui.options import add_node_options, node_from_args
+from tui.report import build_report, exit_code, render_markdown, render_text, write_private
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "check", help="run the probes and report findings (exit 0 ok, 1 warning, 2 critical)"
+    )
+    add_node_options(parser)
+    parser.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this probe (repeatable); default: all",
+    )
+    parser.add_argument("--format", choices=("text", "json", "md"), default="text")
+    parser.add_argument(
+        "--output", metavar="FILE", help="write the report here (mode 0600) instead of stdout"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="verify only the snapshots sandboxes use, not every committed one",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        refs = select(args.probe)
+    except ValueError as exc:
+        raise NodedocError(str(exc)) from None
+    node = node_from_args(args)
+    node.options["quick"] = args.quick
+    doc = build_report(node, run_probes(node, refs))
+    if args.format == "json":
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif args.format == "md":
+        text = render_markdown(doc)
+    else:
+        text = ""
+    if args.output:
+        if not text:
+            console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+            render_text(doc, console)
+            text = console.export_text()
+        write_private(args.output, text)
+    elif text:
+        sys.stdout.write(text)
+    else:
+        render_text(doc, Console(highlight=False))
+    return exit_code(doc)
