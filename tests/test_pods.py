@@ -29,7 +29,13 @@ def test_lists_exactly_the_lab_pods_with_their_ips(lab):
     for item in items:
         assert item["state"] == "ready"
         assert item["containers"] == 1
+        assert item["pid"] is None  # verbose info is fetched only when asked for
+
+
+def test_verbose_adds_where_each_pod_lives_on_the_host(lab):
+    for item in pods_json(lab, "--verbose"):
         assert item["pid"] and item["netns_path"].startswith("/var/run/netns/")
+        assert item["snapshot_key"] == item["id"]
 
 
 @pytest.mark.parametrize(

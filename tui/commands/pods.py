@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="keep pods with this label (repeatable; all must match)",
     )
     parser.add_argument("--state", choices=("ready", "notready"), help="keep pods in this state")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also fetch the runtime's verbose info: sandbox pid, netns path, snapshot key "
+        "(implied by -o wide; slower on a busy node)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -65,7 +72,8 @@ def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
 def run(args: argparse.Namespace) -> int:
     keep = pod_filter(args)
     node = node_from_args(args)
-    views = list_sandboxes(node.cri(), keep=keep)
+    verbose = args.verbose or args.output == "wide"
+    views = list_sandboxes(node.cri(), verbose=verbose, keep=keep)
     views = [v for v in views if keep(v)]  # state may have changed between list and status
     if args.output == "json":
         json.dump({"items": [v.to_dict() for v in views]}, sys.stdout, indent=2)
