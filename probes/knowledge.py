@@ -1,0 +1,530 @@
+"""The knowledge base of known issues and the containerd ↔ Kubernetes support table, as data files.
+
+``probes/data/known_issues.toml`` holds the issues (see its header for the fields); ``compatibility.toml``
+the support table and end-of-life dates. Both are validated when loaded: a malformed file raises
+:class:`~probes.errors.KnowledgeBaseError` naming the file and the entry.
+
+A verdict rests on the upstream version number. A distribution build (``1.1.5+ds1-1+deb12u1``) keeps the
+upstream number but may carry backported fixes, so its matches carry a ``distribution_note`` saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from probes.api import Remedy, Severity
+from probes.errors import KnowledgeBaseError
+from probes.versions import Version, VersionError, parse
+
+DATA_DIR = Path(__file__).parent / "data"
+KNOWN_ISSUES = DATA_DIR / "known_issues.toml"
+COMPATIBILITY = DATA_DIR / "compatibility.toml"
+
+COMPONENTS = frozenset({"containerd", "runc", "kernel", "kubelet"})
+KINDS = frozenset({"version", "condition"})
+_ISSUE_KEYS = {
+    "id", "component", "kind", "severity", "title", "symptom", "detection", "affected", "fixed_builds",
+    "remediation", "references",
+}
+_REQUIRED = ("id", "component", "kind", "severity", "title", "symptom", "detection", "remediation")
+_RANGE_KEYS = {"introduced", "branch", "fixed", "last_affected"}
+
+
+# -- the data ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """Affected versions: from ``introduced`` (or the start of ``branch``) up to before ``fixed`` /
+    through ``last_affected``."""
+
+    introduced: Version | None
+    fixed: Version | None = None
+    last_affected: Version | None = None
+    branch: str | None = None
+
+    def contains(self, version: Version) -> bool:
+        if self.introduced is not None and version < self.introduced:
+            return False
+        if self.fixed is not None and version >= self.fixed:
+            return False
+        return not (self.last_affected is not None and version > self.last_affected)
+
+    @property
+    def upper(self) -> Version:
+        """The version this range ends at (its fix, else its last affected version)."""
+        return self.fixed or self.last_affected  # type: ignore[return-value]
+
+    def describe(self) -> str:
+        """``>=1.6.9, <1.6.15`` style, upstream numbers."""
+        parts = [f"{self.branch} branch"] if self.branch else []
+        if self.introduced is not None and self.introduced.release != (0, 0) and not self.branch:
+            parts.append(f">={self.introduced.upstream}")
+        if self.fixed is not None:
+            parts.append(f"<{self.fixed.upstream}")
+        if self.last_affected is not None:
+            parts.append(f"<={self.last_affected.upstream}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    """One entry of the knowledge base."""
+
+    id: str
+    component: str
+    kind: str
+    severity: Severity
+    title: str
+    symptom: str
+    detection: str
+    affected: tuple[Range, ...] = ()
+    fixed_builds: tuple[str, ...] = ()
+    remediation: tuple[Remedy, ...] = ()
+    references: tuple[str, ...] = ()
+
+    @property
+    def fixed_versions(self) -> list[str]:
+        """The first fixed version on each affected line, e.g. ``['1.6.15', '1.5.17']``."""
+        return [r.fixed.upstream for r in self.affected if r.fixed is not None]
+
+
+class Verdict(enum.StrEnum):
+    AFFECTED = "affected"
+    FIXED = "fixed"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A known issue as it applies to one version."""
+
+    issue: KnownIssue
+    version: Version
+    verdict: Verdict
+    matched_range: Range | None = None
+    distribution_note: str | None = None
+
+    @property
+    def affected(self) -> bool:
+        return self.verdict is Verdict.AFFECTED
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    path: Path
+    issues: dict[str, KnownIssue] = field(default_factory=dict)
+
+    def for_component(self, component: str) -> list[KnownIssue]:
+        return [i for i in self.issues.values() if i.component == component]
+
+
+@dataclass(frozen=True)
+class SupportRow:
+    minors: tuple[str, ...]
+    containerd: tuple[Version, ...]
+    cri: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EolEntry:
+    component: str
+    branch: str
+    date: dt.date
+    precision: str = "day"
+    lts: bool = False
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    path: Path
+    rows: tuple[SupportRow, ...]
+    eols: tuple[EolEntry, ...]
+
+
+# -- loading and validation -------------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KnowledgeBaseError(f"{path}: cannot read the knowledge base: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise KnowledgeBaseError(f"{path}: not valid TOML: {exc}") from exc
+
+
+class _Entry:
+    """Validation helpers that name the file and the entry in every message."""
+
+    def __init__(self, path: Path, label: str, data: Any) -> None:
+        self.path, self.label = path, label
+        if not isinstance(data, dict):
+            self.fail(f"must be a table, not {type(data).__name__}")
+        self.data: dict[str, Any] = data
+
+    def fail(self, message: str) -> None:
+        raise KnowledgeBaseError(f"{self.path}: {self.label}: {message}")
+
+    def text(self, key: str, required: bool = True) -> str:
+        value = self.data.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"field {key!r} must be a non-empty string" if key in self.data else f"missing field {key!r}")
+        return value  # type: ignore[return-value]
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(f"field {key!r} must be a list of strings")
+        return tuple(value)
+
+    def version(self, key: str, text: Any) -> Version:
+        if not isinstance(text, str):
+            self.fail(f"{key} must be a version string, not {text!r}")
+        if text == "0":
+            return parse("0.0")
+        try:
+            return parse(text)
+        except VersionError:
+            self.fail(f"{key} is not a version: {text!r}")
+            raise  # unreachable: fail raised
+
+
+def _range(entry: _Entry, index: int, data: Any) -> Range:
+    where = f"affected[{index}]"
+    if not isinstance(data, dict):
+        entry.fail(f"{where} must be a table like {{ introduced = \"1.6.9\", fixed = \"1.6.15\" }}")
+    unknown = set(data) - _RANGE_KEYS
+    if unknown:
+        entry.fail(f"{where} has unknown keys {sorted(unknown)} (known: {sorted(_RANGE_KEYS)})")
+    if "introduced" in data and "branch" in data:
+        entry.fail(f"{where}: give introduced or branch, not both")
+    if "introduced" not in data and "branch" not in data:
+        entry.fail(f"{where}: needs introduced (\"0\" for all earlier versions) or branch")
+    if ("fixed" in data) == ("last_affected" in data):
+        entry.fail(f"{where}: needs exactly one of fixed, last_affected")
+    branch = None
+    if "branch" in data:
+        branch = entry.version(f"{where}.branch", data["branch"]).branch
+        introduced = parse(f"{branch}.0-dev.0")
+    else:
+        introduced = entry.version(f"{where}.introduced", data["introduced"])
+    fixed = entry.version(f"{where}.fixed", data["fixed"]) if "fixed" in data else None
+    last = entry.version(f"{where}.last_affected", data["last_affected"]) if "last_affected" in data else None
+    upper = fixed or last
+    assert upper is not None
+    if (fixed and fixed <= introduced) or (last and last < introduced):
+        entry.fail(f"{where}: ends ({upper.raw}) before it starts ({introduced.raw})")
+    return Range(introduced=introduced, fixed=fixed, last_affected=last, branch=branch)
+
+
+def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
+    steps = entry.data.get("remediation")
+    if not isinstance(steps, list) or not steps:
+        entry.fail("needs at least one [[issue.remediation]] step with text (and command)")
+    remedies = []
+    for n, step in enumerate(steps):  # type: ignore[union-attr]
+        if not isinstance(step, dict) or not isinstance(step.get("text"), str) or not step["text"].strip():
+            entry.fail(f"remediation[{n}] needs a text")
+        command = step.get("command")
+        if command is not None and not (isinstance(command, str) and command.strip()):
+            entry.fail(f"remediation[{n}].command must be a non-empty string")
+        if set(step) - {"text", "command"}:
+            entry.fail(f"remediation[{n}] has unknown keys {sorted(set(step) - {'text', 'command'})}")
+        remedies.append(Remedy(text=step["text"], command=command))
+    return tuple(remedies)
+
+
+def _issue(path: Path, index: int, data: Any) -> KnownIssue:
+    label = f"issue #{index + 1}"
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
+        label = f"issue {data['id']!r}"
+    entry = _Entry(path, label, data)
+    for key in _REQUIRED:
+        if key not in entry.data:
+            entry.fail(f"missing field {key!r}")
+    unknown = set(entry.data) - _ISSUE_KEYS
+    if unknown:
+        entry.fail(f"unknown fields {sorted(unknown)} (known: {sorted(_ISSUE_KEYS)})")
+    component, kind = entry.text("component"), entry.text("kind")
+    if component not in COMPONENTS:
+        entry.fail(f"component {component!r} is not one of {sorted(COMPONENTS)}")
+    if kind not in KINDS:
+        entry.fail(f"kind {kind!r} is not one of {sorted(KINDS)}")
+    try:
+        severity = Severity(entry.text("severity"))
+    except ValueError:
+        entry.fail(f"severity {entry.data['severity']!r} is not one of {[str(s) for s in Severity]}")
+    ranges_data = entry.data.get("affected", [])
+    if not isinstance(ranges_data, list):
+        entry.fail("affected must be a list of ranges")
+    ranges = tuple(_range(entry, n, r) for n, r in enumerate(ranges_data))
+    if kind == "version" and not ranges:
+        entry.fail("a kind = \"version\" issue needs affected ranges")
+    if kind == "condition" and ranges:
+        entry.fail("a kind = \"condition\" issue applies to any version: remove affected")
+    references = entry.strings("references")
+    for ref in references:
+        if not ref.startswith("https://"):
+            entry.fail(f"reference {ref!r} is not an https URL")
+    fixed_builds = entry.strings("fixed_builds")
+    for build in fixed_builds:
+        entry.version("fixed_builds", build)
+    return KnownIssue(
+        id=entry.text("id"),
+        component=component,
+        kind=kind,
+        severity=severity,
+        title=entry.text("title"),
+        symptom=entry.text("symptom"),
+        detection=entry.text("detection"),
+        affected=ranges,
+        fixed_builds=tuple(b.lstrip("v") for b in fixed_builds),
+        remediation=_remedies(entry),
+        references=references,
+    )
+
+
+def _check_schema(path: Path, data: dict[str, Any]) -> None:
+    if data.get("schema") != 1:
+        raise KnowledgeBaseError(f"{path}: schema = {data.get('schema')!r}; this nodedoc reads schema = 1")
+
+
+def load(path: Path | str | None = None) -> KnowledgeBase:
+    """Load and validate the known-issues file (the packaged one by default)."""
+    if path is None:
+        return _default()
+    return _load(Path(path))
+
+
+@functools.cache
+def _default() -> KnowledgeBase:
+    return _load(KNOWN_ISSUES)
+
+
+def _load(path: Path) -> KnowledgeBase:
+    data = _read_toml(path)
+    _check_schema(path, data)
+    entries = data.get("issue")
+    if not isinstance(entries, list) or not entries:
+        raise KnowledgeBaseError(f"{path}: no [[issue]] entries")
+    issues: dict[str, KnownIssue] = {}
+    for n, raw in enumerate(entries):
+        issue = _issue(path, n, raw)
+        if issue.id in issues:
+            raise KnowledgeBaseError(f"{path}: issue {issue.id!r}: duplicate id (entry #{n + 1})")
+        issues[issue.id] = issue
+    return KnowledgeBase(path=path, issues=issues)
+
+
+def load_compatibility(path: Path | str | None = None) -> Compatibility:
+    """Load and validate the support table (the packaged one by default)."""
+    if path is None:
+        return _default_compat()
+    return _load_compat(Path(path))
+
+
+@functools.cache
+def _default_compat() -> Compatibility:
+    return _load_compat(COMPATIBILITY)
+
+
+def _load_compat(path: Path) -> Compatibility:
+    data = _read_toml(path)
+    _check_schema(path, data)
+    rows = []
+    for n, raw in enumerate(data.get("kubernetes", [])):
+        entry = _Entry(path, f"kubernetes #{n + 1}", raw)
+        minors = entry.strings("minors")
+        if not minors:
+            entry.fail("needs minors")
+        entry.label = f"kubernetes {', '.join(minors)}"
+        versions = tuple(entry.version("containerd", v) for v in entry.strings("containerd"))
+        cri = entry.strings("cri")
+        if not versions or not cri:
+            entry.fail("needs containerd versions and cri API versions")
+        rows.append(SupportRow(minors=minors, containerd=versions, cri=cri))
+    eols = []
+    for n, raw in enumerate(data.get("eol", [])):
+        entry = _Entry(path, f"eol #{n + 1}", raw)
+        branch = entry.text("branch")
+        entry.label = f"eol {entry.data.get('component')} {branch}"
+        if not isinstance(entry.data.get("date"), dt.date):
+            entry.fail("date must be a TOML date like 2025-08-23")
+        eols.append(EolEntry(
+            component=entry.text("component"), branch=branch, date=entry.data["date"],
+            precision=entry.data.get("precision", "day"), lts=bool(entry.data.get("lts", False)),
+        ))
+    if not rows:
+        raise KnowledgeBaseError(f"{path}: no [[kubernetes]] rows")
+    return Compatibility(path=path, rows=tuple(rows), eols=tuple(eols))
+
+
+# -- questions ---------------------------------------------------------------------------------------------
+
+
+def issue(issue_id: str) -> KnownIssue:
+    """One entry of the packaged knowledge base by id (KeyError for an unknown id)."""
+    return load().issues[issue_id]
+
+
+def changelog_command(component: str, version: Version) -> str:
+    """The command that shows a distribution package's changelog, to look a fix up in."""
+    suffix = version.distribution.lower()
+    package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component, component)
+    if ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
+        return f"rpm -q --changelog {package} | less"
+    if "k3s" in suffix or "rke2" in suffix:
+        return "k3s --version  # then read the k3s/RKE2 release notes for this build"
+    return f"apt changelog {package} | less"
+
+
+def _distribution_note(issue_: KnownIssue, version: Version, verdict: Verdict, component: str) -> str | None:
+    if not version.is_distribution_build:
+        return None
+    if verdict is Verdict.FIXED:
+        return (f"{version.raw} is a distribution build of upstream {version.upstream}; "
+                "the verdict rests on the upstream number.")
+    return (
+        f"{version.raw} is a distribution build of upstream {version.upstream}: the verdict rests on the "
+        f"upstream number alone and the distribution may carry the fix for {issue_.id}. "
+        f"Look for it in the package changelog: {changelog_command(component, version)}"
+    )
+
+
+def _verdict(issue_: KnownIssue, version: Version) -> tuple[Verdict | None, Range | None]:
+    bare = version.raw.lstrip("v")
+    for rng in issue_.affected:
+        if rng.contains(version):
+            if bare in issue_.fixed_builds:
+                return Verdict.FIXED, rng
+            return Verdict.AFFECTED, rng
+    for rng in issue_.affected:
+        if rng.fixed is not None and version >= rng.fixed and version.branch == rng.fixed.branch:
+            return Verdict.FIXED, rng
+    if all(version > rng.upper for rng in issue_.affected):
+        return Verdict.FIXED, None
+    return None, None
+
+
+def known_issues_for(component: str, version: str | Version, kb: KnowledgeBase | None = None) -> list[Match]:
+    """The version-determined issues of ``component`` that ``version`` is affected by or has the fix for.
+
+    Issues the version predates (or whose affected lines it is not on) are left out. A version string that
+    does not parse is a :class:`~probes.versions.VersionError`.
+    """
+    kb = kb or load()
+    parsed = version if isinstance(version, Version) else parse(version)
+    matches = []
+    for entry in kb.for_component(component):
+        if entry.kind != "version":
+            continue
+        verdict, rng = _verdict(entry, parsed)
+        if verdict is None:
+            continue
+        matches.append(Match(
+            issue=entry, version=parsed, verdict=verdict, matched_range=rng,
+            distribution_note=_distribution_note(entry, parsed, verdict, component),
+        ))
+    return matches
+
+
+def _minor(kube_version: str | Version) -> str:
+    v = kube_version if isinstance(kube_version, Version) else parse(kube_version)
+    return v.branch
+
+
+def support_row(kube_version: str | Version, compat: Compatibility | None = None) -> SupportRow | None:
+    """The support-table row for a Kubernetes version (``1.26`` or ``v1.26.3``), None when not listed."""
+    minor = _minor(kube_version)
+    for row in (compat or load_compatibility()).rows:
+        if minor in row.minors:
+            return row
+    return None
+
+
+def supported_containerd_for(kube_minor: str | Version, compat: Compatibility | None = None) -> list[Version]:
+    """The lowest supported containerd on each branch for a Kubernetes minor ([] when the minor is not listed)."""
+    row = support_row(kube_minor, compat)
+    return list(row.containerd) if row else []
+
+
+@dataclass(frozen=True)
+class Combination:
+    """Whether a containerd version is supported with a Kubernetes version, and why."""
+
+    supported: bool | None  # None: the table cannot tell (minor or branch not listed, newer than the table)
+    reason: str
+    minimums: tuple[str, ...] = ()
+
+
+def check_combination(
+    kube_version: str | Version, containerd_version: str | Version, cri_api: str | None = None,
+    compat: Compatibility | None = None,
+) -> Combination:
+    """Check a kubelet / containerd (/ CRI API) combination against the support table."""
+    compat = compat or load_compatibility()
+    kube = kube_version if isinstance(kube_version, Version) else parse(kube_version)
+    ctd = containerd_version if isinstance(containerd_version, Version) else parse(containerd_version)
+    row = support_row(kube, compat)
+    if row is None:
+        listed = [m for r in compat.rows for m in r.minors]
+        return Combination(None, f"Kubernetes {kube.branch} is not in the support table ({listed[0]}–{listed[-1]})")
+    minimums = tuple(f"{v.upstream}+" for v in row.containerd)
+    if cri_api and cri_api not in row.cri:
+        return Combination(False, f"Kubernetes {kube.branch} needs CRI {'/'.join(row.cri)}; the runtime "
+                                  f"serves {cri_api}", minimums)
+    same_branch = [v for v in row.containerd if v.branch == ctd.branch]
+    if same_branch:
+        low = same_branch[0]
+        if ctd >= low:
+            return Combination(True, f"containerd {ctd.upstream} ≥ {low.upstream} on the {ctd.branch} branch",
+                               minimums)
+        return Combination(False, f"Kubernetes {kube.branch} needs containerd {low.upstream}+ on the "
+                                  f"{ctd.branch} branch; this is {ctd.upstream}", minimums)
+    if all(ctd > v for v in row.containerd):
+        return Combination(None, f"containerd {ctd.branch} is newer than the branches listed for "
+                                 f"Kubernetes {kube.branch}", minimums)
+    return Combination(False, f"containerd {ctd.branch} is not supported with Kubernetes {kube.branch}",
+                       minimums)
+
+
+@dataclass(frozen=True)
+class EolStatus:
+    component: str
+    branch: str
+    date: dt.date | None
+    ended: bool
+    lts: bool = False
+    precision: str = "day"
+
+    def describe(self) -> str:
+        when = "long ago" if self.date is None else (
+            self.date.strftime("%b %Y") if self.precision == "month" else self.date.isoformat())
+        verb = "reached end of life" if self.ended else "reaches end of life"
+        return f"{self.component} {self.branch}{' (LTS)' if self.lts else ''} {verb} {when}"
+
+
+def eol(component: str, version: str | Version, today: dt.date | None = None,
+        compat: Compatibility | None = None) -> EolStatus | None:
+    """End of life of ``version``'s branch: None when the table has no dates for it (or the component)."""
+    compat = compat or load_compatibility()
+    today = today or dt.date.today()
+    v = version if isinstance(version, Version) else parse(version)
+    entries = [e for e in compat.eols if e.component == component]
+    if not entries:
+        return None
+    for e in entries:
+        if e.branch == v.branch:
+            return EolStatus(component, e.branch, e.date, today > e.date, e.lts, e.precision)
+    oldest = min(entries, key=lambda e: parse(e.branch))
+    if v < parse(oldest.branch + ".0-dev.0"):
+        return EolStatus(component, v.branch, None, True)
+    return None
