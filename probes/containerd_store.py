@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from probes.bbolt import BoltError, BoltFile, Bucket, open_bolt
 from probes.errors import NodedocError
@@ -212,8 +212,8 @@ class LeaseRecord:
     resources: tuple[str, ...] = ()  # "content/<digest>", "snapshots/<snapshotter>/<key>", "ingests/<ref>"
 
 
-class MetaDb:
-    """containerd's metadata database, opened read-only."""
+class _BoltDatabase:
+    """A bolt file opened read-only, closed on leaving a ``with`` block."""
 
     def __init__(self, path: str | Path | BoltFile) -> None:
         if isinstance(path, BoltFile):
@@ -225,11 +225,15 @@ class MetaDb:
     def close(self) -> None:
         self.bolt.close()
 
-    def __enter__(self) -> MetaDb:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MetaDb(_BoltDatabase):
+    """containerd's metadata database, opened read-only."""
 
     def _v1(self) -> Bucket | None:
         return self.bolt.bucket("v1")
@@ -378,24 +382,8 @@ class OverlaySnapshotRecord:
         return self.key.split("/", 2)[2] if self.key.count("/") >= 2 else self.key
 
 
-class OverlayDb:
+class OverlayDb(_BoltDatabase):
     """The overlayfs snapshotter's metadata.db, opened read-only."""
-
-    def __init__(self, path: str | Path | BoltFile) -> None:
-        if isinstance(path, BoltFile):
-            self.path, self.bolt = Path(path.name), path
-        else:
-            self.path = Path(path)
-            self.bolt = open_bolt(self.path)
-
-    def close(self) -> None:
-        self.bolt.close()
-
-    def __enter__(self) -> OverlayDb:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def snapshots(self) -> list[OverlaySnapshotRecord]:
         b = self.bolt.bucket("v1", "snapshots")
