@@ -29,8 +29,17 @@ COMPATIBILITY = DATA_DIR / "compatibility.toml"
 COMPONENTS = frozenset({"containerd", "runc", "kernel", "kubelet"})
 KINDS = frozenset({"version", "condition"})
 _ISSUE_KEYS = {
-    "id", "component", "kind", "severity", "title", "symptom", "detection", "affected", "fixed_builds",
-    "remediation", "references",
+    "id",
+    "component",
+    "kind",
+    "severity",
+    "title",
+    "symptom",
+    "detection",
+    "affected",
+    "fixed_builds",
+    "remediation",
+    "references",
 }
 _REQUIRED = ("id", "component", "kind", "severity", "title", "symptom", "detection", "remediation")
 _RANGE_KEYS = {"introduced", "branch", "fixed", "last_affected"}
@@ -176,7 +185,9 @@ class _Entry:
         if value is None and not required:
             return ""
         if not isinstance(value, str) or not value.strip():
-            self.fail(f"field {key!r} must be a non-empty string" if key in self.data else f"missing field {key!r}")
+            self.fail(
+                f"field {key!r} must be a non-empty string" if key in self.data else f"missing field {key!r}"
+            )
         return value  # type: ignore[return-value]
 
     def strings(self, key: str) -> tuple[str, ...]:
@@ -200,14 +211,14 @@ class _Entry:
 def _range(entry: _Entry, index: int, data: Any) -> Range:
     where = f"affected[{index}]"
     if not isinstance(data, dict):
-        entry.fail(f"{where} must be a table like {{ introduced = \"1.6.9\", fixed = \"1.6.15\" }}")
+        entry.fail(f'{where} must be a table like {{ introduced = "1.6.9", fixed = "1.6.15" }}')
     unknown = set(data) - _RANGE_KEYS
     if unknown:
         entry.fail(f"{where} has unknown keys {sorted(unknown)} (known: {sorted(_RANGE_KEYS)})")
     if "introduced" in data and "branch" in data:
         entry.fail(f"{where}: give introduced or branch, not both")
     if "introduced" not in data and "branch" not in data:
-        entry.fail(f"{where}: needs introduced (\"0\" for all earlier versions) or branch")
+        entry.fail(f'{where}: needs introduced ("0" for all earlier versions) or branch')
     if ("fixed" in data) == ("last_affected" in data):
         entry.fail(f"{where}: needs exactly one of fixed, last_affected")
     branch = None
@@ -267,9 +278,9 @@ def _issue(path: Path, index: int, data: Any) -> KnownIssue:
         entry.fail("affected must be a list of ranges")
     ranges = tuple(_range(entry, n, r) for n, r in enumerate(ranges_data))
     if kind == "version" and not ranges:
-        entry.fail("a kind = \"version\" issue needs affected ranges")
+        entry.fail('a kind = "version" issue needs affected ranges')
     if kind == "condition" and ranges:
-        entry.fail("a kind = \"condition\" issue applies to any version: remove affected")
+        entry.fail('a kind = "condition" issue applies to any version: remove affected')
     references = entry.strings("references")
     for ref in references:
         if not ref.startswith("https://"):
@@ -358,10 +369,15 @@ def _load_compat(path: Path) -> Compatibility:
         entry.label = f"eol {entry.data.get('component')} {branch}"
         if not isinstance(entry.data.get("date"), dt.date):
             entry.fail("date must be a TOML date like 2025-08-23")
-        eols.append(EolEntry(
-            component=entry.text("component"), branch=branch, date=entry.data["date"],
-            precision=entry.data.get("precision", "day"), lts=bool(entry.data.get("lts", False)),
-        ))
+        eols.append(
+            EolEntry(
+                component=entry.text("component"),
+                branch=branch,
+                date=entry.data["date"],
+                precision=entry.data.get("precision", "day"),
+                lts=bool(entry.data.get("lts", False)),
+            )
+        )
     if not rows:
         raise KnowledgeBaseError(f"{path}: no [[kubernetes]] rows")
     return Compatibility(path=path, rows=tuple(rows), eols=tuple(eols))
@@ -390,8 +406,10 @@ def _distribution_note(issue_: KnownIssue, version: Version, verdict: Verdict, c
     if not version.is_distribution_build:
         return None
     if verdict is Verdict.FIXED:
-        return (f"{version.raw} is a distribution build of upstream {version.upstream}; "
-                "the verdict rests on the upstream number.")
+        return (
+            f"{version.raw} is a distribution build of upstream {version.upstream}; "
+            "the verdict rests on the upstream number."
+        )
     return (
         f"{version.raw} is a distribution build of upstream {version.upstream}: the verdict rests on the "
         f"upstream number alone and the distribution may carry the fix for {issue_.id}. "
@@ -429,10 +447,15 @@ def known_issues_for(component: str, version: str | Version, kb: KnowledgeBase |
         verdict, rng = _verdict(entry, parsed)
         if verdict is None:
             continue
-        matches.append(Match(
-            issue=entry, version=parsed, verdict=verdict, matched_range=rng,
-            distribution_note=_distribution_note(entry, parsed, verdict, component),
-        ))
+        matches.append(
+            Match(
+                issue=entry,
+                version=parsed,
+                verdict=verdict,
+                matched_range=rng,
+                distribution_note=_distribution_note(entry, parsed, verdict, component),
+            )
+        )
     return matches
 
 
@@ -466,7 +489,9 @@ class Combination:
 
 
 def check_combination(
-    kube_version: str | Version, containerd_version: str | Version, cri_api: str | None = None,
+    kube_version: str | Version,
+    containerd_version: str | Version,
+    cri_api: str | None = None,
     compat: Compatibility | None = None,
 ) -> Combination:
     """Check a kubelet / containerd (/ CRI API) combination against the support table."""
@@ -476,24 +501,38 @@ def check_combination(
     row = support_row(kube, compat)
     if row is None:
         listed = [m for r in compat.rows for m in r.minors]
-        return Combination(None, f"Kubernetes {kube.branch} is not in the support table ({listed[0]}–{listed[-1]})")
+        return Combination(
+            None, f"Kubernetes {kube.branch} is not in the support table ({listed[0]}–{listed[-1]})"
+        )
     minimums = tuple(f"{v.upstream}+" for v in row.containerd)
     if cri_api and cri_api not in row.cri:
-        return Combination(False, f"Kubernetes {kube.branch} needs CRI {'/'.join(row.cri)}; the runtime "
-                                  f"serves {cri_api}", minimums)
+        return Combination(
+            False,
+            f"Kubernetes {kube.branch} needs CRI {'/'.join(row.cri)}; the runtime serves {cri_api}",
+            minimums,
+        )
     same_branch = [v for v in row.containerd if v.branch == ctd.branch]
     if same_branch:
         low = same_branch[0]
         if ctd >= low:
-            return Combination(True, f"containerd {ctd.upstream} ≥ {low.upstream} on the {ctd.branch} branch",
-                               minimums)
-        return Combination(False, f"Kubernetes {kube.branch} needs containerd {low.upstream}+ on the "
-                                  f"{ctd.branch} branch; this is {ctd.upstream}", minimums)
+            return Combination(
+                True, f"containerd {ctd.upstream} ≥ {low.upstream} on the {ctd.branch} branch", minimums
+            )
+        return Combination(
+            False,
+            f"Kubernetes {kube.branch} needs containerd {low.upstream}+ on the "
+            f"{ctd.branch} branch; this is {ctd.upstream}",
+            minimums,
+        )
     if all(ctd > v for v in row.containerd):
-        return Combination(None, f"containerd {ctd.branch} is newer than the branches listed for "
-                                 f"Kubernetes {kube.branch}", minimums)
-    return Combination(False, f"containerd {ctd.branch} is not supported with Kubernetes {kube.branch}",
-                       minimums)
+        return Combination(
+            None,
+            f"containerd {ctd.branch} is newer than the branches listed for Kubernetes {kube.branch}",
+            minimums,
+        )
+    return Combination(
+        False, f"containerd {ctd.branch} is not supported with Kubernetes {kube.branch}", minimums
+    )
 
 
 @dataclass(frozen=True)
@@ -506,14 +545,18 @@ class EolStatus:
     precision: str = "day"
 
     def describe(self) -> str:
-        when = "long ago" if self.date is None else (
-            self.date.strftime("%b %Y") if self.precision == "month" else self.date.isoformat())
+        when = (
+            "long ago"
+            if self.date is None
+            else (self.date.strftime("%b %Y") if self.precision == "month" else self.date.isoformat())
+        )
         verb = "reached end of life" if self.ended else "reaches end of life"
         return f"{self.component} {self.branch}{' (LTS)' if self.lts else ''} {verb} {when}"
 
 
-def eol(component: str, version: str | Version, today: dt.date | None = None,
-        compat: Compatibility | None = None) -> EolStatus | None:
+def eol(
+    component: str, version: str | Version, today: dt.date | None = None, compat: Compatibility | None = None
+) -> EolStatus | None:
     """End of life of ``version``'s branch: None when the table has no dates for it (or the component)."""
     compat = compat or load_compatibility()
     today = today or dt.date.today()

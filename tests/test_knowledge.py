@@ -55,13 +55,27 @@ def test_not_a_version() -> None:
 @pytest.mark.parametrize(
     ("output", "version", "package"),
     [
-        pytest.param("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3",
-                     "1.6.20~ds1", "1.6.20~ds1-1+deb12u3", id="containerd-debian"),
-        pytest.param("containerd github.com/containerd/containerd v1.6.28 ae07eda36dd25f8a1b98dfbf587313b99c0190bb",
-                     "v1.6.28", "", id="containerd-upstream"),
-        pytest.param("runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946\nspec: 1.0.2-dev", "1.1.12", "", id="runc"),
-        pytest.param("runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1", "1.1.5+ds1", "1.1.5+ds1-1+deb12u1",
-                     id="runc-debian"),
+        pytest.param(
+            "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3",
+            "1.6.20~ds1",
+            "1.6.20~ds1-1+deb12u3",
+            id="containerd-debian",
+        ),
+        pytest.param(
+            "containerd github.com/containerd/containerd v1.6.28 ae07eda36dd25f8a1b98dfbf587313b99c0190bb",
+            "v1.6.28",
+            "",
+            id="containerd-upstream",
+        ),
+        pytest.param(
+            "runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946\nspec: 1.0.2-dev", "1.1.12", "", id="runc"
+        ),
+        pytest.param(
+            "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1",
+            "1.1.5+ds1",
+            "1.1.5+ds1-1+deb12u1",
+            id="runc-debian",
+        ),
         pytest.param("Kubernetes v1.26.0", "v1.26.0", "", id="kubelet"),
     ],
 )
@@ -123,12 +137,30 @@ def test_distribution_build_gets_a_note() -> None:
 
 def test_packaged_knowledge_base_covers_runtime_facts() -> None:
     kb = knowledge.load()
-    for issue_id in ("containerd-7843", "runc-seccomp-pipe-deadlock", "CVE-2019-5736", "CVE-2024-21626",
-                     "CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881", "CVE-2022-23648", "CVE-2020-15257",
-                     "CVE-2022-23471", "CVE-2022-24769", "CVE-2023-25153", "CVE-2023-25173", "GHSA-7ww5-4wqc-m92c",
-                     "containerd-failed-to-reserve-sandbox-name", "containerd-shim-task-create-failed",
-                     "containerd-killmode", "containerd-deprecated-registry-config", "containerd-cri-v1alpha2",
-                     "cgroup-driver-mismatch", "kernel-may-detach-mounts", "kernel-overlay-missing"):
+    for issue_id in (
+        "containerd-7843",
+        "runc-seccomp-pipe-deadlock",
+        "CVE-2019-5736",
+        "CVE-2024-21626",
+        "CVE-2025-31133",
+        "CVE-2025-52565",
+        "CVE-2025-52881",
+        "CVE-2022-23648",
+        "CVE-2020-15257",
+        "CVE-2022-23471",
+        "CVE-2022-24769",
+        "CVE-2023-25153",
+        "CVE-2023-25173",
+        "GHSA-7ww5-4wqc-m92c",
+        "containerd-failed-to-reserve-sandbox-name",
+        "containerd-shim-task-create-failed",
+        "containerd-killmode",
+        "containerd-deprecated-registry-config",
+        "containerd-cri-v1alpha2",
+        "cgroup-driver-mismatch",
+        "kernel-may-detach-mounts",
+        "kernel-overlay-missing",
+    ):
         assert issue_id in kb.issues, issue_id
         assert kb.issues[issue_id].remediation
 
@@ -189,29 +221,70 @@ command = "true"
 @pytest.mark.parametrize(
     ("body", "expect"),
     [
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-1", affected='{ introduced = "1.0", fixed = "1.x" }'),
-                     r"issue 'x-1': affected\[0\].fixed is not a version: '1.x'", id="bad-version"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-2", affected='{ introduced = "1.0" }'),
-                     r"issue 'x-2': affected\[0\]: needs exactly one of fixed, last_affected", id="open-range"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-3", affected='{ introduced = "1.2", fixed = "1.1" }'),
-                     r"issue 'x-3': affected\[0\]: ends \(1.1\) before it starts", id="backwards"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-4", affected='{ introduced = "1.0", fixed = "1.1" }')
-                     .replace('severity = "warning"', 'severity = "bad"'),
-                     r"issue 'x-4': severity 'bad' is not one of", id="severity"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-5", affected='{ introduced = "1.0", fixed = "1.1" }')
-                     .replace('title = "t"\n', ""), r"issue 'x-5': missing field 'title'", id="missing-title"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-6", affected='{ introduced = "1.0", fixed = "1.1" }')
-                     .replace('title = "t"', 'titel = "t"\ntitle = "t"'),
-                     r"issue 'x-6': unknown fields \['titel'\]", id="typo-field"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-7", affected='{ introduced = "1.0", fixed = "1.1" }')
-                     * 2, r"issue 'x-7': duplicate id", id="duplicate"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-8", affected='{ introduced = "1.0", fixed = "1.1" }')
-                     .replace('"https://example.org/x"', '"example.org"'),
-                     r"issue 'x-8': reference 'example.org' is not an https URL", id="reference"),
-        pytest.param("schema = 1\n" + GOOD_ISSUE.format(id="x-9", affected='{ introduced = "1.0", fixed = "1.1" }')
-                     .replace('component = "runc"', 'component = "docker"'),
-                     r"issue 'x-9': component 'docker' is not one of", id="component"),
-        pytest.param("schema = 1\n[[issue]]\ncomponent = 'runc'\n", r"issue #1: missing field 'id'", id="no-id"),
+        pytest.param(
+            "schema = 1\n" + GOOD_ISSUE.format(id="x-1", affected='{ introduced = "1.0", fixed = "1.x" }'),
+            r"issue 'x-1': affected\[0\].fixed is not a version: '1.x'",
+            id="bad-version",
+        ),
+        pytest.param(
+            "schema = 1\n" + GOOD_ISSUE.format(id="x-2", affected='{ introduced = "1.0" }'),
+            r"issue 'x-2': affected\[0\]: needs exactly one of fixed, last_affected",
+            id="open-range",
+        ),
+        pytest.param(
+            "schema = 1\n" + GOOD_ISSUE.format(id="x-3", affected='{ introduced = "1.2", fixed = "1.1" }'),
+            r"issue 'x-3': affected\[0\]: ends \(1.1\) before it starts",
+            id="backwards",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-4", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                'severity = "warning"', 'severity = "bad"'
+            ),
+            r"issue 'x-4': severity 'bad' is not one of",
+            id="severity",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-5", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                'title = "t"\n', ""
+            ),
+            r"issue 'x-5': missing field 'title'",
+            id="missing-title",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-6", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                'title = "t"', 'titel = "t"\ntitle = "t"'
+            ),
+            r"issue 'x-6': unknown fields \['titel'\]",
+            id="typo-field",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-7", affected='{ introduced = "1.0", fixed = "1.1" }') * 2,
+            r"issue 'x-7': duplicate id",
+            id="duplicate",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-8", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                '"https://example.org/x"', '"example.org"'
+            ),
+            r"issue 'x-8': reference 'example.org' is not an https URL",
+            id="reference",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-9", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                'component = "runc"', 'component = "docker"'
+            ),
+            r"issue 'x-9': component 'docker' is not one of",
+            id="component",
+        ),
+        pytest.param(
+            "schema = 1\n[[issue]]\ncomponent = 'runc'\n", r"issue #1: missing field 'id'", id="no-id"
+        ),
         pytest.param("schema = 2\n", r"schema = 2; this nodedoc reads schema = 1", id="schema"),
         pytest.param("schema = 1\n[[issue]\n", r"not valid TOML: .*line 2", id="toml-syntax"),
     ],
@@ -227,7 +300,9 @@ def test_malformed_knowledge_base(tmp_path: Path, body: str, expect: str) -> Non
 
 def test_good_file_loads(tmp_path: Path) -> None:
     path = tmp_path / "kb.toml"
-    path.write_text("schema = 1\n" + GOOD_ISSUE.format(id="x-ok", affected='{ introduced = "1.0", fixed = "1.1" }'))
+    path.write_text(
+        "schema = 1\n" + GOOD_ISSUE.format(id="x-ok", affected='{ introduced = "1.0", fixed = "1.1" }')
+    )
     kb = knowledge.load(path)
     assert [m.verdict for m in known_issues_for("runc", "1.0.5", kb)] == [Verdict.AFFECTED]
 

@@ -10,7 +10,7 @@ from probes.node import NodeContext
 
 
 def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None:
-    """--endpoint, --containerd-root, --containerd-state, --host-root, --timeout.
+    """--endpoint, --containerd-root, --containerd-state, --containerd-config, --host-root, --timeout.
 
     Defaults are ``argparse.SUPPRESS`` on subparsers so an option given before the subcommand is kept.
     """
@@ -38,6 +38,13 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
         help="containerd state directory (default from the runtime or its config)",
     )
     group.add_argument(
+        "--containerd-config",
+        default=default,
+        metavar="FILE",
+        help="containerd's config.toml, a host path (default: the running containerd's --config, else the "
+        "standard locations)",
+    )
+    group.add_argument(
         "--host-root",
         type=Path,
         default=Path("/") if top else argparse.SUPPRESS,
@@ -54,7 +61,11 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
 
 
 def node_from_args(args: argparse.Namespace) -> NodeContext:
+    options = {}
+    if getattr(args, "containerd_config", None):
+        options["containerd_config"] = args.containerd_config
     return NodeContext(
+        options=options,
         endpoint=getattr(args, "endpoint", None),
         containerd_root=getattr(args, "containerd_root", None),
         containerd_state=getattr(args, "containerd_state", None),

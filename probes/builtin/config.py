@@ -1,0 +1,481 @@
+"""containerd's config.toml against what the node needs: registry config, cgroup driver, sandbox image, CNI dirs.
+
+The file is the one the node's containerd uses (see :mod:`probes.containerd_config` for how it is found;
+``NODEDOC_CONTAINERD_CONFIG`` names it explicitly). A config that does not parse is a finding with the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from probes import binaries, knowledge
+from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.builtin.service import node_binary, node_config, node_unit, unit_search_path
+from probes.containerd_config import ContainerdConfig, read_cni
+from probes.kubelet_config import KubeletConfig
+from probes.kubelet_config import read as read_kubelet
+from probes.node import NodeContext
+from probes.versions import Version
+
+CERTS_DIR = "/etc/containerd/certs.d"
+
+
+def _containerd_version(node: NodeContext) -> Version | None:
+    unit = node_unit(node)
+    path = binaries.which(node.host_root, "containerd", unit_search_path(unit))
+    return node_binary(node, "containerd", path).version if path else None
+
+
+def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> str:
+    """The hosts.toml that replaces a deprecated ``mirrors`` / ``configs.tls`` entry for one registry."""
+    server = "https://registry-1.docker.io" if registry == "docker.io" else f"https://{registry}"
+    lines = [] if registry == "*" else [f'server = "{server}"', ""]
+    for endpoint in mirror.get("endpoint", []) or []:
+        lines.append(f'[host."{endpoint}"]')
+        lines.append('  capabilities = ["pull", "resolve"]')
+        if tls.get("insecure_skip_verify"):
+            lines.append("  skip_verify = true")
+        if tls.get("ca_file"):
+            lines.append(f'  ca = "{tls["ca_file"]}"')
+        if tls.get("cert_file") and tls.get("key_file"):
+            lines.append(f'  client = [["{tls["cert_file"]}", "{tls["key_file"]}"]]')
+    return "\n".join(lines) + "\n"
+
+
+class ConfigProbe(Probe):
+    id = "config"
+    title = "containerd configuration"
+    description = (
+        "containerd's config.toml (v2/v3, imports, k3s/RKE2 templates): deprecated registry config, "
+        "cgroup driver against the kubelet's, sandbox image, snapshotter, CNI directories."
+    )
+    needs = frozenset({Need.HOST_FILES})
+
+    def run(self, node: NodeContext) -> Outcome:
+        config = node_config(node)
+        kubelet = read_kubelet(node.host_root)
+        facts: dict[str, Any] = {
+            "path": config.path,
+            "source": config.source,
+            "flavour": config.flavour,
+            "imports": config.imports,
+            "template": config.template,
+        }
+        subject = {"file": config.path or "(defaults)"}
+        if config.problem:
+            p = config.problem
+            return Outcome(
+                findings=[
+                    self.finding(
+                        "config.parse-error",
+                        Severity.CRITICAL,
+                        "containerd's config does not parse",
+                        f"{p.describe()}: containerd refuses to start with it.",
+                        subject={"file": p.path, "line": p.line},
+                        evidence={"file": p.path, "line": p.line, "column": p.column, "message": p.message},
+                        remediation=[
+                            Remedy(
+                                f"Fix line {p.line} of {p.path}" if p.line else f"Fix {p.path}",
+                                f"$EDITOR +{p.line} {p.path}" if p.line else f"$EDITOR {p.path}",
+                            ),
+                            Remedy(
+                                "Check the result as containerd reads it", "containerd config dump >/dev/null"
+                            ),
+                        ],
+                    )
+                ],
+                facts=facts,
+            )
+        facts["version"] = config.version
+        findings = [self._source(config)]
+        findings += self._version(node, config, subject)
+        findings += self._registry(config, subject)
+        findings += self._cgroup_driver(config, kubelet, subject, facts)
+        findings += self._images(config, subject, facts)
+        findings += self._cni(node, config, kubelet, subject, facts)
+        findings += self._flags(config, subject)
+        return Outcome(findings=findings, facts=facts)
+
+    def _source(self, config: ContainerdConfig) -> Finding:
+        if config.path is None:
+            return self.finding(
+                "config.defaults",
+                Severity.INFO,
+                "No containerd config file: containerd runs on its defaults",
+                "No config.toml in the standard, k3s or RKE2 locations and none named by the running containerd "
+                "or NODEDOC_CONTAINERD_CONFIG; the checks below use containerd's defaults.",
+                subject={"file": None},
+                evidence={"source": config.source},
+                remediation=[
+                    Remedy(
+                        "Write the defaults out to edit them",
+                        "mkdir -p /etc/containerd && containerd config default > /etc/containerd/config.toml",
+                    )
+                ],
+            )
+        text = f"{config.path} (version {config.version}, found via {config.source})"
+        if config.imports:
+            text += f" with imports {', '.join(config.imports)}"
+        remedies = []
+        if config.template:
+            text += f"; {config.flavour} regenerates it at start: edits belong in {config.template}"
+            remedies.append(
+                Remedy(
+                    f"Edit the template, not the generated file ({config.flavour} overwrites it)",
+                    f"cp {config.path} {config.template} && $EDITOR {config.template}",
+                )
+            )
+        return self.finding(
+            "config.file",
+            Severity.OK,
+            "containerd config read",
+            text,
+            subject={"file": config.path},
+            evidence={"source": config.source, "imports": config.imports},
+            remediation=remedies,
+        )
+
+    def _version(self, node: NodeContext, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+        ctd = _containerd_version(node)
+        if config.path is None or ctd is None:
+            return []
+        if config.version >= 3 and ctd.release[0] < 2:
+            return [
+                self.finding(
+                    "config.version-unsupported",
+                    Severity.CRITICAL,
+                    "Config version 3 needs containerd 2.0",
+                    f"{config.path} says version = 3 but containerd is {ctd.raw}: it does not start with it.",
+                    subject=subject,
+                    evidence={"version": config.version, "containerd": ctd.raw},
+                    remediation=[
+                        Remedy(
+                            "Use a version 2 config for containerd 1.x",
+                            f"containerd config default > {config.edit_target}",
+                        )
+                    ],
+                )
+            ]
+        if config.version == 1 and ctd.release[0] >= 2:
+            return [
+                self.finding(
+                    "config.version-old",
+                    Severity.WARNING,
+                    "Config version 1 with containerd 2.x",
+                    f"{config.path} has no `version = 2`/`3` line; containerd {ctd.raw} expects a newer format.",
+                    subject=subject,
+                    evidence={"version": config.version, "containerd": ctd.raw},
+                    remediation=[
+                        Remedy("Migrate the config", f"containerd config migrate > {config.path}.new")
+                    ],
+                )
+            ]
+        return []
+
+    def _registry(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+        registry, table = config.registry()
+        deprecated = {k: registry[k] for k in ("mirrors", "configs", "auths") if registry.get(k)}
+        if not deprecated:
+            return []
+        entry = knowledge.issue("containerd-deprecated-registry-config")
+        config_path = registry.get("config_path")
+        mirrors = deprecated.get("mirrors", {}) if isinstance(deprecated.get("mirrors"), dict) else {}
+        configs = deprecated.get("configs", {}) if isinstance(deprecated.get("configs"), dict) else {}
+        tls_conflict = [name for name, c in configs.items() if isinstance(c, dict) and c.get("tls")]
+        certs = config_path or CERTS_DIR
+        steps = []
+        for name in sorted(set(mirrors) | set(tls_conflict)):
+            folder = "_default" if name == "*" else name
+            tls = configs.get(name, {}).get("tls", {}) if isinstance(configs.get(name), dict) else {}
+            body = hosts_toml(
+                name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
+            )
+            steps.append(
+                Remedy(
+                    f"Write {certs}/{folder}/hosts.toml for {name}",
+                    f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
+                )
+            )
+        steps.append(
+            Remedy(
+                f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
+                f'config_path = "{certs}"',
+                f"$EDITOR {config.edit_target}",
+            )
+        )
+        if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
+            steps.append(
+                Remedy(
+                    "Registry credentials have no hosts.toml form: use imagePullSecrets or a kubelet "
+                    "credential provider",
+                    "kubectl create secret docker-registry <name> ...",
+                )
+            )
+        if config.flavour != "containerd":
+            steps.insert(
+                0,
+                Remedy(
+                    f"On {config.flavour}, mirrors belong in registries.yaml, which it turns into hosts.toml",
+                    f"$EDITOR /etc/rancher/{config.flavour}/registries.yaml",
+                ),
+            )
+        steps.append(
+            Remedy(
+                "Restart containerd and check no deprecation remains",
+                "systemctl restart containerd && ctr deprecations list",
+            )
+        )
+        evidence = {
+            "table": table,
+            "set": sorted(deprecated),
+            "config_path": config_path,
+            "registries": sorted(set(mirrors) | set(configs)),
+        }
+        conflict = []
+        if config_path and mirrors:
+            conflict.append("`mirrors` cannot be set when `config_path` is provided")
+        if config_path and tls_conflict:
+            conflict.append("`configs.tls` cannot be set when `config_path` is provided")
+        if conflict:
+            return [
+                self.finding(
+                    "config.registry-conflict",
+                    Severity.CRITICAL,
+                    "Registry mirrors and config_path are both set",
+                    f"In [{table}]: {'; '.join(conflict)} — containerd does not load its CRI plugin, so the kubelet "
+                    "cannot reach the runtime.",
+                    subject=subject,
+                    evidence=evidence,
+                    remediation=steps,
+                    references=list(entry.references),
+                )
+            ]
+        return [
+            self.finding(
+                "config.deprecated-registry",
+                Severity.WARNING,
+                "Deprecated registry mirrors/configs/auths",
+                f"[{table}] sets {', '.join(sorted(deprecated))}, deprecated since containerd 1.5 and removed in 2.x; "
+                f"replace them with config_path and one hosts.toml per registry.",
+                subject=subject,
+                evidence=evidence,
+                remediation=steps,
+                references=list(entry.references),
+            )
+        ]
+
+    def _cgroup_driver(
+        self, config: ContainerdConfig, kubelet: KubeletConfig, subject: dict[str, Any], facts: dict[str, Any]
+    ) -> list[Finding]:
+        setting = config.systemd_cgroup()
+        containerd_driver = "systemd" if setting.value is True else "cgroupfs"
+        facts["systemd_cgroup"] = setting.value
+        facts["kubelet_cgroup_driver"] = kubelet.cgroup_driver.value if kubelet.cgroup_driver else None
+        where = f"[{setting.table}] {setting.key}" + (
+            " (not set: false)" if setting.default else f" = {setting.value}"
+        )
+        if not kubelet.present or kubelet.cgroup_driver is None:
+            return [
+                self.finding(
+                    "config.cgroup-driver",
+                    Severity.INFO,
+                    f"containerd uses the {containerd_driver} cgroup driver",
+                    f"{where}; no kubelet config on this node to compare with.",
+                    subject=subject,
+                    evidence={"SystemdCgroup": setting.value, "table": setting.table},
+                )
+            ]
+        kube = kubelet.cgroup_driver
+        if kube.value == containerd_driver:
+            return [
+                self.finding(
+                    "config.cgroup-driver",
+                    Severity.OK,
+                    f"containerd and the kubelet both use {containerd_driver}",
+                    f"{where}; kubelet cgroupDriver {kube.value} ({kube.origin}).",
+                    subject=subject,
+                    evidence={
+                        "SystemdCgroup": setting.value,
+                        "kubelet": kube.value,
+                        "kubelet_origin": kube.origin,
+                    },
+                )
+            ]
+        entry = knowledge.issue("cgroup-driver-mismatch")
+        want_systemd = kube.value == "systemd"
+        return [
+            self.finding(
+                "config.cgroup-driver-mismatch",
+                Severity.CRITICAL,
+                "containerd and the kubelet use different cgroup drivers",
+                f"containerd: {containerd_driver} ({where}); kubelet: {kube.value} ({kube.origin}). Pods fail with "
+                '`expected cgroupsPath to be of format "slice:prefix:name"` or land in unmanaged cgroups.',
+                subject=subject,
+                evidence={
+                    "SystemdCgroup": setting.value,
+                    "table": setting.table,
+                    "kubelet": kube.value,
+                    "kubelet_origin": kube.origin,
+                },
+                remediation=[
+                    Remedy(
+                        f"Set SystemdCgroup = {'true' if want_systemd else 'false'} under [{setting.table}] "
+                        f"in {config.edit_target} to match the kubelet",
+                        f"$EDITOR {config.edit_target}",
+                    ),
+                    Remedy("Restart containerd, then the kubelet", "systemctl restart containerd kubelet"),
+                ],
+                references=list(entry.references),
+            )
+        ]
+
+    def _images(
+        self, config: ContainerdConfig, subject: dict[str, Any], facts: dict[str, Any]
+    ) -> list[Finding]:
+        sandbox, snapshotter = config.sandbox_image(), config.snapshotter()
+        facts["sandbox_image"], facts["snapshotter"] = sandbox.value, snapshotter.value
+        return [
+            self.finding(
+                "config.images",
+                Severity.INFO,
+                f"Sandbox image {sandbox.value}, snapshotter {snapshotter.value}",
+                f"sandbox image {sandbox.value}{' (default)' if sandbox.default else ''} from [{sandbox.table}]; "
+                f"snapshotter {snapshotter.value}{' (default)' if snapshotter.default else ''}. The sandbox image must be "
+                "pullable or already present, else every RunPodSandbox fails.",
+                subject={**subject, "sandbox_image": sandbox.value},
+                evidence={"sandbox_image": sandbox.value, "snapshotter": snapshotter.value},
+                remediation=[
+                    Remedy(
+                        "Check the sandbox image is present",
+                        f"crictl inspecti {sandbox.value} >/dev/null && echo present",
+                    )
+                ],
+            )
+        ]
+
+    def _cni(
+        self,
+        node: NodeContext,
+        config: ContainerdConfig,
+        kubelet: KubeletConfig,
+        subject: dict[str, Any],
+        facts: dict[str, Any],
+    ) -> list[Finding]:
+        host = node.host_root
+        bin_dirs, conf_dir = config.cni_bin_dirs(), config.cni_conf_dir()
+        networks = read_cni(host, conf_dir.value)
+        facts["cni"] = {
+            "bin_dirs": bin_dirs.value,
+            "conf_dir": conf_dir.value,
+            "networks": [{"file": n.file, "types": list(n.types)} for n in networks],
+        }
+        findings = []
+        serious = Severity.WARNING if kubelet.present else Severity.INFO
+        pods_note = (
+            "" if kubelet.present else " (no kubelet on this node; pods started through CRI get no network)"
+        )
+        conf_here = binaries.local(host, conf_dir.value)
+        if not networks:
+            state = "does not exist" if not conf_here.is_dir() else "has no .conf/.conflist/.json file"
+            findings.append(
+                self.finding(
+                    "config.cni-conf-dir",
+                    serious,
+                    "No CNI network config",
+                    f"CNI conf dir {conf_dir.value} {state}{pods_note}: the runtime reports NetworkReady=false until a "
+                    "network add-on writes one.",
+                    subject={**subject, "dir": conf_dir.value},
+                    evidence={"conf_dir": conf_dir.value, "table": conf_dir.table},
+                    remediation=[
+                        Remedy(
+                            "Check the network add-on's pods (it writes the config)",
+                            "kubectl -n kube-system get pods -o wide --field-selector spec.nodeName=<node>",
+                        ),
+                        Remedy("Or point conf_dir at the right directory", f"$EDITOR {config.edit_target}"),
+                    ],
+                )
+            )
+        existing = [d for d in bin_dirs.value if binaries.local(host, str(d)).is_dir()]
+        if not existing:
+            findings.append(
+                self.finding(
+                    "config.cni-bin-dir",
+                    Severity.WARNING if networks else Severity.INFO,
+                    "CNI plugin directory missing",
+                    f"CNI bin dir {', '.join(map(str, bin_dirs.value))} does not exist: no pod network can be set up.",
+                    subject={**subject, "dir": bin_dirs.value},
+                    evidence={"bin_dirs": bin_dirs.value, "table": bin_dirs.table},
+                    remediation=[
+                        Remedy(
+                            "Install the CNI plugins (Debian: /usr/lib/cni) and point bin_dir at them",
+                            "apt-get install -y containernetworking-plugins",
+                        )
+                    ],
+                )
+            )
+        elif networks:
+            first = networks[0]  # containerd loads the first config only (max_conf_num = 1)
+            missing = [
+                t
+                for t in first.types
+                if t and not any(binaries.is_executable(host, f"{str(d).rstrip('/')}/{t}") for d in existing)
+            ]
+            if first.error or missing:
+                findings.append(
+                    self.finding(
+                        "config.cni-plugin-missing",
+                        Severity.WARNING,
+                        "The CNI config names plugins that are not installed",
+                        f"{first.file}: "
+                        + (first.error or f"plugins {missing} are not in {', '.join(map(str, existing))}")
+                        + ": every pod start fails with `failed to find plugin`.",
+                        subject={**subject, "cni_config": first.file},
+                        evidence={"types": list(first.types), "bin_dirs": existing},
+                        remediation=[
+                            Remedy(
+                                "Install the missing plugins into the bin dir",
+                                f"ls {' '.join(map(str, existing))}",
+                            )
+                        ],
+                    )
+                )
+        if not findings:
+            findings.append(
+                self.finding(
+                    "config.cni",
+                    Severity.OK,
+                    "CNI config and plugins in place",
+                    f"{networks[0].file} ({', '.join(networks[0].types)}) with plugins in {', '.join(map(str, existing))}.",
+                    subject={**subject, "cni_config": networks[0].file},
+                    evidence=facts["cni"],
+                )
+            )
+        return findings
+
+    def _flags(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+        found = []
+        notes = {
+            "disable_apparmor": "AppArmor profiles are not applied to containers",
+            "restrict_oom_score_adj": "containers cannot lower their oom_score_adj below containerd's "
+            "(needed where the runtime itself runs with a raised score)",
+        }
+        for key, meaning in notes.items():
+            setting = config.runtime_flag(key)
+            if setting.value is True:
+                found.append(
+                    self.finding(
+                        f"config.{key.replace('_', '-')}",
+                        Severity.INFO,
+                        f"{key} = true",
+                        f"[{setting.table}] {key} = true: {meaning}.",
+                        subject={**subject, "setting": key},
+                        evidence={"table": setting.table, key: True},
+                        remediation=[
+                            Remedy(
+                                f"Remove {key} from {config.edit_target} if it was not deliberate",
+                                f"$EDITOR {config.edit_target}",
+                            )
+                        ],
+                    )
+                )
+        return found

@@ -1,0 +1,667 @@
+"""How containerd is installed and started: its systemd unit as systemd sees it, and the binaries on the node.
+
+Catches the unit that kills every container when containerd restarts (KillMode), the unit that starts one
+binary while PATH finds another (seed 001: /usr/bin vs /usr/local/bin), a shim or runc of another version
+than the containerd that uses it. Where systemd does not run (k3s/RKE2 supervise containerd themselves;
+containers), unit findings are only informational and the binaries are still checked.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from probes import binaries, knowledge
+from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.binaries import Binary
+from probes.containerd_config import ContainerdConfig
+from probes.containerd_config import load as load_config
+from probes.errors import NodedocError
+from probes.node import NodeContext
+from probes.systemd_unit import Unit, parse_exec, read_unit
+
+UNIT = "containerd.service"
+DROPIN_DIR = "/etc/systemd/system/containerd.service.d"
+SUPERVISOR_UNITS = ("k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service")
+LIMITS = ("LimitNOFILE", "LimitNPROC", "LimitCORE", "LimitMEMLOCK", "TasksMax")
+
+
+def node_unit(node: NodeContext) -> Unit:
+    """containerd.service as systemd would load it on this node (shared between probes)."""
+    return node.memo("nodedoc.containerd_unit", lambda: read_unit(node.host_root, UNIT))
+
+
+def node_config(node: NodeContext) -> ContainerdConfig:
+    """The containerd config this node's containerd uses (shared between probes)."""
+
+    def read() -> ContainerdConfig:
+        unit = node_unit(node)
+        start = unit.all("Service", "ExecStart")
+        command = parse_exec(start[-1]) if start else None
+        proc = None if node.post_mortem else node.proc_root
+        args = command.args if command else ()
+        return load_config(node.host_root, proc, node.endpoint, args, node.options.get("containerd_config"))
+
+    return node.memo("nodedoc.containerd_config_doc", read)
+
+
+def node_binary(node: NodeContext, name: str, path: str) -> Binary:
+    """A binary's version, run once per real file per node."""
+    real = binaries.host_realpath(node.host_root, path)
+    return node.memo(
+        f"nodedoc.binary:{real}",
+        lambda: binaries.inspect(node.host_root, name, path, timeout=max(node.timeout, 5.0)),
+    )
+
+
+def systemd_running(node: NodeContext) -> bool:
+    """systemd's own test (sd_booted): /run/systemd/system exists when systemd is PID 1."""
+    return node.host_path("/run/systemd/system").is_dir()
+
+
+def unit_search_path(unit: Unit) -> tuple[str, ...]:
+    """The PATH containerd gets from the unit (Environment=PATH=...), else systemd's default."""
+    for assignment in reversed(unit.all("Service", "Environment")):
+        try:
+            words = shlex.split(assignment.value)
+        except ValueError:
+            words = assignment.value.split()
+        for word in words:
+            if word.startswith("PATH="):
+                return tuple(p for p in word[5:].split(":") if p)
+    return binaries.DEFAULT_PATH
+
+
+def _dropin_command(name: str, *lines: str) -> str:
+    body = "\\n".join(["[Service]", *lines]) + "\\n"
+    return f"mkdir -p {DROPIN_DIR} && printf '{body}' > {DROPIN_DIR}/{name} && systemctl daemon-reload"
+
+
+def _same_version(a: Binary, b: Binary) -> bool:
+    return a.version is not None and b.version is not None and a.version.same_upstream(b.version)
+
+
+def _newer(a: Binary, b: Binary) -> Binary:
+    if a.version is None:
+        return b
+    if b.version is None:
+        return a
+    return a if a.version >= b.version else b
+
+
+def _describe(b: Binary) -> dict[str, Any]:
+    return {"path": b.path, "real": b.real, "version": b.version_text, "error": b.error or None}
+
+
+class ServiceProbe(Probe):
+    id = "service"
+    title = "containerd service and binaries"
+    description = (
+        "The containerd systemd unit with its drop-ins (ExecStart, KillMode, Delegate, OOMScoreAdjust, "
+        "limits) and the containerd, shim, ctr and runc binaries on the node with their versions."
+    )
+    needs = frozenset({Need.HOST_FILES})
+    timeout = 30.0
+
+    def run(self, node: NodeContext) -> Outcome:
+        findings: list[Finding] = []
+        facts: dict[str, Any] = {}
+        unit = node_unit(node)
+        booted = systemd_running(node)
+        facts["systemd_running"] = booted
+        facts["unit"] = self._unit_facts(unit)
+        if unit.masked:
+            findings.append(
+                self.finding(
+                    "service.masked",
+                    Severity.WARNING if booted else Severity.INFO,
+                    "containerd.service is masked",
+                    f"{unit.path} links to /dev/null: systemd will not start containerd.",
+                    subject={"unit": UNIT, "file": unit.path},
+                    evidence={"file": unit.path},
+                    remediation=[
+                        Remedy(
+                            "Unmask and start it", "systemctl unmask containerd && systemctl start containerd"
+                        )
+                    ],
+                )
+            )
+        elif not unit.exists:
+            findings.append(self._no_unit(node, booted))
+        else:
+            unit_findings = self._unit_checks(node, unit, booted)
+            if not booted:
+                unit_findings.append(
+                    self.finding(
+                        "service.systemd-not-running",
+                        Severity.INFO,
+                        "systemd is not running here",
+                        f"{unit.path} exists but nothing starts containerd through it (no /run/systemd/system); its "
+                        "settings are checked as what systemd would use, and reported as information only.",
+                        subject={"unit": UNIT, "file": unit.path},
+                        evidence={"files": unit.files()},
+                        remediation=[
+                            Remedy("See what started containerd", "ps -o pid,ppid,args -C containerd")
+                        ],
+                    )
+                )
+            if not any(f.severity.rank >= Severity.WARNING.rank for f in unit_findings):
+                settings = {k: unit.value("Service", k) for k in ("KillMode", "Delegate", "OOMScoreAdjust")}
+                unit_findings.append(
+                    self.finding(
+                        "service.unit",
+                        Severity.OK,
+                        "containerd.service is set up as upstream recommends",
+                        f"{unit.path}"
+                        + (f" + {len(unit.dropins)} drop-in(s)" if unit.dropins else "")
+                        + ": "
+                        + ", ".join(f"{k}={v}" for k, v in settings.items()),
+                        subject={"unit": UNIT, "file": unit.path},
+                        evidence={"files": unit.files(), **settings},
+                    )
+                )
+            findings += unit_findings
+        findings += self._binary_checks(node, unit, booted, facts)
+        return Outcome(findings=findings, facts=facts)
+
+    # -- the unit ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _unit_facts(unit: Unit) -> dict[str, Any]:
+        keys = ("ExecStart", "ExecStartPre", "KillMode", "Delegate", "OOMScoreAdjust", "Environment", *LIMITS)
+        settings = {k: [a.value for a in unit.all("Service", k)] for k in keys if unit.all("Service", k)}
+        return {"path": unit.path, "masked": unit.masked, "dropins": unit.dropins, "settings": settings}
+
+    def _no_unit(self, node: NodeContext, booted: bool) -> Finding:
+        supervisors = [u for u in SUPERVISOR_UNITS if read_unit(node.host_root, u).exists]
+        if supervisors:
+            why = (
+                f"{', '.join(supervisors)} supervises containerd itself; the containerd unit checks do not "
+                "apply (k3s/RKE2 run containerd as a child and keep it across their own restarts)."
+            )
+        elif not booted:
+            why = (
+                "systemd is not running here (no /run/systemd/system) and no containerd.service exists: "
+                "containerd is started by something else (a container entrypoint, a script)."
+            )
+        else:
+            why = "systemd runs here but has no containerd.service: containerd is started some other way."
+        return self.finding(
+            "service.no-unit",
+            Severity.INFO,
+            "No containerd systemd unit",
+            why + " Binaries are still checked.",
+            subject={"unit": UNIT},
+            evidence={
+                "searched": [
+                    f"{d}/{UNIT}"
+                    for d in (
+                        "/etc/systemd/system",
+                        "/run/systemd/system",
+                        "/usr/lib/systemd/system",
+                        "/lib/systemd/system",
+                    )
+                ],
+                "supervisors": supervisors,
+                "systemd_running": booted,
+            },
+            remediation=[Remedy("See how containerd was started", "ps -o pid,ppid,args -C containerd")],
+        )
+
+    def _unit_checks(self, node: NodeContext, unit: Unit, booted: bool) -> list[Finding]:
+        found: list[Finding] = []
+        note = "" if booted else " (systemd is not running here, so this unit does not start containerd now)"
+
+        def sev(severity: Severity) -> Severity:
+            return severity if booted else Severity.INFO
+
+        subject = {"unit": UNIT, "file": unit.path}
+        for problem in unit.problems:
+            found.append(
+                self.finding(
+                    "service.unit-syntax",
+                    sev(Severity.WARNING),
+                    "Unreadable line in the unit",
+                    problem + note,
+                    subject=subject,
+                    evidence={"problem": problem},
+                    remediation=[
+                        Remedy(
+                            "Check the unit as systemd parses it", "systemd-analyze verify containerd.service"
+                        )
+                    ],
+                )
+            )
+        starts = unit.all("Service", "ExecStart")
+        service_type = unit.value("Service", "Type", "simple")
+        if not starts:
+            found.append(
+                self.finding(
+                    "service.exec-missing",
+                    sev(Severity.CRITICAL),
+                    "The unit has no ExecStart",
+                    f"No ExecStart= survives the unit and its drop-ins{note}: a drop-in reset it without a new one.",
+                    subject=subject,
+                    evidence={"files": unit.files()},
+                    remediation=[
+                        Remedy(
+                            "Set the binary in a drop-in",
+                            _dropin_command("override.conf", "ExecStart=", "ExecStart=/usr/bin/containerd"),
+                        )
+                    ],
+                )
+            )
+            return found
+        if len(starts) > 1 and service_type != "oneshot":
+            found.append(
+                self.finding(
+                    "service.exec-duplicate",
+                    sev(Severity.CRITICAL),
+                    "Several ExecStart= lines: systemd refuses the unit",
+                    f"{len(starts)} ExecStart= lines for a Type={service_type} service{note}; a drop-in that changes "
+                    "ExecStart must first reset it with an empty `ExecStart=`.",
+                    subject=subject,
+                    evidence={"ExecStart": [a.origin + " " + a.value for a in starts]},
+                    remediation=[
+                        Remedy(
+                            "Reset ExecStart in the drop-in before setting it",
+                            _dropin_command(
+                                "override.conf", "ExecStart=", f"ExecStart={starts[-1].value.lstrip('-@+!:')}"
+                            ),
+                        )
+                    ],
+                )
+            )
+        command = parse_exec(starts[-1])
+        if command is not None:
+            found += self._exec_binary(node, unit, command, sev, note)
+        found += self._settings(unit, sev, note)
+        return found
+
+    def _exec_binary(self, node: NodeContext, unit: Unit, command: Any, sev: Any, note: str) -> list[Finding]:
+        found = []
+        subject = {"unit": UNIT, "binary": command.binary}
+        if "#" in command.args:
+            found.append(
+                self.finding(
+                    "service.exec-comment",
+                    sev(Severity.WARNING),
+                    "A '#' comment inside ExecStart",
+                    f"systemd has no end-of-line comments: containerd gets {list(command.args)} as arguments.",
+                    subject=subject,
+                    evidence={"line": command.origin},
+                    remediation=[
+                        Remedy(
+                            "Move the comment to its own line (in the file named)",
+                            f"$EDITOR {command.origin}",
+                        )
+                    ],
+                )
+            )
+        if not binaries.is_executable(node.host_root, command.binary):
+            other = binaries.which(node.host_root, "containerd", unit_search_path(unit))
+            fix = other or "/usr/local/bin/containerd"
+            found.append(
+                self.finding(
+                    "service.exec-missing",
+                    sev(Severity.CRITICAL),
+                    "The unit starts a containerd that does not exist",
+                    f"ExecStart runs {command.binary}, which is not an executable file{note}.",
+                    subject=subject,
+                    evidence={"ExecStart": command.origin, "binary": command.binary, "found_on_path": other},
+                    remediation=[
+                        Remedy(
+                            f"Point the unit at {fix}",
+                            _dropin_command("override.conf", "ExecStart=", f"ExecStart={fix}"),
+                        ),
+                        Remedy(
+                            "Restart containerd (safe with KillMode=process)", "systemctl restart containerd"
+                        ),
+                    ],
+                )
+            )
+        return found
+
+    def _settings(self, unit: Unit, sev: Any, note: str) -> list[Finding]:
+        found = []
+        subject = {"unit": UNIT, "file": unit.path}
+        killmode = unit.get("Service", "KillMode")
+        value = killmode.value if killmode else "control-group"
+        if value != "process":
+            entry = knowledge.issue("containerd-killmode")
+            where = killmode.origin if killmode else "not set: systemd's default is control-group"
+            found.append(
+                self.finding(
+                    "service.killmode",
+                    sev(Severity.CRITICAL),
+                    f"KillMode={value}: restarting containerd kills the containers",
+                    f"With KillMode={value}, stopping or restarting containerd kills every shim and container in its "
+                    f"cgroup{note}. Upstream's unit has KillMode=process.",
+                    subject=subject,
+                    evidence={"KillMode": value, "set_at": where, "files": unit.files()},
+                    remediation=[
+                        Remedy(
+                            "Set KillMode=process in a drop-in",
+                            _dropin_command("10-killmode.conf", "KillMode=process"),
+                        )
+                    ],
+                    references=list(entry.references),
+                )
+            )
+        delegate = unit.get("Service", "Delegate")
+        if delegate is None or delegate.value.lower() not in ("yes", "true", "1", "on"):
+            found.append(
+                self.finding(
+                    "service.delegate",
+                    sev(Severity.WARNING),
+                    "Delegate=yes is missing",
+                    "Without Delegate=yes systemd treats the container cgroups under containerd as its own and may "
+                    f"reset their controllers{note}. Upstream's unit sets Delegate=yes.",
+                    subject=subject,
+                    evidence={"Delegate": delegate.value if delegate else None},
+                    remediation=[
+                        Remedy(
+                            "Set Delegate=yes in a drop-in",
+                            _dropin_command("20-delegate.conf", "Delegate=yes"),
+                        ),
+                        Remedy("Restart containerd to apply it", "systemctl restart containerd"),
+                    ],
+                )
+            )
+        pre = [parse_exec(a) for a in unit.all("Service", "ExecStartPre")]
+        if not any(c and c.binary.endswith("modprobe") and "overlay" in c.args for c in pre):
+            found.append(
+                self.finding(
+                    "service.modprobe-overlay",
+                    Severity.INFO,
+                    "The unit does not load the overlay module",
+                    "Upstream's unit runs `-/sbin/modprobe overlay` before containerd; the host probe says whether "
+                    "overlay is available.",
+                    subject=subject,
+                    evidence={"ExecStartPre": [a.value for a in unit.all("Service", "ExecStartPre")]},
+                    remediation=[
+                        Remedy(
+                            "Add it in a drop-in",
+                            _dropin_command("30-overlay.conf", "ExecStartPre=-/sbin/modprobe overlay"),
+                        )
+                    ],
+                )
+            )
+        oom = unit.get("Service", "OOMScoreAdjust")
+        try:
+            oom_value = int(oom.value) if oom else None
+        except ValueError:
+            oom_value = None
+        if oom_value is None or oom_value > -500:
+            found.append(
+                self.finding(
+                    "service.oom-score-adjust",
+                    Severity.INFO,
+                    "containerd is not protected from the OOM killer",
+                    f"OOMScoreAdjust is {oom.value if oom else 'not set'}; upstream's unit sets -999 so the kernel "
+                    "kills containers before the runtime that manages them.",
+                    subject=subject,
+                    evidence={"OOMScoreAdjust": oom.value if oom else None},
+                    remediation=[
+                        Remedy("Set it in a drop-in", _dropin_command("40-oom.conf", "OOMScoreAdjust=-999"))
+                    ],
+                )
+            )
+        limits = {k: unit.value("Service", k) for k in LIMITS if unit.value("Service", k) is not None}
+        low = {
+            k: v
+            for k, v in limits.items()
+            if v
+            and v != "infinity"
+            and v.split(":")[-1].isdigit()
+            and int(v.split(":")[-1]) < 65536
+            and k in ("LimitNOFILE", "LimitNPROC", "TasksMax")
+        }
+        if low:
+            found.append(
+                self.finding(
+                    "service.limits",
+                    Severity.WARNING,
+                    "Low process or file limits for containerd",
+                    f"{', '.join(f'{k}={v}' for k, v in low.items())}: containers and shims inherit containerd's limits "
+                    "and hit them under load.",
+                    subject=subject,
+                    evidence={"limits": limits},
+                    remediation=[
+                        Remedy(
+                            "Raise them in a drop-in",
+                            _dropin_command("50-limits.conf", *(f"{k}=infinity" for k in low)),
+                        ),
+                        Remedy("Restart containerd to apply them", "systemctl restart containerd"),
+                    ],
+                )
+            )
+        return found
+
+    # -- the binaries -----------------------------------------------------------------------------------
+
+    def _binary_checks(
+        self, node: NodeContext, unit: Unit, booted: bool, facts: dict[str, Any]
+    ) -> list[Finding]:
+        host = node.host_root
+        search = unit_search_path(unit)
+        found: dict[str, list[Binary]] = {}
+        for name in ("containerd", "containerd-shim-runc-v2", "ctr", "runc"):
+            paths = binaries.find_all(
+                host, name, tuple(dict.fromkeys(search + binaries.DEFAULT_PATH + binaries.EXTRA_DIRS))
+            )
+            found[name] = [node_binary(node, name, p) for p in paths]
+        facts["binaries"] = {name: [_describe(b) for b in items] for name, items in found.items()}
+        findings: list[Finding] = []
+        if not found["containerd"]:
+            findings.append(
+                self.finding(
+                    "service.no-containerd",
+                    Severity.INFO,
+                    "No containerd binary on the node",
+                    f"No containerd in {', '.join(search)} or {', '.join(binaries.EXTRA_DIRS)} (k3s/RKE2 embed it).",
+                    subject={"binary": "containerd"},
+                    evidence={"searched": list(search + binaries.EXTRA_DIRS)},
+                    remediation=[
+                        Remedy("Find the runtime's binary", "ps -o pid,args -C containerd,k3s,rke2")
+                    ],
+                )
+            )
+            return findings
+        starts = unit.all("Service", "ExecStart") if unit.exists and not unit.masked else []
+        command = parse_exec(starts[-1]) if starts else None
+        on_path = binaries.which(host, "containerd", search)
+        path_bin = node_binary(node, "containerd", on_path) if on_path else None
+        unit_bin = None
+        if command and binaries.is_executable(host, command.binary):
+            unit_bin = node_binary(node, "containerd", command.binary)
+        in_use = unit_bin or path_bin or found["containerd"][0]
+        facts["containerd_in_use"] = _describe(in_use)
+        if unit_bin and path_bin and unit_bin.real != path_bin.real:
+            findings.append(self._mismatch(unit_bin, path_bin, command.origin if command else "", booted))
+        findings += self._stale(found["containerd"], {b.real for b in (unit_bin, path_bin) if b})
+        findings += self._shim(node, in_use, search)
+        findings += self._runc(node, in_use, search)
+        if not any(f.severity.rank >= Severity.WARNING.rank for f in findings):
+            findings.append(
+                self.finding(
+                    "service.binaries",
+                    Severity.OK,
+                    "containerd, shim and runc binaries agree",
+                    f"containerd {in_use.version_text} at {in_use.path}; "
+                    + "; ".join(
+                        f"{n}: {', '.join(b.path + ' ' + b.version_text for b in bs) or 'none'}"
+                        for n, bs in found.items()
+                        if n != "containerd"
+                    ),
+                    subject={"binary": "containerd", "path": in_use.path},
+                    evidence=facts["binaries"],
+                )
+            )
+        return findings
+
+    def _mismatch(self, unit_bin: Binary, path_bin: Binary, origin: str, booted: bool) -> Finding:
+        same = _same_version(unit_bin, path_bin)
+        newer = _newer(unit_bin, path_bin)
+        if newer is path_bin:
+            fix = [
+                Remedy(
+                    f"Point the unit at {path_bin.path}",
+                    _dropin_command("override.conf", "ExecStart=", f"ExecStart={path_bin.path}"),
+                ),
+                Remedy("Restart containerd (safe with KillMode=process)", "systemctl restart containerd"),
+            ]
+        else:
+            fix = [
+                Remedy(
+                    f"Move the older {path_bin.path} out of PATH so ctr, scripts and people see the same one",
+                    f"mv {path_bin.path} {path_bin.path}.old",
+                )
+            ]
+        severity = Severity.INFO if same or not booted else Severity.WARNING
+        return self.finding(
+            "service.binary-mismatch",
+            severity,
+            "The unit starts a different containerd than PATH finds",
+            f"systemd starts {unit_bin.path} ({unit_bin.version_text}) but `containerd` on PATH is {path_bin.path} "
+            f"({path_bin.version_text})"
+            + (": same version." if same else ": `containerd --version` does not show what runs."),
+            subject={"binary": "containerd", "unit_binary": unit_bin.path, "path_binary": path_bin.path},
+            evidence={"unit": _describe(unit_bin), "path": _describe(path_bin), "ExecStart": origin},
+            remediation=fix,
+        )
+
+    def _stale(self, all_bins: list[Binary], in_use: set[str]) -> list[Finding]:
+        stale = [b for b in all_bins if b.real not in in_use]
+        if not stale:
+            return []
+        return [
+            self.finding(
+                "service.stale-binary",
+                Severity.INFO,
+                "Other containerd binaries are installed",
+                "Not started by the unit nor first on PATH: "
+                + ", ".join(f"{b.path} ({b.version_text})" for b in stale),
+                subject={"binary": "containerd", "paths": [b.path for b in stale]},
+                evidence={"stale": [_describe(b) for b in stale]},
+                remediation=[
+                    Remedy(f"Move {b.path} aside once the node is known good", f"mv {b.path} {b.path}.old")
+                    for b in stale
+                ],
+            )
+        ]
+
+    def _shim(self, node: NodeContext, containerd: Binary, search: tuple[str, ...]) -> list[Finding]:
+        host = node.host_root
+        path = binaries.which(host, "containerd-shim-runc-v2", search)
+        beside = str(Path(containerd.path).parent / "containerd-shim-runc-v2")
+        if path is None and binaries.is_executable(host, beside):
+            path = beside  # containerd falls back to its own directory when PATH has no shim
+        if path is None:
+            return [
+                self.finding(
+                    "service.shim-missing",
+                    Severity.WARNING,
+                    "containerd-shim-runc-v2 not found",
+                    f"No containerd-shim-runc-v2 on PATH ({':'.join(search)}) or beside {containerd.path}: "
+                    "every container start fails.",
+                    subject={"binary": "containerd-shim-runc-v2"},
+                    evidence={"searched": list(search) + [beside]},
+                    remediation=[
+                        Remedy(
+                            "Install the shim from the same containerd release",
+                            f"install -m 755 bin/containerd-shim-runc-v2 {Path(containerd.path).parent}/",
+                        )
+                    ],
+                )
+            ]
+        shim = node_binary(node, "containerd-shim-runc-v2", path)
+        if shim.version is None or containerd.version is None or _same_version(shim, containerd):
+            return []
+        matching = beside if binaries.is_executable(host, beside) and beside != path else None
+        fix = (
+            Remedy(f"Move the stale shim out of PATH so {beside} is used", f"mv {path} {path}.old")
+            if matching
+            else Remedy(
+                "Install the shim from the same release as containerd",
+                f"install -m 755 bin/containerd-shim-runc-v2 {Path(path).parent}/",
+            )
+        )
+        return [
+            self.finding(
+                "service.shim-mismatch",
+                Severity.WARNING,
+                "The shim and containerd are different versions",
+                f"containerd {containerd.version_text} ({containerd.path}) starts containerd-shim-runc-v2 "
+                f"{shim.version_text} ({shim.path}); a shim from another release is untested with it.",
+                subject={"binary": "containerd-shim-runc-v2", "path": shim.path},
+                evidence={"containerd": _describe(containerd), "shim": _describe(shim)},
+                remediation=[
+                    fix,
+                    Remedy(
+                        "New containers use it at once; running ones keep their shim until restarted",
+                        "crictl ps",
+                    ),
+                ],
+            )
+        ]
+
+    def _runc(self, node: NodeContext, containerd: Binary, search: tuple[str, ...]) -> list[Finding]:
+        host = node.host_root
+        try:
+            config = node_config(node)
+            binary_name = config.runtime_option("BinaryName", "")
+        except NodedocError:
+            config, binary_name = None, None
+        configured = binary_name.value if binary_name and isinstance(binary_name.value, str) else ""
+        runtime_path = (
+            configured if configured.startswith("/") else binaries.which(host, configured or "runc", search)
+        )
+        shell_path = binaries.which(host, "runc")
+        if not runtime_path or not binaries.is_executable(host, runtime_path):
+            if configured:
+                return [
+                    self.finding(
+                        "service.runc-missing",
+                        Severity.CRITICAL,
+                        "The runc containerd is configured with does not exist",
+                        f"BinaryName = {configured!r} in {config.path if config else 'config.toml'} is not an executable.",
+                        subject={"binary": "runc", "path": configured},
+                        evidence={
+                            "BinaryName": configured,
+                            "table": binary_name.table if binary_name else None,
+                        },
+                        remediation=[
+                            Remedy(
+                                "Fix BinaryName (or remove it to use runc from PATH), then restart",
+                                f"$EDITOR {config.edit_target if config else '/etc/containerd/config.toml'}",
+                            )
+                        ],
+                    )
+                ]
+            return []
+        runtime_runc = node_binary(node, "runc", runtime_path)
+        if not shell_path or binaries.host_realpath(host, shell_path) == runtime_runc.real:
+            return []
+        shell_runc = node_binary(node, "runc", shell_path)
+        if _same_version(runtime_runc, shell_runc):
+            return []
+        why = f"BinaryName = {configured!r}" if configured else f"containerd's PATH {':'.join(search)}"
+        return [
+            self.finding(
+                "service.runc-mismatch",
+                Severity.WARNING,
+                "containerd uses a different runc than PATH finds",
+                f"containerd runs {runtime_runc.path} ({runtime_runc.version_text}, from {why}) but `runc` on PATH is "
+                f"{shell_runc.path} ({shell_runc.version_text}): `runc --version` does not show what runs containers.",
+                subject={"binary": "runc", "runtime_path": runtime_runc.path, "path": shell_runc.path},
+                evidence={"containerd_runc": _describe(runtime_runc), "path_runc": _describe(shell_runc)},
+                remediation=[
+                    Remedy(
+                        f"Make both the same file: replace {shell_runc.path} with a link to the runc in use",
+                        f"ln -sf {runtime_runc.path} {shell_runc.path}",
+                    )
+                ],
+            )
+        ]
