@@ -1,0 +1,201 @@
+"""The report as one self-contained HTML file: inline CSS, no script, no network, readable printed.
+
+Every value from the document is escaped; the document is already redacted by :func:`tui.report.build_report`.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+CSS = """
+:root { --crit: #b3261e; --warn: #8a5a00; --info: #1f5f8b; --ok: #2e7d32; --line: #d0d7de; --muted: #57606a; }
+* { box-sizing: border-box; }
+body { font: 14px/1.5 -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1f2328;
+       max-width: 1100px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; border-bottom: 1px solid var(--line);
+     padding-bottom: 4px; margin-top: 28px; } h3 { font-size: 15px; margin: 0 0 6px; }
+.meta, .muted { color: var(--muted); }
+.notice { border: 1px solid var(--line); border-left: 4px solid var(--info); padding: 8px 12px; margin: 12px 0; }
+.notice.danger { border-left-color: var(--crit); background: #fff5f5; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+code, pre { font: 12.5px/1.45 "DejaVu Sans Mono", Menlo, Consolas, monospace; }
+pre { background: #f6f8fa; border: 1px solid var(--line); padding: 8px; white-space: pre-wrap;
+      word-break: break-all; margin: 4px 0; }
+td code { word-break: break-all; }
+.finding { border: 1px solid var(--line); border-left: 5px solid var(--line); padding: 10px 14px; margin: 12px 0;
+           break-inside: avoid; page-break-inside: avoid; }
+.sev { display: inline-block; font-weight: 700; font-size: 11px; padding: 1px 6px; border-radius: 3px;
+       color: #fff; margin-right: 6px; text-transform: uppercase; }
+.critical { border-left-color: var(--crit); } .sev.critical { background: var(--crit); }
+.warning { border-left-color: var(--warn); } .sev.warning { background: var(--warn); }
+.info { border-left-color: var(--info); } .sev.info { background: var(--info); }
+.ok { border-left-color: var(--ok); } .sev.ok { background: var(--ok); }
+ol.path li { margin: 4px 0; } .note { border-left: 3px solid var(--line); padding-left: 8px; color: var(--muted); }
+.conclusion { border: 2px solid var(--line); padding: 10px 14px; margin-top: 12px; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 11pt; }
+  a { color: inherit; text-decoration: none; } a[href]::after { content: " (" attr(href) ")"; font-size: 9pt; }
+  h2 { break-after: avoid; } .finding, .conclusion, tr { break-inside: avoid; }
+  .sev { border: 1px solid #000; color: #000 !important; background: none !important; }
+}
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _sev(severity: str) -> str:
+    return f'<span class="sev {_e(severity)}">{_e(severity)}</span>'
+
+
+def _value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return f"<code>{_e(text)}</code>"
+
+
+def _link(url: str) -> str:
+    if url.startswith(("https://", "http://")):
+        return f'<a href="{_e(url)}">{_e(url)}</a>'
+    return _e(url)
+
+
+def _remedies(steps: list[dict[str, Any]]) -> str:
+    if not steps:
+        return ""
+    items = "".join(
+        f"<li>{_e(s['text'])}" + (f"<pre>{_e(s['command'])}</pre>" if s.get("command") else "") + "</li>"
+        for s in steps
+    )
+    return f"<p><strong>Remediation</strong></p><ol>{items}</ol>"
+
+
+def _references(refs: list[str]) -> str:
+    if not refs:
+        return ""
+    return "<p><strong>References:</strong> " + ", ".join(_link(r) for r in refs) + "</p>"
+
+
+def _subject(subject: dict[str, Any]) -> str:
+    return " ".join(f"{_e(k)}={_e(v)}" for k, v in subject.items() if v not in (None, "", [], {}))
+
+
+def _finding(f: dict[str, Any]) -> str:
+    evidence = ""
+    if f.get("evidence"):
+        rows = "".join(f"<tr><th>{_e(k)}</th><td>{_value(v)}</td></tr>" for k, v in f["evidence"].items())
+        evidence = f"<p><strong>Evidence</strong></p><table>{rows}</table>"
+    return (
+        f'<section class="finding {_e(f["severity"])}">'
+        f"<h3>{_sev(f['severity'])}{_e(f['title'])}</h3>"
+        f'<p class="meta"><code>{_e(f["id"])}</code> · probe {_e(f["probe"])} · {_subject(f.get("subject") or {})}</p>'
+        f"<p>{_e(f['summary'])}</p>{evidence}{_remedies(f.get('remediation') or [])}"
+        f"{_references(f.get('references') or [])}</section>"
+    )
+
+
+def _walkthrough(walk: dict[str, Any]) -> str:
+    items = []
+    for rec in walk.get("path") or []:
+        detail = []
+        if rec.get("answer"):
+            detail.append(f"answered: <strong>{_e(rec.get('answer_label') or rec['answer'])}</strong>")
+        if rec.get("probes"):
+            detail.append("probes: " + ", ".join(f"{_e(p['id'])} {_e(p['status'])}" for p in rec["probes"]))
+        if rec.get("matched"):
+            detail.append("found " + ", ".join(f"<code>{_e(m)}</code>" for m in rec["matched"]))
+        note = f'<div class="note">Note: {_e(rec["note"])}</div>' if rec.get("note") else ""
+        items.append(
+            f"<li><strong>{_e(rec['title'])}</strong> <span class='muted'>({_e(rec['kind'])}, "
+            f"{_e(rec.get('entered_at'))})</span>"
+            + ("<br>" + " · ".join(detail) if detail else "")
+            + f"{note}</li>"
+        )
+    con = walk.get("conclusion")
+    if con:
+        conclusion = (
+            f'<div class="conclusion {_e(con["severity"])}"><h3>{_sev(con["severity"])}Conclusion: '
+            f"{_e(con['diagnosis'])}</h3><p>{_e(con['summary'])}</p>{_remedies(con.get('remediation') or [])}"
+            f"{_references(con.get('references') or [])}</div>"
+        )
+    else:
+        conclusion = "<p>The walkthrough did not reach a conclusion.</p>"
+    runbook = walk.get("runbook") or {}
+    return (
+        f"<h2>Walkthrough</h2><p>Runbook <strong>{_e(runbook.get('title'))}</strong> "
+        f"(<code>{_e(runbook.get('id'))}</code>), started {_e(walk.get('started_at'))}.</p>"
+        f'<ol class="path">{"".join(items)}</ol>{conclusion}'
+    )
+
+
+def _containers(containers: dict[str, Any]) -> str:
+    rows = []
+    for c in containers.get("items") or []:
+        env = "<br>".join(f"<code>{_e(k)}={_e(v)}</code>" for k, v in (c.get("env") or {}).items())
+        pod = f"{c['namespace']}/{c['pod']}" if c.get("pod") else c.get("sandbox_id", "")[:13]
+        rows.append(
+            f"<tr><td>{_e(c['name'])}<br><code>{_e(c['id'][:13])}</code></td><td>{_e(pod)}</td>"
+            f"<td>{_e(c['state'])}</td><td>{_e(c['image'])}</td><td>{env}</td></tr>"
+        )
+    error = f"<p>Not listed: {_e(containers['error'])}</p>" if containers.get("error") else ""
+    table = (
+        "<table><tr><th>container</th><th>pod</th><th>state</th><th>image</th><th>env</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        if rows
+        else ""
+    )
+    return f"<h2>Containers</h2>{error}{table or ('' if error else '<p>No containers.</p>')}"
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    from tui.report import _redaction_line
+
+    node, rt = doc["node"], doc["runtime"]
+    runtime = (
+        f"{_e(rt['name'])} {_e(rt['version'])} (CRI {_e(rt['api_version'])}) at <code>{_e(rt['endpoint'])}</code>"
+        if rt.get("name")
+        else f"not reachable: {_e(rt.get('error', 'unknown'))}"
+    )
+    red = doc.get("redaction") or {}
+    notice = (
+        f'<div class="notice{"" if red.get("enabled", True) else " danger"}">{_e(_redaction_line(doc))}</div>'
+        if red
+        else ""
+    )
+    components = "".join(
+        f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in (doc.get("components") or {}).items()
+    )
+    counts: dict[str, int] = {}
+    for f in doc["findings"]:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    summary = " ".join(f"{_sev(s)}{counts[s]}" for s in ("critical", "warning", "info", "ok") if s in counts)
+    findings = "".join(_finding(f) for f in doc["findings"]) or "<p>No findings.</p>"
+    probes = "".join(
+        f"<tr><td>{_e(p['id'])}</td><td>{_e(p['title'])}</td><td>{_e(p['status'])}</td><td>{_e(p['reason'])}</td>"
+        f"<td>{float(p['duration_ms']):.0f}</td></tr>"
+        for p in doc["probes"]
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f"<title>nodedoc report: {_e(node['hostname'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>nodedoc report: {_e(node['hostname'])}</h1>",
+        f'<p class="meta">{_e(doc["schema"])} · generated {_e(doc["generated_at"])} · kernel {_e(node["kernel"])}'
+        f" · {_e(node['os'])}<br>Runtime {runtime}</p>",
+        notice,
+        f"<table>{components}</table>" if components else "",
+        _walkthrough(doc["walkthrough"]) if doc.get("walkthrough") else "",
+        f"<h2>Findings</h2><p>{summary}</p>{findings}",
+        _containers(doc["containers"]) if doc.get("containers") else "",
+        "<h2>Probes</h2><table><tr><th>probe</th><th>title</th><th>status</th><th>reason</th><th>ms</th></tr>"
+        f"{probes}</table>",
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"
