@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tui_snapshot import compare, snapshot_dir  # noqa: F401  (screen snapshots live under snapshots/)
 
 from tui.lab import Lab
 

@@ -1,0 +1,207 @@
+"""The start screen: node, runtime, counts, the worst findings, and where to go next.
+
+Each panel fills in as its part of the node answers (runtime first, probes last). When the runtime
+cannot be reached the screen says why and offers post-mortem mode on the containerd root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
+from probes.errors import NodedocError
+from tui.session import RuntimeUnreachable
+from tui.widgets import NodeScreen, severity_text
+
+WORST_SHOWN = 5
+
+
+class DashboardScreen(NodeScreen):
+    TITLE_TEXT = "Dashboard"
+    BINDINGS = [
+        Binding("m", "post_mortem", "Post-mortem", id="post-mortem"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        """One part of the dashboard read from the node."""
+
+        part: str
+        data: Any
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with Vertical(id="dash-body"):
+            yield Static("", id="unreachable-panel", classes="panel -hidden")
+            with Horizontal(id="dash-top"):
+                yield Static("loading…", id="runtime-panel", classes="panel")
+                yield Static("loading…", id="counts-panel", classes="panel")
+            yield Static("running probes…", id="findings-panel", classes="panel")
+            yield Static(self._next_text(), id="next-panel", classes="panel")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one("#runtime-panel").border_title = "Runtime"
+        self.query_one("#counts-panel").border_title = "Counts"
+        self.query_one("#findings-panel").border_title = "Worst findings"
+        self.query_one("#next-panel").border_title = "Where next"
+        self.query_one("#unreachable-panel").border_title = "Runtime unreachable"
+        self.watch(self.app, "runtime_error", self._show_unreachable)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "post_mortem":
+            return self.app.runtime_state == "unreachable"  # type: ignore[attr-defined]
+        return True
+
+    def action_post_mortem(self) -> None:
+        self.app.action_post_mortem()  # type: ignore[attr-defined]
+
+    def refresh_data(self) -> None:
+        self.counts: dict[str, Any] = {}
+        self.query_one("#findings-panel", Static).update("running probes…")
+        self.load()
+
+    @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
+    def load(self) -> None:
+        session = self.session
+        if not session.post_mortem:
+            try:
+                self.post_message(self.Loaded("runtime", session.runtime()))
+                views = session.sandboxes()
+                self.post_message(self.Loaded("pods", views))
+                self.post_message(self.Loaded("images", session.image_count()))
+            except RuntimeUnreachable as exc:
+                self.post_message(self.Loaded("runtime", {"error": str(exc)}))
+        try:
+            catalog = session.snapshot_catalog()
+            self.post_message(self.Loaded("snapshots", catalog.snapshots))
+        except NodedocError as exc:
+            self.post_message(self.Loaded("snapshots", str(exc)))
+        self.post_message(self.Loaded("results", session.probe_results()))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.part == "runtime":
+            self._show_runtime(message.data)
+        elif message.part == "results":
+            self._show_findings(message.data)
+        else:
+            self.counts[message.part] = message.data
+            self._show_counts()
+
+    def _show_runtime(self, facts: dict[str, Any]) -> None:
+        panel = self.query_one("#runtime-panel", Static)
+        if "error" in facts:
+            panel.update(Text("not reachable (see above)", style="bold red"))
+            self.app.runtime_lost(facts["error"])  # type: ignore[attr-defined]
+            return
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("runtime", f"{facts['name']} {facts['version']}")
+        grid.add_row("CRI", f"{facts['api_version']} ({facts['api_package']})")
+        grid.add_row("endpoint", facts["endpoint"])
+        for cond in facts["conditions"]:
+            ok = cond["status"]
+            grid.add_row(
+                cond["type"],
+                Text("true" if ok else f"FALSE {cond['reason']}", style="green" if ok else "bold red"),
+            )
+        panel.update(grid)
+
+    def _show_counts(self) -> None:
+        counts = self.counts
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold")
+        grid.add_column()
+        pods = counts.get("pods")
+        if pods is not None:
+            ready = sum(1 for v in pods if v.ready)
+            grid.add_row(
+                "pods",
+                Text.assemble(
+                    f"{ready} ready, ",
+                    (f"{len(pods) - ready} not ready", "bold red" if len(pods) - ready else ""),
+                ),
+            )
+            grid.add_row("containers", str(sum(v.containers for v in pods)))
+        elif self.session.post_mortem or self.app.runtime_state == "unreachable":  # type: ignore[attr-defined]
+            grid.add_row("pods", Text("unknown (no runtime)", style="dim"))
+        else:
+            grid.add_row("pods", "loading…")
+        if "images" in counts:
+            grid.add_row("images", str(counts["images"]))
+        snaps = counts.get("snapshots")
+        if isinstance(snaps, list):
+            kinds: dict[str, int] = {}
+            for row in snaps:
+                kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+            grid.add_row(
+                "snapshots", f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+            )
+        elif isinstance(snaps, str):
+            grid.add_row("snapshots", Text(f"not available: {snaps}", style="yellow"))
+        self.query_one("#counts-panel", Static).update(grid)
+
+    def _show_findings(self, results: list[ProbeResult]) -> None:
+        findings = sort_worst_first([f for r in results for f in r.findings if f.severity is not Severity.OK])
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        for finding in findings[:WORST_SHOWN]:
+            table.add_row(severity_text(finding.severity), finding.title)
+        if not findings:
+            table.add_row(severity_text(Severity.OK), "No problems found.")
+        elif len(findings) > WORST_SHOWN:
+            table.add_row("", Text(f"… {len(findings) - WORST_SHOWN} more: press f", style="dim"))
+        ran = {s: sum(1 for r in results if r.status is s) for s in ProbeStatus}
+        table.add_row(
+            "",
+            Text(
+                f"probes: {ran[ProbeStatus.OK]} ran, {ran[ProbeStatus.SKIPPED]} skipped, "
+                f"{ran[ProbeStatus.ERROR]} failed",
+                style="dim",
+            ),
+        )
+        self.query_one("#findings-panel", Static).update(table)
+
+    def _show_unreachable(self, reason: str) -> None:
+        panel = self.query_one("#unreachable-panel", Static)
+        panel.set_class(not reason, "-hidden")
+        self.refresh_bindings()
+        if reason:
+            panel.update(
+                Text.assemble(
+                    (reason, "bold"),
+                    "\nReconnecting automatically. Press ",
+                    ("m", "bold reverse"),
+                    " for post-mortem mode (read the containerd root from disk).",
+                )
+            )
+
+    @staticmethod
+    def _next_text() -> Text:
+        keys = [
+            ("p", "pods"),
+            ("s", "snapshots"),
+            ("x", "processes"),
+            ("f", "findings"),
+            ("w", "runbooks"),
+            ("e", "export"),
+            ("?", "help"),
+        ]
+        out = Text()
+        for key, what in keys:
+            out.append(f" {key} ", style="bold reverse")
+            out.append(f" {what}  ")
+        return out

@@ -1,0 +1,139 @@
+"""All findings grouped by severity; the selected one's evidence, remediation (c copies) and references."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Static, Tree
+
+from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from tui.widgets import SEVERITY_MARK, NodeScreen, severity_text
+
+
+def subject_text(subject: dict) -> str:
+    name = subject.get("name") or subject.get("id") or ""
+    if subject.get("namespace"):
+        name = f"{subject['namespace']}/{name}"
+    return f"{subject.get('kind', '')} {name}".strip()
+
+
+def finding_detail(f: Finding) -> Group:
+    parts: list = [
+        Text.assemble(severity_text(f.severity), " ", (f.title, "bold")),
+        Text(f"{f.id} · {subject_text(f.subject)} · probe {f.probe}", style="dim"),
+        Text(""),
+        Text(f.summary),
+    ]
+    if f.evidence:
+        parts += [Text(""), Text("Evidence", style="bold underline")]
+        for key, value in f.evidence.items():
+            shown = value if isinstance(value, str) else json.dumps(value, default=str)
+            parts.append(Text.assemble((f"{key}: ", "bold"), shown))
+    if f.remediation:
+        parts += [Text(""), Text("Remediation (c copies the commands)", style="bold underline")]
+        for i, step in enumerate(f.remediation, 1):
+            parts.append(Text(f"{i}. {step.text}"))
+            if step.command:
+                parts.append(Text(f"   $ {step.command}", style="bold cyan"))
+    if f.references:
+        parts += [Text(""), Text("References", style="bold underline")]
+        parts += [Text(f"- {ref}") for ref in f.references]
+    return Group(*parts)
+
+
+class FindingsScreen(NodeScreen):
+    TITLE_TEXT = "Findings"
+    BINDINGS = [
+        Binding("c", "copy_commands", "Copy cmds", id="findings.copy"),
+        Binding("r", "refresh", "Re-run probes", id="findings.refresh"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        results: list[ProbeResult]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with Horizontal(id="findings-body"):
+            yield Tree("findings", id="finding-tree")
+            with VerticalScroll(id="finding-pane"):
+                yield Static("running probes…", id="finding-detail")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.selected: Finding | None = None
+        self.query_one(Tree).show_root = False
+        self.query_one("#finding-pane").border_title = "detail"
+
+    def on_screen_resume(self) -> None:
+        if self.session.last_results and self.loaded_for is not self.session:
+            self.loaded_for = self.session
+            self._show(self.session.last_results)
+            return
+        super().on_screen_resume()
+
+    def action_refresh(self) -> None:
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        self.query_one("#finding-detail", Static).update("running probes…")
+        self.load()
+
+    @work(thread=True, exclusive=True, group="findings", exit_on_error=False)
+    def load(self) -> None:
+        self.post_message(self.Loaded(self.session.probe_results()))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        self._show(message.results)
+
+    def _show(self, results: list[ProbeResult]) -> None:
+        tree = self.query_one(Tree)
+        tree.clear()
+        findings = sort_worst_first([f for r in results for f in r.findings])
+        first = None
+        for severity in (Severity.CRITICAL, Severity.WARNING, Severity.INFO, Severity.OK):
+            group = [f for f in findings if f.severity is severity]
+            if not group:
+                continue
+            word, style = SEVERITY_MARK[severity]
+            branch = tree.root.add(Text(f"{severity.value.upper()} ({len(group)})", style=style), expand=True)
+            for f in group:
+                leaf = branch.add_leaf(Text.assemble(severity_text(f.severity), " ", f.title), data=f)
+                first = first or leaf
+        not_ran = [r for r in results if r.status is not ProbeStatus.OK]
+        if not_ran:
+            branch = tree.root.add(Text(f"NOT RUN ({len(not_ran)})", style="dim"), expand=True)
+            for r in not_ran:
+                branch.add_leaf(Text(f"{r.probe}: {r.status.value}: {r.reason}", style="dim"))
+        tree.root.expand()
+        if first is not None:
+            tree.move_cursor(first)
+            self._select(first.data)
+        else:
+            self.query_one("#finding-detail", Static).update("No findings.")
+
+    @on(Tree.NodeHighlighted, "#finding-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        if isinstance(event.node.data, Finding):
+            self._select(event.node.data)
+
+    def _select(self, finding: Finding) -> None:
+        self.selected = finding
+        self.query_one("#finding-detail", Static).update(finding_detail(finding))
+
+    def action_copy_commands(self) -> None:
+        commands = [s.command for s in (self.selected.remediation if self.selected else []) if s.command]
+        if not commands:
+            self.notify("This finding has no commands to copy.", timeout=2)
+            return
+        self.app.copy_to_clipboard("\n".join(commands))
+        self.notify(f"Copied {len(commands)} command(s) to the clipboard.", timeout=2)

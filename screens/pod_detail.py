@@ -1,0 +1,233 @@
+"""One pod: sandbox status, CRI's IPs beside the namespace's, containers, snapshot, processes, verbose info."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Collapsible, DataTable, Static
+
+from probes.errors import NodedocError
+from probes.sandboxes import SandboxView
+from tui.format import age_of_ns, short_id
+from tui.session import redact
+from tui.widgets import NodeScreen, state_text
+
+
+def network_table(row: dict[str, Any]) -> Table | Text:
+    """CRI's IPs beside the namespace's real addresses, with a verdict a person reads without colour."""
+    if row.get("error"):
+        return Text(f"namespace not readable: {row['error']}", style="yellow")
+    cri, real = set(row.get("cri_ips") or []), set(row.get("netns_ips") or [])
+    grid = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    grid.add_column("ADDRESS")
+    grid.add_column("CRI")
+    grid.add_column("NAMESPACE")
+    grid.add_column("VERDICT")
+    for ip in sorted(cri | real):
+        both = ip in cri and ip in real
+        verdict = "ok" if both else "MISSING in namespace" if ip in cri else "not reported by CRI"
+        grid.add_row(
+            ip,
+            "yes" if ip in cri else "no",
+            "yes" if ip in real else "no",
+            Text(verdict, style="green" if both else "bold red"),
+        )
+    if not cri and not real:
+        grid.add_row("-", "no", "no", Text("no addresses at all", style="bold red"))
+    return grid
+
+
+class PodDetailScreen(NodeScreen):
+    TITLE_TEXT = "Pod"
+    BINDINGS = [Binding("r", "refresh", "Refresh", id="pod.refresh"), Binding("escape", "app.back", "Back")]
+
+    @dataclass
+    class Loaded(Message):
+        part: str
+        data: Any
+
+    def __init__(self, view: SandboxView) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        with VerticalScroll(id="pod-body"):
+            yield Static(self._status_text(), id="pod-status", classes="section")
+            yield Static("reading the namespace…", id="pod-network", classes="section")
+            yield DataTable(id="pod-containers", cursor_type="row", show_cursor=False)
+            yield Static("reading the snapshot…", id="pod-snapshot", classes="section")
+            yield Static("reading processes…", id="pod-procs", classes="section")
+            with Collapsible(title="verbose info (JSON, secrets redacted)", id="pod-verbose"):
+                yield Static(
+                    json.dumps(redact(self.view.info), indent=1, sort_keys=True), id="pod-verbose-json"
+                )
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        for sel, title in (
+            ("#pod-network", "Network: CRI vs namespace"),
+            ("#pod-containers", "Containers"),
+            ("#pod-snapshot", "Snapshot"),
+            ("#pod-procs", "Shim and runc"),
+        ):
+            self.query_one(sel).border_title = title
+        table = self.query_one("#pod-containers", DataTable)
+        for column in ("NAME", "STATE", "IMAGE", "RESTARTS", "EXIT", "REASON"):
+            table.add_column(column, key=column)
+
+    def action_refresh(self) -> None:
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        self.load_runtime()
+        self.load_disk()
+        self.load_procs()
+
+    # -- workers ---------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="pod-runtime", exit_on_error=False)
+    def load_runtime(self) -> None:
+        self.post_message(self.Loaded("network", self.session.pod_network(self.view)))
+        if not self.session.post_mortem:
+            self.post_message(self.Loaded("containers", self.session.containers(self.view.id)))
+
+    @work(thread=True, exclusive=True, group="pod-disk", exit_on_error=False)
+    def load_disk(self) -> None:
+        try:
+            catalog = self.session.snapshot_catalog()
+        except NodedocError as exc:
+            self.post_message(self.Loaded("snapshot", str(exc)))
+            return
+        own = catalog.by_name(self.view.snapshot_key)
+        chain = []
+        cur = own
+        while cur is not None and len(chain) < 64:
+            chain.append(cur)
+            cur = catalog.by_id(cur["parent_id"]) if cur["parent_id"] is not None else None
+        self.post_message(self.Loaded("snapshot", (chain, None)))
+        committed = [s["id"] for s in chain if s["kind"] == "committed"]
+        if committed:
+            results = self.session.verify(committed)
+            self.post_message(self.Loaded("snapshot", (chain, {r["id"]: r for r in results})))
+
+    @work(thread=True, exclusive=True, group="pod-procs", exit_on_error=False)
+    def load_procs(self) -> None:
+        try:
+            scan = self.session.processes()
+        except NodedocError as exc:
+            self.post_message(self.Loaded("procs", str(exc)))
+            return
+        self.post_message(self.Loaded("procs", scan["processes"]))
+
+    # -- drawing ---------------------------------------------------------------------------------------
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        draw = {
+            "network": self._network,
+            "containers": self._containers,
+            "snapshot": self._snapshot,
+            "procs": self._procs,
+        }[message.part]
+        draw(message.data)
+
+    def _status_text(self) -> Table:
+        v = self.view
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_column(style="bold")
+        grid.add_column()
+        now = self.session.now()
+        grid.add_row("pod", f"{v.namespace}/{v.name}", "state", state_text(v.state))
+        grid.add_row("id", short_id(v.id), "age", age_of_ns(v.created_at, now))
+        grid.add_row("attempt", str(v.attempt), "handler", v.runtime_handler or "(default)")
+        grid.add_row("pid", str(v.pid or "-"), "netns", v.netns_path or ("host" if v.host_network else "-"))
+        if v.status_error:
+            grid.add_row("status", Text(v.status_error, style="bold red"), "", "")
+        return grid
+
+    def _network(self, row: dict[str, Any]) -> None:
+        self.query_one("#pod-network", Static).update(network_table(row))
+
+    def _containers(self, containers: list[Any]) -> None:
+        table = self.query_one("#pod-containers", DataTable)
+        table.clear()
+        for c in containers:
+            exit_code = str(c.exit_code) if c.state == "exited" else "-"
+            table.add_row(
+                c.name,
+                state_text(c.state),
+                c.image,
+                str(c.restarts),
+                exit_code,
+                c.reason or c.status_error or "-",
+                key=c.id,
+            )
+        if not containers:
+            table.add_row(Text("no containers", style="dim"), "", "", "", "", "")
+        table.styles.height = len(containers) + 3 if containers else 4
+
+    def _snapshot(self, data: Any) -> None:
+        panel = self.query_one("#pod-snapshot", Static)
+        if isinstance(data, str):
+            panel.update(Text(f"not available: {data}", style="yellow"))
+            return
+        chain, verified = data
+        if not chain:
+            panel.update(
+                Text(
+                    f"snapshot {self.view.snapshot_key[:13] or '?'} not found under the root",
+                    style="bold red",
+                )
+            )
+            return
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(4):
+            grid.add_column()
+        for snap in chain:
+            if snap["kind"] != "committed":
+                check = Text("rw layer (not verifiable)", style="dim")
+            elif verified is None:
+                check = Text("verifying…", style="dim")
+            else:
+                result = verified.get(snap["id"], {})
+                status = result.get("status", "?")
+                problems = (result.get("check") or {}).get("missing", []) + (result.get("check") or {}).get(
+                    "changed", []
+                )
+                check = Text.assemble(state_text(status), " " + "; ".join(problems[:3]))
+            grid.add_row(f"#{snap['id']}", snap["kind"], ", ".join(snap["images"]) or "-", check)
+        panel.update(grid)
+
+    def _procs(self, data: Any) -> None:
+        panel = self.query_one("#pod-procs", Static)
+        if isinstance(data, str):
+            panel.update(Text(f"not available: {data}", style="yellow"))
+            return
+        ids = {self.view.id}
+        mine = [
+            p
+            for p in data
+            if p.get("container_id") in ids
+            or (p["kind"] == "shim" and self.view.id in " ".join(p.get("cmdline") or []))
+        ]
+        if not mine:
+            panel.update(Text("no shim or runc process found for this sandbox", style="yellow"))
+            return
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(5):
+            grid.add_column()
+        for p in mine:
+            grid.add_row(str(p["pid"]), p["kind"], p["comm"], p["state"], f"wchan {p.get('wchan') or '-'}")
+        panel.update(grid)

@@ -1,0 +1,284 @@
+"""The interactive troubleshooter: app-wide keys, the command palette, screen switching, worker errors.
+
+Each top-level screen is a mode (its own stack), so ``p`` always returns to the pods table as it was
+and Esc pops back. Every read of the node runs in a worker; this module holds the one handler that
+turns a failed worker into a notification, and the heartbeat that notices the runtime going away and
+coming back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from probes.errors import CriError, NodedocError
+from probes.node import NeedUnmet
+from probes.sandboxes import SandboxView
+from screens.dashboard import DashboardScreen
+from screens.findings import FindingsScreen
+from screens.help import HelpScreen
+from screens.pod_detail import PodDetailScreen
+from screens.pods import PodsScreen
+from screens.processes import ProcessesScreen
+from screens.snapshots import SnapshotsScreen
+from tui.session import NodeSession, RuntimeUnreachable
+from tui.widgets import NodeScreen
+
+#: Seconds between two "are you still there" calls to the runtime (and reconnect attempts).
+HEARTBEAT_S = 2.0
+
+SCREENS_BY_KEY = {
+    "dashboard": ("Dashboard", "Node, runtime, counts and the worst findings"),
+    "pods": ("Pods", "Pod sandboxes with IPs and state"),
+    "snapshots": ("Snapshots", "Images, layers, snapshots; browse and verify"),
+    "processes": ("Processes", "containerd, shims, runc, runc init and their pipes"),
+    "findings": ("Findings", "Every finding by severity, with remediation"),
+}
+
+
+class PodCommands(Provider):
+    """Command palette: jump to a pod by name (from the last pod list read)."""
+
+    def _pods(self) -> list[SandboxView]:
+        return list(self.app.session.last_sandboxes)  # type: ignore[attr-defined]
+
+    async def discover(self) -> Hits:
+        for view in self._pods()[:20]:
+            yield DiscoveryHit(
+                f"pod {view.namespace}/{view.name}", partial(self.app.open_pod, view), help="open pod detail"
+            )
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for view in self._pods():
+            text = f"pod {view.namespace}/{view.name}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(
+                    score, matcher.highlight(text), partial(self.app.open_pod, view), help=", ".join(view.ips)
+                )
+
+
+class NodedocApp(App[None]):
+    """nodedoc's troubleshooter on one node."""
+
+    TITLE = "nodedoc"
+    CSS_PATH = "nodedoc.tcss"
+    COMMANDS = App.COMMANDS | {PodCommands}
+    MODES = {
+        "dashboard": DashboardScreen,
+        "pods": PodsScreen,
+        "snapshots": SnapshotsScreen,
+        "processes": ProcessesScreen,
+        "findings": FindingsScreen,
+    }
+    DEFAULT_MODE = "dashboard"
+    BINDINGS = [
+        Binding("d", "show('dashboard')", "Dashboard", id="dashboard"),
+        Binding("p", "show('pods')", "Pods", id="pods"),
+        Binding("s", "show('snapshots')", "Snapshots", id="snapshots"),
+        Binding("x", "show('processes')", "Procs", id="processes"),
+        Binding("f", "show('findings')", "Findings", id="findings"),
+        Binding("w", "runbooks", "Runbooks", id="runbooks"),
+        Binding("e", "export", "Export", id="export"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("slash", "filter", "Filter", id="filter", show=False),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    runtime_state: reactive[str] = reactive("connecting")
+    """connecting, connected, unreachable or post-mortem: what the node bar says of the runtime."""
+    runtime_label: reactive[str] = reactive("")
+    """Host and runtime version for the node bar."""
+    runtime_error: reactive[str] = reactive("")
+    """Why the runtime cannot be reached (empty while it answers)."""
+
+    def __init__(self, session: NodeSession, heartbeat: float = HEARTBEAT_S) -> None:
+        super().__init__()
+        self.session = session
+        self.heartbeat_s = heartbeat
+
+    # -- start, heartbeat, reconnect ------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.identify()
+        if self.heartbeat_s:
+            self.set_interval(self.heartbeat_s, self._beat)
+
+    @work(thread=True, exclusive=True, group="identify", exit_on_error=False)
+    def identify(self) -> None:
+        """Who is this node and which runtime answers (sets the node bar)."""
+        session = self.session
+        facts = session.node_facts()
+        host = f"{facts.get('hostname', '?')} │ kernel {facts.get('kernel', '?')}"
+        if session.post_mortem:
+            self.call_from_thread(self._set_state, "post-mortem", host + " │ disk only")
+            return
+        self.call_from_thread(setattr, self, "runtime_label", host)
+        runtime = session.runtime()
+        label = f"{host} │ {runtime['name']} {runtime['version']} (CRI {runtime['api_version']})"
+        self.call_from_thread(self._set_state, "connected", label)
+
+    def _set_state(self, state: str, label: str | None = None) -> None:
+        if label is not None:
+            self.runtime_label = label
+        was = self.runtime_state
+        self.runtime_state = state
+        if state != "unreachable":
+            self.runtime_error = ""
+        if was == "unreachable" and state == "connected":
+            self.notify("The runtime answers again; reloading.", title="Runtime back")
+            screen = self.screen
+            if isinstance(screen, NodeScreen):
+                screen.on_runtime_back()
+
+    def _beat(self) -> None:
+        if self.runtime_state in ("post-mortem",):
+            return
+        self.run_worker(self._heartbeat, thread=True, exclusive=True, group="heartbeat", exit_on_error=False)
+
+    def _heartbeat(self) -> None:
+        self.session.heartbeat()
+        if self.runtime_state != "connected":
+            self.call_from_thread(self.identify)
+
+    def runtime_lost(self, reason: str) -> None:
+        if self.runtime_state == "post-mortem":
+            return
+        if self.runtime_state != "unreachable":
+            again = f"Reconnecting every {self.heartbeat_s:g} s." if self.heartbeat_s else "Press r to retry."
+            self.notify(f"{reason}. {again}", title="Runtime unreachable", severity="error", timeout=6)
+        self.runtime_error = reason
+        self.runtime_state = "unreachable"
+
+    # -- the one worker-error handler --------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _app_worker_changed(self, event: Worker.StateChanged) -> None:
+        self.handle_worker_state(event)
+
+    def handle_worker_state(self, event: Worker.StateChanged) -> None:
+        """Failed workers become notifications; a runtime that stopped answering becomes the app's state."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, RuntimeUnreachable | CriError):
+            self.runtime_lost(str(error))
+            return
+        if isinstance(error, NeedUnmet | NodedocError):
+            self.notify(str(error), title="Could not read the node", severity="warning")
+            return
+        self.notify(f"{type(error).__name__}: {error}", title="Internal error", severity="error", timeout=8)
+
+    # -- screens --------------------------------------------------------------------------------------
+
+    def action_show(self, mode: str) -> None:
+        if self.current_mode == mode and len(self.screen_stack) > 1:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
+        self.switch_mode(mode)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "dashboard":
+            self.switch_mode("dashboard")
+
+    def open_pod(self, view: SandboxView) -> None:
+        if self.current_mode != "pods":
+            self.switch_mode("pods")
+        self.push_screen(PodDetailScreen(view))
+
+    def action_refresh(self) -> None:
+        if self.runtime_state == "unreachable":
+            self.identify()
+        screen = self.screen
+        if isinstance(screen, NodeScreen):
+            screen.refresh_data()
+
+    def action_filter(self) -> None:
+        action = getattr(self.screen, "action_start_filter", None)
+        if action is None:
+            self.notify("This screen has no filter.", timeout=2)
+        else:
+            action()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_runbooks(self) -> None:
+        try:
+            module = importlib.import_module("screens.walkthrough")
+        except ModuleNotFoundError as exc:
+            if exc.name != "screens.walkthrough":
+                raise
+            self.notify("Runbooks are not available in this build.", severity="warning")
+            return
+        self.push_screen(module.WalkthroughScreen(self.session))
+
+    def action_post_mortem(self) -> None:
+        self._enter_post_mortem()
+
+    @work(thread=True, exclusive=True, group="post-mortem", exit_on_error=False)
+    def _enter_post_mortem(self) -> None:
+        session = self.session.post_mortem_session()
+        self.call_from_thread(self._switch_session, session)
+
+    def _switch_session(self, session: NodeSession) -> None:
+        self.session = session
+        self.runtime_error = ""
+        self.notify(f"Post-mortem mode on {session.node.containerd_root or 'the recorded root'}.")
+        self.identify()
+        screen = self.screen
+        if isinstance(screen, NodeScreen):
+            screen.refresh_data()
+
+    # -- export ---------------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        self.notify("Exporting the report…", timeout=2)
+        self._export()
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self) -> None:
+        from tui.report import build_report, write_private
+
+        results = self.session.last_results or self.session.probe_results()
+        doc = build_report(self.session.node, results)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path.cwd() / f"nodedoc-report-{doc['node']['hostname']}-{stamp}.json"
+        write_private(path, json.dumps(doc, indent=2, default=str) + "\n")
+        self.call_from_thread(self.notify, f"Report written to {path} (mode 0600).", title="Exported")
+
+    # -- command palette ------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (title, help_text) in SCREENS_BY_KEY.items():
+            yield SystemCommand(title, help_text, partial(self.action_show, mode))
+        yield SystemCommand("Runbooks", "Guided walkthroughs for known failures", self.action_runbooks)
+        yield SystemCommand("Export report", "Write the findings report (JSON, 0600)", self.action_export)
+        yield SystemCommand("Refresh", "Read the node again", self.action_refresh)
+        yield SystemCommand("Help", "Keys of this screen and the app", self.action_help)
+        if not self.session.post_mortem:
+            yield SystemCommand(
+                "Post-mortem mode",
+                "Read the containerd root from disk, without the runtime",
+                self.action_post_mortem,
+            )

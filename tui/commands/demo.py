@@ -1,0 +1,120 @@
+"""``nodedoc demo``: a lab node with a few pods (optionally with a seed's fault), the troubleshooter on it,
+and the lab taken down on exit. The way to see nodedoc work without a broken node at hand (needs root)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from probes.errors import NodedocError
+from probes.node import NodeContext
+from tui.lab import Lab, LabPod
+
+FAULTS = ("missing-pause", "netns-ip", "runc-init")
+SNAPSHOTS = Path("io.containerd.snapshotter.v1.overlayfs/snapshots")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="start a lab node with a few pods and open the troubleshooter on it")
+    parser.add_argument("--pods", type=int, default=4, metavar="N", help="pods to run (default 4)")
+    parser.add_argument("--fault", choices=FAULTS, help="inject a seed's fault into the lab")
+    parser.add_argument(
+        "--dir", type=Path, metavar="DIR", help="lab directory (default: a new one under /tmp)"
+    )
+    parser.set_defaults(func=run)
+
+
+def netns_path_of(lab: Lab, pod: LabPod) -> str:
+    with lab.client() as client:
+        info = json.loads(client.pod_sandbox_status(pod.id).info["info"])
+    return next(n["path"] for n in info["runtimeSpec"]["linux"]["namespaces"] if n["type"] == "network")
+
+
+def break_pod_network(lab: Lab, pod: LabPod) -> None:
+    """Flush the pod's IPv4 address inside its namespace: CRI still reports it (seed: netns-ip)."""
+    subprocess.run(
+        ["nsenter", f"--net={netns_path_of(lab, pod)}", "ip", "-4", "addr", "flush", "dev", "eth0"],
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
+
+
+@contextlib.contextmanager
+def pause_removed(lab: Lab) -> Iterator[Path]:
+    """Move /pause out of the lab's unpacked pause layer (seed 002); put it back afterwards."""
+    found = sorted((lab.root / SNAPSHOTS).glob("*/fs/pause"))
+    if not found:
+        raise FileNotFoundError(f"no snapshot under {lab.root / SNAPSHOTS} holds /pause")
+    moved = found[0].with_name("pause.nodedoc-demo")
+    found[0].rename(moved)
+    try:
+        yield found[0]
+    finally:
+        moved.rename(found[0])
+
+
+def inject(lab: Lab, fault: str | None, stack: contextlib.ExitStack) -> str:
+    """Inject ``fault`` into the lab; what to look for, in one line."""
+    if fault == "netns-ip":
+        victim = lab.run_pod("web-broken-net")
+        lab.pods.append(victim)
+        lab.save()
+        break_pod_network(lab, victim)
+        return f"pod {victim.name} lost {victim.ip} inside its namespace; CRI still reports it"
+    if fault == "missing-pause":
+        path = stack.enter_context(pause_removed(lab))
+        return f"{path} removed from the pause image's snapshot; new sandboxes cannot start"
+    if fault == "runc-init":
+        return stack.enter_context(_hung_init())
+    return ""
+
+
+@contextlib.contextmanager
+def _hung_init() -> Iterator[str]:
+    """A stand-in runc init hung on a shrunken pipe, built from the test suite's pipe_hog (a source tree only)."""
+    source = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "pipe_hog.py"
+    if not source.exists():
+        raise NodedocError(
+            "--fault runc-init needs nodedoc's source tree (tests/fixtures/pipe_hog.c); run it from a checkout"
+        )
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nodedoc_pipe_hog", source)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with module.built() as binary, module.hung_init(binary) as init:
+        yield f"runc:[2:INIT] stand-in pid {init.pid} hung writing a {init.capacity}-byte pipe"
+
+
+def run(args: argparse.Namespace, open_app: Callable[[NodeContext], None] | None = None) -> int:
+    from tui.app import NodedocApp
+    from tui.session import NodeSession
+
+    directory = args.dir or Path(tempfile.mkdtemp(prefix="nddemo-", dir="/tmp"))
+    if args.dir is None:
+        shutil.rmtree(directory)
+    print(f"starting a lab in {directory} ({args.pods} pods)…")
+    lab = Lab.up(directory, pods=args.pods, containers=True, log=lambda *_: None)
+    try:
+        with contextlib.ExitStack() as stack:
+            note = inject(lab, args.fault, stack)
+            node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
+            if open_app is not None:
+                open_app(node)
+            else:
+                app = NodedocApp(NodeSession(node))
+                if note:
+                    app.call_later(app.notify, note, title=f"fault: {args.fault}", timeout=10)
+                app.run()
+    finally:
+        print(f"taking the lab in {directory} down…")
+        Lab.down(directory, log=lambda *_: None)
+    return 0

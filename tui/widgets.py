@@ -1,0 +1,101 @@
+"""Widgets every screen shares: the node bar, the base screen, and severity / state text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker
+
+from probes.api import Severity
+
+if TYPE_CHECKING:
+    from tui.app import NodedocApp
+    from tui.session import NodeSession
+
+#: Severity marks that read without colour (NO_COLOR): the word carries the meaning, colour only helps.
+SEVERITY_MARK = {
+    Severity.CRITICAL: ("CRIT", "bold red"),
+    Severity.WARNING: ("WARN", "yellow"),
+    Severity.INFO: ("info", "cyan"),
+    Severity.OK: ("ok", "green"),
+}
+
+
+def severity_text(severity: Severity | str) -> Text:
+    mark, style = SEVERITY_MARK[Severity(severity)]
+    return Text(f"{mark:<5}", style=style)
+
+
+def state_text(state: str) -> Text:
+    good = state in ("ready", "running", "ok", "connected")
+    bad = state in ("notready", "exited", "damaged", "corrupt-blob", "unreachable", "missing")
+    return Text(state, style="green" if good else "bold red" if bad else "yellow")
+
+
+class NodeBar(Static):
+    """One line: whether the runtime answers (first, so a narrow terminal never hides it), node, runtime."""
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "runtime_state", self._redraw)
+        self.watch(self.app, "runtime_label", self._redraw)
+
+    def _redraw(self, _value: Any = None) -> None:
+        app: NodedocApp = self.app  # type: ignore[assignment]
+        state = app.runtime_state
+        mark = {
+            "connected": "● connected",
+            "unreachable": "✗ RUNTIME UNREACHABLE",
+            "post-mortem": "◆ post-mortem",
+        }
+        line = Text.assemble(
+            (mark.get(state, "… connecting"), "bold"),
+            " │ ",
+            ("nodedoc", "bold"),
+            " │ ",
+            app.runtime_label or "…",
+        )
+        self.update(line)
+        for name in ("connected", "unreachable", "post-mortem", "connecting"):
+            self.set_class(state == name, f"-{name}")
+
+
+class NodeScreen(Screen):
+    """Base of the node screens: node bar on top, footer below, and the session at hand."""
+
+    #: Name shown in the node bar's breadcrumb and the command palette.
+    TITLE_TEXT = ""
+
+    @property
+    def session(self) -> NodeSession:
+        return self.app.session  # type: ignore[attr-defined,no-any-return]
+
+    def compose_top(self) -> ComposeResult:
+        yield NodeBar(id="node-bar")
+
+    def compose_bottom(self) -> ComposeResult:
+        yield Footer()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """Worker state messages do not bubble: hand them to the App's one handler."""
+        self.app.handle_worker_state(event)  # type: ignore[attr-defined]
+
+    #: The session this screen's data came from: a new session (post-mortem) means read again.
+    loaded_for: NodeSession | None = None
+
+    def on_screen_resume(self) -> None:
+        if self.loaded_for is not self.session:
+            self.loaded_for = self.session
+            self.refresh_data()
+
+    def refresh_data(self) -> None:
+        """Read the node again (screens override)."""
+
+    def on_runtime_back(self) -> None:
+        """The runtime answers again after being unreachable: screens that need it re-read."""
+        self.refresh_data()
