@@ -51,8 +51,8 @@ def pause_removed(lab: Lab) -> Iterator[Path]:
     """Move /pause out of the lab's unpacked pause layer (seed 002); put it back afterwards."""
     found = sorted((lab.root / SNAPSHOTS).glob("*/fs/pause"))
     if not found:
-        raise FileNotFoundError(f"no snapshot under {lab.root / SNAPSHOTS} holds /pause")
-    moved = found[0].with_name("pause.nodedoc-demo")
+        raise NodedocError(f"no snapshot under {lab.root / SNAPSHOTS} holds /pause")
+    moved = lab.dir / "pause.nodedoc-demo"  # outside the snapshot, so only the missing file shows
     found[0].rename(moved)
     try:
         yield found[0]
