@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,10 +22,9 @@ from probes.api import Finding, ProbeResult, ProbeStatus
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from probes.sandboxes import ContainerView, SandboxView
+from tui.redact import Redactor
 
 FORMAT = "nodedoc.session/v1"
-SECRET_KEY = re.compile(r"pass|secret|token|credential|private|api[_-]?key", re.IGNORECASE)
-REDACTED = "<redacted>"
 
 Progress = Callable[[int, int], None]
 
@@ -40,18 +38,9 @@ class ProbeUnavailable(NodedocError):
 
 
 def redact(value: Any) -> Any:
-    """A copy with the values of secret-looking keys (and ``KEY=value`` env entries) replaced."""
-    if isinstance(value, dict):
-        if set(value) >= {"key", "value"} and SECRET_KEY.search(str(value["key"])):
-            return {**value, "value": REDACTED}
-        return {k: REDACTED if SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str) and "=" in value:
-        key, _, _rest = value.partition("=")
-        if key and " " not in key and SECRET_KEY.search(key):
-            return f"{key}={REDACTED}"
-    return value
+    """A copy with secrets replaced, by the same rules as the exported report (:mod:`tui.redact`)."""
+    redactor = Redactor()
+    return redactor.scrub_echoes(redactor.walk(value))
 
 
 @dataclass
