@@ -18,6 +18,7 @@ from typing import Any
 from rich.markup import escape
 
 from probes.api import Finding, ProbeResult, Severity, sort_worst_first, worst
+from probes.builtin.runtime import runtime_facts
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from tui.redact import not_redacted, redact_document
@@ -41,19 +42,19 @@ def node_facts(node: NodeContext) -> dict[str, str]:
     return {"hostname": hostname or socket.gethostname(), "kernel": platform.release(), "os": os_name}
 
 
-def runtime_facts(node: NodeContext) -> dict[str, Any]:
-    empty = {"name": None, "version": None, "api_version": None, "endpoint": node.endpoint}
+def runtime_section(node: NodeContext) -> dict[str, Any]:
+    """The report's runtime block, from the runtime probe's facts (read once per node, shared with it)."""
     try:
-        version = node.cri().version()
-        client = node.cri()
+        facts = node.memo("runtime_facts", lambda: runtime_facts(node))
     except (CriError, NeedUnmet) as exc:
-        return {**empty, "error": str(exc)}
-    return {
-        "name": version.runtime_name,
-        "version": version.runtime_version,
-        "api_version": version.runtime_api_version,
-        "endpoint": client.endpoint,
-    }
+        return {
+            "name": None,
+            "version": None,
+            "api_version": None,
+            "endpoint": node.endpoint,
+            "error": str(exc),
+        }
+    return {key: facts[key] for key in ("name", "version", "api_version", "endpoint")}
 
 
 def container_facts(node: NodeContext) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def build_report(
     answers, notes and timestamps go in ``walkthrough``. ``containers`` defaults to asking the runtime.
     """
     findings = sort_worst_first([f for r in results for f in r.findings])
-    runtime = runtime_facts(node)
+    runtime = runtime_section(node)
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "generated_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
