@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from probes.cri import cri_pb2 as pb
@@ -372,11 +371,4 @@ def discover(
     tried = ", ".join(socket_path(c.endpoint) for c in candidates)
     raise EndpointNotFound(
         f"no CRI runtime socket found (tried {tried}); name one with --endpoint or CONTAINER_RUNTIME_ENDPOINT"
-    )
-
-
-def to_dict(message: Message) -> dict[str, Any]:
-    """A CRI message as plain data with the proto's field names (ids, IPs, timestamps as numbers)."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
