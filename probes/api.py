@@ -51,10 +51,18 @@ class ProbeStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Remedy:
-    """One remediation step: what to do, and the exact command when there is one."""
+    """One remediation step: what to do, the exact command when there is one, and its cost.
+
+    ``disrupts_pods`` says whether running the step stops or restarts pods already running on the node
+    (a drain, a sandbox removal, a runtime restart that kills shims); the operator must know before
+    pasting it. ``proven`` names the lab test that runs this step as printed and shows the node
+    recovered; empty means nobody ran it on a node, and the step says so where it is shown.
+    """
 
     text: str
     command: str | None = None
+    disrupts_pods: bool = False
+    proven: str = ""
 
 
 @dataclass(frozen=True)
