@@ -100,7 +100,7 @@ class NodeContext:
         """The connected CRI client, or :class:`CriError` saying why there is none."""
         if self.post_mortem:
             raise NeedUnmet("post-mortem mode (only --containerd-root given): no live runtime is used")
-        from probes.cri_client import discover
+        from probes.readers.cri.client import discover
 
         return self.memo("cri", lambda: discover(self.endpoint, self.timeout, host_root=self.host_root))
 

@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet
-from probes.sandboxes import SandboxView
+from probes.readers.cri.sandboxes import SandboxView
 from screens.dashboard import DashboardScreen
 from screens.findings import FindingsScreen
 from screens.help import HelpScreen

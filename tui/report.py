@@ -61,7 +61,7 @@ def container_facts(node: NodeContext) -> dict[str, Any]:
     """Every container the runtime knows, with its pod and environment (redacted later, by the writer)."""
     if node.post_mortem:
         return {"items": [], "error": "post-mortem mode: no live runtime"}
-    from probes.sandboxes import list_containers
+    from probes.readers.cri.sandboxes import list_containers
 
     try:
         client = node.cri()

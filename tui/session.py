@@ -21,7 +21,7 @@ from typing import Any
 from probes.api import Finding, ProbeResult, ProbeStatus
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.sandboxes import ContainerView, SandboxView
+from probes.readers.cri.sandboxes import ContainerView, SandboxView
 from tui.redact import Redactor
 
 FORMAT = "nodedoc.session/v1"
@@ -127,7 +127,7 @@ class NodeSession:
         self._cri(lambda client: client.version())
 
     def sandboxes(self) -> list[SandboxView]:
-        from probes.sandboxes import list_sandboxes
+        from probes.readers.cri.sandboxes import list_sandboxes
 
         views = self._cri(list_sandboxes)
         with self._lock:
@@ -135,7 +135,7 @@ class NodeSession:
         return views
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
-        from probes.sandboxes import list_containers
+        from probes.readers.cri.sandboxes import list_containers
 
         views = self._cri(lambda client: list_containers(client, sandbox_id))
         for view in views:
@@ -168,9 +168,11 @@ class NodeSession:
     # -- snapshots ----------------------------------------------------------------------------------
 
     def disk(self, reload: bool = False) -> Any:
-        if not _module_present("probes.containerd_store"):
-            raise ProbeUnavailable("snapshot reader (probes.containerd_store) not available in this build")
-        from probes.containerd_store import ContainerdDisk
+        if not _module_present("probes.readers.disk.containerd_store"):
+            raise ProbeUnavailable(
+                "snapshot reader (probes.readers.disk.containerd_store) not available in this build"
+            )
+        from probes.readers.disk.containerd_store import ContainerdDisk
 
         with self._lock:
             if self._disk is None or reload:
@@ -224,9 +226,9 @@ class NodeSession:
         """The runtime's process tree with pipes and per-uid pipe budgets (``RuntimeScan.to_dict``)."""
         if self.post_mortem:
             raise ProbeUnavailable("post-mortem mode: the processes here are not the broken node's")
-        if not _module_present("probes.procs"):
-            raise ProbeUnavailable("process reader (probes.procs) not available in this build")
-        from probes.procs import scan_runtime
+        if not _module_present("probes.readers.procfs.procs"):
+            raise ProbeUnavailable("process reader (probes.readers.procfs.procs) not available in this build")
+        from probes.readers.procfs.procs import scan_runtime
 
         return scan_runtime(self.node.proc_root).to_dict()
 
@@ -362,7 +364,7 @@ class RecordedSession(NodeSession):
         for n, sid in enumerate(ids, 1):
             self._wait()
             if cancel is not None and cancel.is_set():
-                from probes.layer_verify import VerifyCancelled
+                from probes.readers.disk.layer_verify import VerifyCancelled
 
                 raise VerifyCancelled("verification cancelled")
             result = recorded.get(str(sid)) or {"id": sid, "status": "unverifiable", "reason": "not recorded"}

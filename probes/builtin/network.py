@@ -11,9 +11,9 @@ from typing import Any
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
-from probes.netns import NetnsUnreadable, read_netns_addresses
 from probes.node import NodeContext
-from probes.sandboxes import SandboxView, list_sandboxes
+from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
+from probes.readers.procfs.netns import NetnsUnreadable, read_netns_addresses
 
 BUG_7843 = "containerd-7843"
 REFS_7843 = [

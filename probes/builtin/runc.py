@@ -18,9 +18,9 @@ from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
-from probes.pipe_accounting import UserPipeUsage
-from probes.pipes import PipeEnd
-from probes.procs import RuntimeProcess, RuntimeScan, scan_runtime
+from probes.readers.procfs.pipe_accounting import UserPipeUsage
+from probes.readers.procfs.pipes import PipeEnd
+from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan, scan_runtime
 from probes.versions import find_version
 
 THRESHOLD_ENV = "NODEDOC_RUNC_INIT_THRESHOLD"

@@ -12,14 +12,15 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from probes import binaries, knowledge
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.binaries import Binary
-from probes.containerd_config import ContainerdConfig
-from probes.containerd_config import load as load_config
 from probes.errors import NodedocError
 from probes.node import NodeContext
-from probes.systemd_unit import Unit, parse_exec, read_unit
+from probes.readers.host import binaries
+from probes.readers.host.binaries import Binary
+from probes.readers.host.containerd_config import ContainerdConfig
+from probes.readers.host.containerd_config import load as load_config
+from probes.readers.host.systemd_unit import Unit, parse_exec, read_unit
 
 UNIT = "containerd.service"
 DROPIN_DIR = "/etc/systemd/system/containerd.service.d"

@@ -13,8 +13,8 @@ import os
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
 from probes.node import NeedUnmet, NodeContext
+from probes.readers.disk.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
 
 MAX_LISTED = 50
 QUICK_ENV = "NODEDOC_SNAPSHOTS_QUICK"

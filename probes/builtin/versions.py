@@ -13,11 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from probes import binaries, knowledge
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.builtin.service import node_binary, node_config, node_unit, unit_search_path
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
+from probes.readers.host import binaries
 from probes.versions import Version, try_parse
 
 KUBELET_PATHS = (

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probes.binaries import host_realpath, local
+from probes.readers.host.binaries import host_realpath, local
 
 #: systemd's system unit search path, highest priority first (the runtime / generator dirs left out).
 UNIT_DIRS = (
