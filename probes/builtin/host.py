@@ -15,7 +15,6 @@ from typing import Any
 
 from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.service import node_config
 from probes.errors import NodedocError
 from probes.node import NodeContext
 from probes.readers.host.containerd_config import read_cni
@@ -86,7 +85,7 @@ class HostProbe(Probe):
     def run(self, node: NodeContext) -> Outcome:
         facts: dict[str, Any] = {"proc": str(proc_dir(node))}
         try:
-            config = node_config(node)
+            config = node.containerd_config()
         except NodedocError:
             config = None
         findings = self._overlay(node, config, facts)
