@@ -121,6 +121,7 @@ class ProbeResult:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """How the probe ran, without its findings: the report's list of probes."""
         return {
             "id": self.probe,
             "title": self.title,
@@ -128,6 +129,25 @@ class ProbeResult:
             "reason": self.reason,
             "duration_ms": round(self.duration_ms, 1),
         }
+
+    def to_record(self, facts: bool = True) -> dict[str, Any]:
+        """The whole result as JSON data (the facts left out when ``facts`` is False)."""
+        data = {**self.to_dict(), "findings": [f.to_dict() for f in self.findings]}
+        if facts:
+            data["facts"] = self.facts
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> ProbeResult:
+        return cls(
+            probe=data["id"],
+            title=data.get("title") or data["id"],
+            status=ProbeStatus(data["status"]),
+            reason=data.get("reason") or "",
+            duration_ms=float(data.get("duration_ms") or 0.0),
+            findings=[Finding.from_dict(f) for f in data.get("findings") or []],
+            facts=dict(data.get("facts") or {}),
+        )
 
 
 class Probe:
