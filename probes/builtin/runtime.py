@@ -1,7 +1,14 @@
-"""Probe ``runtime``: is the CRI runtime reachable, which version, and are its conditions ready."""
+"""Probe ``runtime``: is the CRI runtime reachable, which version, and are its conditions ready.
+
+The kubelet reads only two of the runtime's conditions: ``RuntimeReady`` and ``NetworkReady`` false
+make it mark the node NotReady (critical). Any other condition a runtime reports (containerd 2.1's
+``ContainerdHasNoDeprecationWarnings``) changes nothing for the node and is passed on as information,
+with the runtime's own reason and message.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from probes.api import Finding, Outcome, Probe, Remedy, Severity
@@ -25,6 +32,28 @@ CONDITION_REMEDY = {
         ),
     ],
 }
+
+
+#: The conditions the kubelet acts on (pkg/kubelet: runtime and network readiness): the node's readiness.
+NODE_CONDITIONS = ("RuntimeReady", "NetworkReady")
+CRI_API = "https://github.com/kubernetes/cri-api/blob/master/pkg/apis/runtime/v1/api.proto"
+DEPRECATION_CONDITION = "ContainerdHasNoDeprecationWarnings"
+
+
+def condition_details(cond: dict[str, Any]) -> dict[str, Any]:
+    """The condition as the runtime sent it, plus containerd's deprecation ids when its message names them.
+
+    containerd 2.1 puts a JSON object ``{"io.containerd.deprecation/<id>": "<message>"}`` in the message of
+    ``ContainerdHasNoDeprecationWarnings``; any other message is kept as text.
+    """
+    details: dict[str, Any] = {"condition": cond}
+    try:
+        parsed = json.loads(cond.get("message") or "")
+    except ValueError:
+        return details
+    if isinstance(parsed, dict) and parsed and all(isinstance(v, str) for v in parsed.values()):
+        details["deprecations"] = dict(sorted(parsed.items()))
+    return details
 
 
 def runtime_facts(node: NodeContext) -> dict[str, Any]:
@@ -58,25 +87,9 @@ class RuntimeProbe(Probe):
             raise
         except CriError as exc:
             return Outcome(findings=[self._unreachable(exc)])
-        findings: list[Finding] = []
-        for cond in facts["conditions"]:
-            if not cond["status"]:
-                findings.append(
-                    self.finding(
-                        "runtime.condition-not-ready",
-                        Severity.CRITICAL,
-                        f"{cond['type']} is false",
-                        f"The runtime reports {cond['type']}=false"
-                        + (f" ({cond['reason']}: {cond['message']})" if cond["reason"] else "")
-                        + "; the kubelet marks the node NotReady while this holds.",
-                        subject={"kind": "runtime", "name": facts["name"], "condition": cond["type"]},
-                        evidence={"condition": cond},
-                        remediation=CONDITION_REMEDY.get(cond["type"], []),
-                        references=[
-                            "https://github.com/kubernetes/cri-api/blob/master/pkg/apis/runtime/v1/api.proto"
-                        ],
-                    )
-                )
+        findings: list[Finding] = [
+            self._condition(facts, cond) for cond in facts["conditions"] if not cond["status"]
+        ]
         if facts["api_package"] != "runtime.v1":
             findings.append(
                 self.finding(
@@ -93,19 +106,63 @@ class RuntimeProbe(Probe):
                     references=["https://containerd.io/releases/#kubernetes-support"],
                 )
             )
-        if not findings:
+        if not any(f.severity.rank >= Severity.WARNING.rank for f in findings):
             findings.append(
                 self.finding(
                     "runtime.ok",
                     Severity.OK,
                     "Runtime reachable and ready",
                     f"{facts['name']} {facts['version']} (CRI {facts['api_version']}) at {facts['endpoint']}; "
-                    "all conditions true.",
+                    "RuntimeReady and NetworkReady true.",
                     subject={"kind": "runtime", "name": facts["name"]},
                     evidence={"version": facts["version"], "conditions": facts["conditions"]},
                 )
             )
         return Outcome(findings=findings, facts=facts)
+
+    def _condition(self, facts: dict[str, Any], cond: dict[str, Any]) -> Finding:
+        """A false condition: critical when the kubelet reads it, else information in the runtime's words."""
+        said = f" ({cond['reason']}: {cond['message']})" if cond["reason"] else ""
+        subject = {"kind": "runtime", "name": facts["name"], "condition": cond["type"]}
+        if cond["type"] in NODE_CONDITIONS:
+            return self.finding(
+                "runtime.condition-not-ready",
+                Severity.CRITICAL,
+                f"{cond['type']} is false",
+                f"The runtime reports {cond['type']}=false{said}; the kubelet marks the node NotReady while "
+                "this holds.",
+                subject=subject,
+                evidence=condition_details(cond),
+                remediation=CONDITION_REMEDY.get(cond["type"], []),
+                references=[CRI_API],
+            )
+        details = condition_details(cond)
+        if cond["type"] == DEPRECATION_CONDITION and details.get("deprecations"):
+            ids = ", ".join(details["deprecations"])
+            title = f"containerd reports {len(details['deprecations'])} deprecation warning(s)"
+            summary = (
+                f"{facts['name']} {facts['version']} reports {cond['type']}=false: its configuration or use "
+                f"relies on deprecated features ({ids}). The kubelet does not act on this condition; the node "
+                "stays Ready, but a later containerd release removes what is deprecated."
+            )
+        else:
+            title = f"Runtime condition {cond['type']} is false"
+            summary = (
+                f"The runtime reports {cond['type']}=false{said}. The kubelet acts only on RuntimeReady and "
+                "NetworkReady, so the node's readiness does not change; the runtime's message says what it means."
+            )
+        return self.finding(
+            "runtime.condition-false",
+            Severity.INFO,
+            title,
+            summary,
+            subject=subject,
+            evidence=details,
+            references=[
+                CRI_API,
+                "https://github.com/containerd/containerd/blob/main/RELEASES.md",
+            ],
+        )
 
     def _unreachable(self, exc: CriError) -> Finding:
         return self.finding(
