@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.widgets import Static
 
 from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
-from probes.builtin.runtime import NODE_CONDITIONS
 from probes.errors import NodedocError
+from probes.readers.cri.runtime import NODE_CONDITIONS
 from tui.report import could_not_run_text
 from tui.session import RuntimeUnreachable
 from tui.widgets import NodeScreen, severity_text

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from probes.readers.cri.runtime import RuntimeCondition
 from tui.lab.record import ReplayServer, load_recording
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -73,14 +74,12 @@ def test_network_not_ready_stays_critical_beside_the_deprecation(tmp_path):
         pytest.param(
             '{"io.containerd.deprecation/x": "gone soon"}', {"io.containerd.deprecation/x": "gone soon"}
         ),
-        pytest.param("plain words", None, id="plain-text"),
-        pytest.param('["not", "an", "object"]', None, id="json-list"),
-        pytest.param("", None, id="empty"),
+        pytest.param("plain words", {}, id="plain-text"),
+        pytest.param('["not", "an", "object"]', {}, id="json-list"),
+        pytest.param("", {}, id="empty"),
     ],
 )
-def test_condition_details_keep_the_message_and_read_ids_only_from_an_object(message, deprecations):
-    from probes.builtin.runtime import condition_details
-
-    cond = {"type": "X", "status": False, "reason": "R", "message": message}
-    details = condition_details(cond)
-    assert details["condition"] == cond and details.get("deprecations") == deprecations
+def test_deprecation_ids_are_read_only_from_a_json_object(message, deprecations):
+    cond = RuntimeCondition(type="X", status=False, reason="R", message=message)
+    assert cond.deprecations() == deprecations and not cond.kubelet_reads
+    assert RuntimeCondition("NetworkReady", False).kubelet_reads

@@ -10,9 +10,9 @@ import argparse
 import math
 from pathlib import Path
 
-from probes.cri_client import DEFAULT_TIMEOUT, socket_path
 from probes.errors import CriError
 from probes.node import NodeContext
+from probes.readers.cri.client import DEFAULT_TIMEOUT, socket_path
 
 #: The longest --timeout accepted: a runtime that needs more than this is down.
 MAX_TIMEOUT = 3600.0
