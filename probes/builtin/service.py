@@ -47,12 +47,29 @@ def node_config(node: NodeContext) -> ContainerdConfig:
 
 
 def node_binary(node: NodeContext, name: str, path: str) -> Binary:
-    """A binary's version, run once per real file per node."""
+    """A binary's version, read (never run) once per real file per node."""
     real = binaries.host_realpath(node.host_root, path)
-    return node.memo(
-        f"nodedoc.binary:{real}",
-        lambda: binaries.inspect(node.host_root, name, path, timeout=max(node.timeout, 5.0)),
+    return node.memo(f"nodedoc.binary:{real}", lambda: binaries.inspect(node.host_root, name, path))
+
+
+def containerd_runc(node: NodeContext) -> tuple[str | None, str]:
+    """The runc containerd's shims run: the host path of BinaryName (absolute, or looked up on the unit's PATH)
+    or of ``runc`` on that PATH, and the configured BinaryName ('' when none). None when it does not exist."""
+    configured = ""
+    try:
+        value = node_config(node).runtime_option("BinaryName", "").value
+        configured = value if isinstance(value, str) else ""
+    except NodedocError:
+        pass
+    search = unit_search_path(node_unit(node))
+    path = (
+        configured
+        if configured.startswith("/")
+        else binaries.which(node.host_root, configured or "runc", search)
     )
+    if not path or not binaries.is_executable(node.host_root, path):
+        return None, configured
+    return path, configured
 
 
 def systemd_running(node: NodeContext) -> bool:
@@ -91,7 +108,13 @@ def _newer(a: Binary, b: Binary) -> Binary:
 
 
 def _describe(b: Binary) -> dict[str, Any]:
-    return {"path": b.path, "real": b.real, "version": b.version_text, "error": b.error or None}
+    return {
+        "path": b.path,
+        "real": b.real,
+        "version": b.version_text,
+        "version_from": b.source or None,
+        "error": b.error or None,
+    }
 
 
 class ServiceProbe(Probe):
