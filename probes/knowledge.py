@@ -25,7 +25,7 @@ from typing import Any
 
 from probes.api import Remedy, Severity
 from probes.errors import KnowledgeBaseError
-from probes.packages import Changelog, compare_debian
+from probes.readers.host.packages import Changelog, compare_debian
 from probes.versions import Version, VersionError, parse
 
 DATA_DIR = Path(__file__).parent / "data"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from gobinaries import write_go_binary
 
-from probes import binaries, packages
-from probes.gobinary import NotAGoBinary, read_go_binary
+from probes.readers.host import binaries, packages
+from probes.readers.host.gobinary import NotAGoBinary, read_go_binary
 from tui.cli import main
 
 RUNTIME_CACHE = Path("/var/cache/nodedoc-runtimes")

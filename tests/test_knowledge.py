@@ -12,7 +12,7 @@ from probes import knowledge
 from probes.api import Severity
 from probes.errors import KnowledgeBaseError
 from probes.knowledge import Verdict, known_issues_for
-from probes.packages import parse_debian_changelog
+from probes.readers.host.packages import parse_debian_changelog
 from probes.versions import VersionError, parse
 
 

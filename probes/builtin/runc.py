@@ -12,13 +12,12 @@ import socket
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.service import containerd_runc, node_binary
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
-from probes.pipe_accounting import UserPipeUsage
-from probes.pipes import PipeEnd
-from probes.procs import RuntimeProcess, RuntimeScan, scan_runtime
+from probes.readers.procfs.pipe_accounting import UserPipeUsage
+from probes.readers.procfs.pipes import PipeEnd
+from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
 
 THRESHOLD_ENV = "NODEDOC_RUNC_INIT_THRESHOLD"
 #: wchan of a task sleeping in a pipe write or read (anon_pipe_* from Linux 6.16, pipe_wait before 5.6).
@@ -102,11 +101,11 @@ def _process_evidence(proc: RuntimeProcess) -> dict[str, Any]:
 def runc_version(node: NodeContext) -> tuple[str | None, str]:
     """The version of the runc containerd's shims run, read from the binary (never run), and the binary's
     host path; (None, reason) if unknown."""
-    path, configured = containerd_runc(node)
+    path, configured = node.containerd_runc()
     if path is None:
         where = f"BinaryName {configured!r}" if configured else "containerd's PATH"
         return None, f"no runc binary found ({where})"
-    binary = node_binary(node, "runc", path)
+    binary = node.binary("runc", path)
     if binary.version is None:
         return None, binary.error
     return binary.version_text, path
@@ -136,7 +135,7 @@ class RuncProbe(Probe):
     init_blocked_after: ClassVar[float] = 30.0
 
     def run(self, node: NodeContext) -> Outcome:
-        scan: RuntimeScan = node.memo("runtime_scan", lambda: scan_runtime(node.proc_root))
+        scan = node.runtime_scan()
         threshold = init_threshold(self.init_blocked_after)
         findings = [
             *self.blocked_inits(scan, threshold),

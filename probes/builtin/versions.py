@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from probes import binaries, knowledge, packages
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.service import containerd_runc, node_binary, node_unit, unit_search_path
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
+from probes.readers.host import binaries, packages
+from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
 KUBELET_PATHS = (
@@ -94,8 +95,8 @@ class VersionsProbe(Probe):
     # -- reading versions -------------------------------------------------------------------------------
 
     def _containerd(self, node: NodeContext) -> dict[str, Any] | None:
-        path = binaries.which(node.host_root, "containerd", unit_search_path(node_unit(node)))
-        b = node_binary(node, "containerd", path) if path else None
+        path = binaries.which(node.host_root, "containerd", search_path(node.containerd_unit()))
+        b = node.binary("containerd", path) if path else None
         try:
             answer = node.cri().version()
             if answer.runtime_name == "containerd" or answer.runtime_version:
@@ -122,10 +123,10 @@ class VersionsProbe(Probe):
         return _from_binary(b, path)
 
     def _runc(self, node: NodeContext) -> dict[str, Any] | None:
-        path, configured = containerd_runc(node)
+        path, configured = node.containerd_runc()
         if path is None:
             return None
-        info = _from_binary(node_binary(node, "runc", path), path)
+        info = _from_binary(node.binary("runc", path), path)
         if configured:
             info["configured"] = f"BinaryName = {configured}"
         return info
@@ -133,7 +134,7 @@ class VersionsProbe(Probe):
     def _kubelet(self, node: NodeContext) -> dict[str, Any] | None:
         for path in KUBELET_PATHS:
             if binaries.is_executable(node.host_root, path):
-                return _from_binary(node_binary(node, "kubelet", path), path)
+                return _from_binary(node.binary("kubelet", path), path)
         return None
 
     # -- checks -----------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from probes import packages
-from probes.gobinary import GoBinary, NotAGoBinary, read_go_binary
+from probes.readers.host import packages
+from probes.readers.host.gobinary import GoBinary, NotAGoBinary, read_go_binary
 from probes.versions import Version, try_parse
 
 #: systemd's default PATH for services (and a login shell's on most distributions), in lookup order.
