@@ -123,6 +123,7 @@ class PackageRecord:
     version: str
     changelog: Changelog | None
     changelog_path: str
+    manager: str = "dpkg"
 
 
 @dataclass(frozen=True)
@@ -467,11 +468,11 @@ def issue(issue_id: str) -> KnownIssue:
     return load().issues[issue_id]
 
 
-def changelog_command(component: str, version: Version) -> str:
+def changelog_command(component: str, version: Version, manager: str = "") -> str:
     """The command that shows a distribution package's changelog, to look a fix up in."""
     suffix = version.distribution.lower()
     package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component, component)
-    if ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
+    if manager == "rpm" or ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
         return f"rpm -q --changelog {package} | less"
     if "k3s" in suffix or "rke2" in suffix:
         return "k3s --version  # then read the k3s/RKE2 release notes for this build"
@@ -513,7 +514,8 @@ def _distribution_note(
     where = f" (no {package.changelog_path} on the node)" if package is not None else ""
     return (
         f"{base}: no record of a backported fix for {issue_.id} was found{where}, so the verdict rests on the "
-        f"upstream number. Check the package changelog: {changelog_command(component, version)}"
+        f"upstream number. Check the package changelog: "
+        f"{changelog_command(package.name if package else component, version, package.manager if package else '')}"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,77 @@ def test_lab_versions(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     for f in serious:  # Debian's builds: each verdict says what nodedoc looked at for a backport
         if "~ds" in f.subject["version"] or "+ds" in f.subject["version"]:
             assert f.evidence["distribution_build"], f.subject
+
+
+RPM_SPEC = """Name: runc
+Version: 1.1.5
+Release: 7.nodedoctest
+Summary: Debian's runc binary, packaged as an RPM for nodedoc's tests
+License: Apache-2.0
+%description
+A real rpmdb entry for a real runc binary.
+%install
+mkdir -p %{buildroot}/usr/sbin
+cp /usr/sbin/runc %{buildroot}/usr/sbin/runc
+%files
+/usr/sbin/runc
+%changelog
+* Fri Feb 02 2024 A Packager <a@example.org> - 1.1.5-7.nodedoctest
+- Backport the fix for CVE-2024-21626 (leaked file descriptors)
+* Wed Mar 29 2023 A Packager <a@example.org> - 1.1.5-1.nodedoctest
+- New upstream version 1.1.5
+"""
+
+
+@pytest.fixture(scope="module")
+def rpm_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host root whose /usr/sbin/runc was installed by rpm into an sqlite rpmdb (rpm 4.16+ format)."""
+    if not (shutil.which("rpmbuild") and shutil.which("rpm")):
+        pytest.fail("rpm and rpmbuild are not installed (scripts/install-deps installs Debian's rpm)")
+    work = tmp_path_factory.mktemp("rpm")
+    (work / "runc.spec").write_text(RPM_SPEC)
+    quiet = {"capture_output": True, "text": True, "timeout": 300, "check": True}
+    subprocess.run(
+        ["rpmbuild", "-bb", "--define", f"_topdir {work}/top", "--define", "debug_package %{nil}"]
+        + ["--define", "__brp_strip /bin/true", "--define", "__strip /bin/true", str(work / "runc.spec")],
+        **quiet,
+    )
+    [package] = (work / "top/RPMS").rglob("*.rpm")
+    root = work / "root"
+    subprocess.run(
+        ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"]
+        + ["-i", "--nodeps", "--noscripts", "--ignorearch", str(package)],
+        **quiet,
+    )
+    return root
+
+
+def test_rpm_package_and_its_changelog_are_read_from_the_rpmdb(rpm_node: Path, monkeypatch) -> None:
+    findings, facts = run(rpm_node, monkeypatch)
+    runc = facts["versions"]["runc"]
+    assert runc["version"] == "1.1.5-7.nodedoctest"
+    assert runc["binary"]["package"] == {
+        "manager": "rpm",
+        "package": "runc",
+        "version": "1.1.5-7.nodedoctest",
+        "file_listed_in": "/var/lib/rpm/rpmdb.sqlite",
+        "version_from": "/var/lib/rpm/rpmdb.sqlite",
+        "checksum": "matches",
+    }
+    leaky = by_issue(findings, "versions.backported-fix")["CVE-2024-21626"]
+    assert leaky.evidence["fix_evidence_from"] == "/var/lib/rpm/rpmdb.sqlite (runc changelog)"
+    assert "leaked file descriptors" in leaky.evidence["fix_evidence"]
+    breakout = by_issue(findings, "versions.known-issue")["CVE-2025-31133"]
+    assert breakout.severity is Severity.CRITICAL and "names no fix for CVE-2025-31133" in breakout.summary
+    assert breakout.remediation[-1].command == "rpm -q --changelog runc | less"
+
+
+def test_an_rpm_database_nodedoc_cannot_read_is_named(tmp_path: Path, monkeypatch) -> None:
+    write_go_binary(tmp_path, "/usr/sbin/runc", "runc", "1.1.12", "v1.1.12-0-g51d5e946")
+    (tmp_path / "var/lib/rpm").mkdir(parents=True)
+    (tmp_path / "var/lib/rpm/Packages").write_bytes(b"\x00" * 4096)
+    _, facts = run(tmp_path, monkeypatch)
+    said = facts["versions"]["runc"]["binary"]["version_from"]
+    assert any(
+        "/var/lib/rpm/Packages is in Berkeley DB format, which nodedoc does not read" in s for s in said
+    )

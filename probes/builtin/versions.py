@@ -16,7 +16,7 @@ from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.readers.host import binaries, packages
+from probes.readers.host import binaries, packages, rpmdb
 from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
@@ -148,11 +148,16 @@ class VersionsProbe(Probe):
             if match.evidence:
                 findings.append(self._backported(component, version, match, info))
             if match.affected:
-                findings.append(self._affected(component, version, match, info))
+                findings.append(self._affected(component, version, match, info, package))
         return findings
 
     def _affected(
-        self, component: str, version: Version, match: knowledge.Match, info: dict[str, Any]
+        self,
+        component: str,
+        version: Version,
+        match: knowledge.Match,
+        info: dict[str, Any],
+        package: knowledge.PackageRecord | None,
     ) -> Finding:
         issue = match.issue
         summary = (
@@ -165,7 +170,9 @@ class VersionsProbe(Probe):
             remediation.append(
                 Remedy(
                     "Read the distribution's changelog for a backport (nodedoc found none)",
-                    knowledge.changelog_command(component, version),
+                    knowledge.changelog_command(
+                        package.name if package else component, version, package.manager if package else ""
+                    ),
                 )
             )
         return self.finding(
@@ -322,10 +329,18 @@ def _package_record(node: NodeContext, info: dict[str, Any]) -> knowledge.Packag
     if not record.get("package") or not info.get("package"):
         return None
     name = record["package"]
-    path = packages.DEBIAN_CHANGELOG.format(package=name)
-    changelog = packages.debian_changelog(node.host_root, name) if record.get("manager") == "dpkg" else None
+    if record.get("manager") == "rpm":
+        changelog = rpmdb.rpm_changelog(node.host_root, name)
+        path = changelog.path if changelog else f"the {name} changelog in {record['version_from']}"
+    else:
+        path = packages.DEBIAN_CHANGELOG.format(package=name)
+        changelog = packages.debian_changelog(node.host_root, name)
     return knowledge.PackageRecord(
-        name=name, version=record["version"], changelog=changelog, changelog_path=path
+        name=name,
+        version=record["version"],
+        changelog=changelog,
+        changelog_path=path,
+        manager=record["manager"],
     )
 
 

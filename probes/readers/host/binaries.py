@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from probes.readers.host import packages
+from probes.readers.host import packages, rpmdb
 from probes.readers.host.gobinary import GoBinary, NotAGoBinary, read_go_binary
 from probes.versions import Version, try_parse
 
@@ -84,7 +84,8 @@ def is_executable(host_root: Path, path: str) -> bool:
 
 
 def _package_record(host_root: Path, path: str, real: str) -> packages.InstalledPackage | None:
-    return packages.dpkg_owner(host_root, list(dict.fromkeys([path, real])))
+    candidates = list(dict.fromkeys([path, real]))
+    return packages.dpkg_owner(host_root, candidates) or rpmdb.rpm_owner(host_root, candidates)
 
 
 def inspect(host_root: Path, name: str, path: str) -> Binary:
@@ -135,8 +136,12 @@ def inspect(host_root: Path, name: str, path: str) -> Binary:
             problem = "" if version else problem
     elif linked and linked.revision and _extends(linked.revision, linked.version):
         package = linked.revision
-    if record is None and packages.has_rpm_database(host_root):
-        sources.append(f"an RPM database is present ({packages.RPM_DIR}); nodedoc does not read it yet")
+    database = rpmdb.find_database(host_root) if record is None else None
+    if database is not None and not database.readable:
+        sources.append(
+            f"the RPM database {database.path} is in {database.format} format, which nodedoc does not read "
+            "(it reads the sqlite rpmdb of RPM 4.16+)"
+        )
     evidence["version_from"] = sources
     return Binary(
         name=name,

@@ -4,7 +4,7 @@ fixes its changelog names. Nothing is run (no dpkg, no rpm, no apt).
 Debian and Ubuntu: ``/var/lib/dpkg/info/<package>[:<arch>].list`` lists every file of a package,
 ``<package>.md5sums`` their checksums (relative paths), ``/var/lib/dpkg/status`` each package's installed
 version, and ``/usr/share/doc/<package>/changelog.Debian.gz`` names, per package revision, the CVEs it fixed.
-RPM distributions keep the same in the rpmdb (``/var/lib/rpm``), read by :mod:`probes.rpmdb`.
+RPM distributions keep the same in the rpmdb, read by :mod:`probes.readers.host.rpmdb`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import gzip
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 DPKG_INFO = "/var/lib/dpkg/info"
 DPKG_STATUS = "/var/lib/dpkg/status"
 DEBIAN_CHANGELOG = "/usr/share/doc/{package}/changelog.Debian.gz"
-RPM_DIR = "/var/lib/rpm"
 _MERGED = ("/bin/", "/sbin/", "/lib/", "/lib64/")
 
 
@@ -204,9 +203,13 @@ class Changelog:
 
     path: str
     entries: tuple[ChangelogEntry, ...]
+    #: RPM keeps only the installed build's own changelog, so every entry is carried by it.
+    all_installed: bool = False
 
     def up_to(self, installed: str) -> list[ChangelogEntry]:
         """The entries of the installed revision and every older one (what the installed package carries)."""
+        if self.all_installed:
+            return list(self.entries)
         return [e for e in self.entries if compare_debian(e.version, installed) <= 0]
 
     def naming(self, names: tuple[str, ...], installed: str) -> tuple[ChangelogEntry, str] | None:
@@ -235,11 +238,3 @@ def parse_debian_changelog(path: str, text: str) -> Changelog:
         end = heads[n + 1].start() if n + 1 < len(heads) else len(text)
         entries.append(ChangelogEntry(head["version"], text[head.end() : end]))
     return Changelog(path=path, entries=tuple(entries))
-
-
-def has_rpm_database(host_root: Path) -> bool:
-    return _local(host_root, RPM_DIR).is_dir() and any(_local(host_root, RPM_DIR).iterdir())
-
-
-def package_name_of(path: str) -> str:
-    return PurePosixPath(path).name
