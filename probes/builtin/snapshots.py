@@ -10,11 +10,16 @@ works the same on a live node and on a copy of /var/lib/containerd.
 from __future__ import annotations
 
 import os
+import socket
+from pathlib import Path
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
+from probes.errors import NodedocError
+from probes.layer_verify import LayerCheck
 from probes.node import NeedUnmet, NodeContext
+from probes.snapshot_remedy import DEFAULT_ENDPOINT, recreate_snapshot, restore_from_blob
 
 MAX_LISTED = 50
 QUICK_ENV = "NODEDOC_SNAPSHOTS_QUICK"
@@ -33,6 +38,24 @@ def sandbox_image(node: NodeContext) -> str:
         if image:
             return str(image)
     return ""
+
+
+def runtime_endpoint(node: NodeContext) -> str:
+    """The CRI endpoint the node's runtime answers on, for the commands nodedoc prints."""
+    if not node.post_mortem:
+        try:
+            return str(node.cri().endpoint)
+        except NodedocError:
+            pass
+    return node.endpoint or DEFAULT_ENDPOINT
+
+
+def node_name(node: NodeContext) -> str:
+    """The machine's hostname (what the kubelet names the node unless told otherwise), "" when unknown."""
+    try:
+        return node.host_path("/etc/hostname").read_text().strip()
+    except OSError:
+        return socket.gethostname() if node.host_root == Path("/") else ""
 
 
 class SnapshotsProbe(Probe):
@@ -55,6 +78,7 @@ class SnapshotsProbe(Probe):
         disk = node.memo(f"containerd_disk:{root}", lambda: ContainerdDisk(root, proc))
         quick = self.quick or bool(node.options.get("quick")) or os.environ.get(QUICK_ENV) == "1"
         pause = sandbox_image(node)
+        self._endpoint, self._node_name = runtime_endpoint(node), node_name(node)
         committed = [s for s in disk.snapshots() if s.kind == "committed"]
         if quick:
             committed = [s for s in committed if s.sandbox_users or pause in s.image_names]
@@ -100,6 +124,26 @@ class SnapshotsProbe(Probe):
             "path": str(info.fs_dir),
         }
 
+    def _repair(self, info: SnapshotInfo, result: Verification, check: LayerCheck) -> list[Remedy]:
+        """Restore from the blob first (no pod touched), then the alternative that recreates the snapshot."""
+        sandboxes = sorted({c.sandbox_id for c in info.users + info.owners if c.sandbox_id})
+        return [
+            restore_from_blob(check, info.id),
+            *recreate_snapshot(
+                snapshot_id=info.id,
+                chain_id=result.layer.layer.chain_id if result.layer else info.record.name,
+                images=info.image_names,
+                sandbox_ids=sandboxes,
+                endpoint=self._endpoint,
+                node_name=self._node_name,
+            ),
+            Remedy(
+                "Find what deleted or changed files under the containerd root (cleanup scripts, disk "
+                "cleaners, manual rm) and stop it: nothing but containerd may write under "
+                "io.containerd.snapshotter.v1.overlayfs/snapshots"
+            ),
+        ]
+
     def _verification_findings(self, result: Verification, pause: str) -> list[Finding]:
         info = result.snapshot
         subject = self._subject(info, result)
@@ -144,18 +188,7 @@ class SnapshotsProbe(Probe):
             "fs": check.fs_dir,
             "entries_in_layer": check.entries,
         }
-        fix = [
-            Remedy(
-                "Remove the image and pull (or re-import) it so the layer is unpacked again; stop and remove "
-                "the pods using it first",
-                f"crictl rmi {image} && crictl pull {image}",
-            ),
-            Remedy(
-                "Find what deleted or changed files under the containerd root (cleanup scripts, disk "
-                "cleaners, manual rm) and stop it: nothing but containerd may write under "
-                "io.containerd.snapshotter.v1.overlayfs/snapshots"
-            ),
-        ]
+        fix = self._repair(info, result, check)
         if check.missing:
             critical = bool(info.users or info.owners) or (pause and pause in info.image_names)
             paths = [d.describe() for d in check.missing]
