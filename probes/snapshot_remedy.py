@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 
 from probes.api import Remedy
-from probes.layer_verify import Difference, LayerCheck
+from probes.readers.disk.layer_verify import Difference, LayerCheck
 
 DEFAULT_ENDPOINT = "unix:///run/containerd/containerd.sock"
 DEFAULT_SOCKET = "/run/containerd/containerd.sock"

@@ -28,10 +28,10 @@ import pytest
 from conftest import REPO, skip_or_fail
 
 from probes import snapshot_remedy
-from probes.containerd_store import ContainerdDisk, SnapshotInfo
-from probes.cri import cri_pb2 as pb
+from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo
+from probes.readers.cri import cri_pb2 as pb
 from probes.errors import CriError
-from probes.sandboxes import list_sandboxes
+from probes.readers.cri.sandboxes import list_sandboxes
 from tui.lab import Lab
 from tui.lab.registry import missing_tools
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
 from probes.errors import NodedocError
-from probes.layer_verify import LayerCheck
 from probes.node import NeedUnmet, NodeContext
+from probes.readers.disk.containerd_store import Orphans, SnapshotInfo, Verification
+from probes.readers.disk.layer_verify import LayerCheck
 from probes.snapshot_remedy import DEFAULT_ENDPOINT, recreate_snapshot, restore_from_blob
 
 MAX_LISTED = 50
@@ -30,7 +30,7 @@ def sandbox_image(node: NodeContext) -> str:
     conf = {} if node.post_mortem else node.runtime_config()
     if conf.get("sandboxImage"):
         return str(conf["sandboxImage"])
-    _path, parsed = node.containerd_config()
+    _path, parsed = node.containerd_config_file()
     plugins = parsed.get("plugins") or {}
     for name in ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images"):
         section = plugins.get(name) or {}
@@ -74,8 +74,7 @@ class SnapshotsProbe(Probe):
         root = node.root()
         if not (root / "io.containerd.metadata.v1.bolt" / "meta.db").exists():
             raise NeedUnmet(f"{root} has no io.containerd.metadata.v1.bolt/meta.db: not a containerd root")
-        proc = None if node.post_mortem else node.proc_root
-        disk = node.memo(f"containerd_disk:{root}", lambda: ContainerdDisk(root, proc))
+        disk = node.containerd_disk()
         quick = self.quick or bool(node.options.get("quick")) or os.environ.get(QUICK_ENV) == "1"
         pause = sandbox_image(node)
         self._endpoint, self._node_name = runtime_endpoint(node), node_name(node)
