@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO, skip_or_fail
 
-from probes import snapshot_remedy
-from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo
-from probes.readers.cri import cri_pb2 as pb
 from probes.errors import CriError
+from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.sandboxes import list_sandboxes
+from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo
+from probes.remedies import snapshots as snapshot_remedy
 from tui.lab import Lab
 from tui.lab.registry import missing_tools
 

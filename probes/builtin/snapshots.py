@@ -19,7 +19,7 @@ from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
 from probes.readers.disk.containerd_store import Orphans, SnapshotInfo, Verification
 from probes.readers.disk.layer_verify import LayerCheck
-from probes.snapshot_remedy import DEFAULT_ENDPOINT, recreate_snapshot, restore_from_blob
+from probes.remedies.snapshots import DEFAULT_ENDPOINT, recreate_snapshot, restore_from_blob
 
 MAX_LISTED = 50
 QUICK_ENV = "NODEDOC_SNAPSHOTS_QUICK"
