@@ -227,12 +227,114 @@ def test_rmi_and_pull_alone_change_nothing_while_pods_hold_the_snapshot(
         run_printed(rmi_pull["command"], tools_path)
         assert "no such file or directory" in new_sandbox(lab)
         assert pause_snapshot(lab).id == snap.id  # the same snapshot came back with the image
+        code, doc = check(lab)  # the pull did not fetch the layer blob: the entrypoint check still sees it
+        [finding] = findings(doc, "snapshot.entrypoint-missing")
+        assert code == 2 and finding["subject"]["snapshot_id"] == snap.id
+        assert finding["evidence"]["executable"] == "/pause" and finding["subject"]["image"] == lab.image
     finally:
         (lab.dir / "pause.gone").rename(snap.fs_dir / "pause")
 
 
+def follow_until_restore(lab: Lab, finding: dict, path: str) -> list[dict]:
+    """Run the steps that bring the layer back, as printed, up to nodedoc's own check; the steps run."""
+    ran = []
+    for step in finding["remediation"]:
+        if step["disrupts_pods"] or not step["command"]:
+            break
+        proc = subprocess.run(
+            ["sh", "-c", step["command"]],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PATH": path},
+        )
+        ran.append(step)
+        if step["command"].startswith("nodedoc "):
+            assert proc.returncode == 2 and "tar -x" in proc.stdout, (proc.stdout, proc.stderr)
+            break
+        assert proc.returncode == 0, (step["command"], proc.stderr)
+    return ran
+
+
+def restore_as_printed(lab: Lab, path: str) -> None:
+    """The check after the blob came back names the damaged paths; its restore is run as printed."""
+    _code, doc = check(lab)
+    [missing] = findings(doc, "snapshot.files-missing")
+    [entry] = findings(doc, "snapshot.entrypoint-missing")
+    assert entry["remediation"][0] == missing["remediation"][0]  # both findings give the same fix
+    run_printed(missing["remediation"][0]["command"], path)
+
+
+def test_after_rmi_the_damage_is_still_reported_and_repaired(registry_lab: Lab, tools_path: str) -> None:
+    """The image removed while pods hold its snapshot (the old advice's first half): the containers' specs
+    still say what they exec, so the missing /pause is reported, and the printed steps repair it."""
+    lab = registry_lab
+    before = running_pods(lab)
+    snap = pause_snapshot(lab)
+    (snap.fs_dir / "pause").rename(lab.dir / "pause.gone")
+    run_printed(f"crictl --runtime-endpoint {lab.endpoint} rmi {lab.image}", tools_path)
+    code, doc = check(lab)
+    [finding] = findings(doc, "snapshot.entrypoint-missing")
+    assert code == 2 and finding["evidence"]["from"] == "container spec"
+    assert finding["subject"]["snapshot_id"] == snap.id
+    ran = follow_until_restore(lab, finding, tools_path)
+    assert [s["proven"] for s in ran] == [snapshot_remedy.PROVEN_REPULL] + [snapshot_remedy.PROVEN_FETCH] * 2
+    restore_as_printed(lab, tools_path)
+
+    assert new_sandbox(lab) == ""
+    assert running_pods(lab) == before
+    code, doc = check(lab)
+    assert code == 0 and [f["id"] for f in doc["findings"]] == ["snapshot.ok"], doc["findings"]
+
+
+@pytest.fixture(scope="module")
+def discard_lab() -> Iterator[Lab]:
+    """A lab whose CRI discards layer blobs after unpacking (as amazon-eks-ami's containerd 2.x config
+    does); the pause image is pulled over CRI from the loopback registry, so the discard applies."""
+    missing = Lab.missing_requirements() + missing_tools()
+    if missing:
+        skip_or_fail("the registry lab cannot start here: missing " + "; ".join(missing))
+    directory = Path(tempfile.mkdtemp(prefix="nddis-", dir="/tmp"))
+    shutil.rmtree(directory)
+    lab = Lab.up(directory, pods=2, containers=True, discard_layers=True, log=lambda *_: None)
+    try:
+        yield lab
+    finally:
+        Lab.down(directory, log=lambda *_: None)
+
+
+def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_path: str) -> None:
+    lab = discard_lab
+    disk = ContainerdDisk(lab.root)
+    [view] = [v for v in disk.images() if v.record.name == lab.image]
+    assert view.resolved is not None
+    layer, config = view.resolved.layers[0].blob.digest, view.resolved.config.digest
+    assert not disk.content.has(layer) and disk.content.has(config)  # discarded; the config is kept
+    before = running_pods(lab)
+    snap = pause_snapshot(lab)
+    code, doc = check(lab)
+    assert code == 0 and findings(doc, "snapshot.layers-discarded")  # said, at INFO: no false alarm
+
+    (snap.fs_dir / "pause").rename(lab.dir / "pause.gone")
+    assert "no such file or directory" in new_sandbox(lab)
+    code, doc = check(lab)
+    [finding] = findings(doc, "snapshot.entrypoint-missing")
+    assert code == 2 and finding["evidence"]["from"] == "image config"
+    assert "layer" in findings(doc, "snapshot.layers-discarded")[0]["title"]
+    ran = follow_until_restore(lab, finding, tools_path)
+    assert [s["proven"] for s in ran] == [snapshot_remedy.PROVEN_FETCH] * 2
+    restore_as_printed(lab, tools_path)
+
+    assert new_sandbox(lab) == ""
+    assert running_pods(lab) == before
+    code, doc = check(lab)
+    assert code == 0 and not [f for f in doc["findings"] if f["severity"] in ("warning", "critical")]
+
+
 def test_every_proven_step_names_a_test_that_exists() -> None:
-    for node_id in (snapshot_remedy.PROVEN_RESTORE, snapshot_remedy.PROVEN_RECREATE):
+    proofs = [v for k, v in vars(snapshot_remedy).items() if k.startswith("PROVEN_")]
+    assert len(proofs) == 4
+    for node_id in proofs:
         path, _, name = node_id.partition("::")
         tree = ast.parse((REPO / path).read_text())
         assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, node_id

@@ -29,7 +29,7 @@ PROOFS = "tests/test_remedy_snapshots.py"
 PROVEN_RESTORE = f"{PROOFS}::test_restore_from_blob_repairs_without_touching_pods"
 PROVEN_RECREATE = f"{PROOFS}::test_remove_sandboxes_then_rmi_and_pull_recreates_the_snapshot"
 PROVEN_FETCH = f"{PROOFS}::test_discarded_layers_fetch_the_blob_then_restore"
-NO_KUBELET = "not run on the lab: it has no kubelet or Kubernetes API"
+PROVEN_REPULL = f"{PROOFS}::test_after_rmi_the_damage_is_still_reported_and_repaired"
 TAR_FLAGS = {"gzip": "-z", "zstd": "--zstd", "none": ""}
 
 
@@ -186,10 +186,41 @@ def recreate_snapshot(
     return steps
 
 
-def unproven_reason(remedy: Remedy) -> str:
-    """What to say about a step nobody ran on a node."""
-    if remedy.proven:
-        return ""
-    if remedy.command and ("kubectl" in remedy.command or "kubelet" in remedy.command):
-        return NO_KUBELET
-    return "not run on a node by nodedoc's tests"
+def bring_layers_back(
+    *,
+    image: str,
+    namespace: str,
+    endpoint: str,
+    hosts_dir: str,
+    image_present: bool,
+    nodedoc_args: list[str],
+) -> list[Remedy]:
+    """The layer blobs are gone (discarded after unpacking, or removed with the image): fetch them again
+    from the registry, then let nodedoc verify the layers and print the exact restore."""
+    steps = []
+    if not image_present:
+        steps.append(
+            Remedy(
+                f"Pull {image} again so the node has its image record (the pull reuses the existing snapshot, so "
+                "it neither repairs it nor fetches the layer)",
+                f"{crictl(endpoint)} pull {shlex.quote(image)}",
+                proven=PROVEN_REPULL,
+            )
+        )
+    socket = endpoint.removeprefix("unix://") if endpoint.startswith("unix://") else DEFAULT_SOCKET
+    hosts = f" --hosts-dir {shlex.quote(hosts_dir)}" if hosts_dir else ""
+    steps += [
+        Remedy(
+            f"Fetch {image}'s layer blobs back into the content store from its registry"
+            + (f" (with the registry hosts of CRI's config_path, {hosts_dir})" if hosts_dir else ""),
+            f"{ctr(socket, namespace)} content fetch{hosts} {shlex.quote(image)}",
+            proven=PROVEN_FETCH,
+        ),
+        Remedy(
+            "Check again: with the blobs back nodedoc compares each layer with its snapshot and prints the "
+            "restore command for exactly the damaged paths (run it, then check once more)",
+            shlex.join(["nodedoc", *nodedoc_args, "check", "--probe", "snapshots"]),
+            proven=PROVEN_FETCH,
+        ),
+    ]
+    return steps
