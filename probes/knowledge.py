@@ -320,7 +320,8 @@ def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
     if not isinstance(steps, list) or not steps:
         entry.fail("needs at least one [[issue.remediation]] step with text (and command)")
     remedies = []
-    for n, step in enumerate(steps):  # type: ignore[union-attr]
+    assert isinstance(steps, list)  # entry.fail raised otherwise
+    for n, step in enumerate(steps):
         if not isinstance(step, dict) or not isinstance(step.get("text"), str) or not step["text"].strip():
             entry.fail(f"remediation[{n}] needs a text")
         command = step.get("command")

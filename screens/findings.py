@@ -110,7 +110,7 @@ class FindingsScreen(NodeScreen):
             for r in not_ran:
                 branch.add_leaf(Text(f"{r.probe}: {r.status.value}: {r.reason}", style="dim"))
         tree.root.expand()
-        if first is not None:
+        if first is not None and first.data is not None:
             tree.move_cursor(first)
             self._select(first.data)
         else:

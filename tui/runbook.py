@@ -22,11 +22,11 @@ import os
 import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
 from probes.errors import NodedocError
 
 BUILTIN_DIR = Path(__file__).with_name("runbooks")
@@ -85,12 +85,6 @@ class Branch:
 
 
 @dataclass(frozen=True)
-class Remediation:
-    text: str
-    command: str | None = None
-
-
-@dataclass(frozen=True)
 class Step:
     id: str
     kind: str
@@ -108,7 +102,7 @@ class Step:
     diagnosis: str = ""
     severity: Severity = Severity.OK
     summary: str = ""
-    remediation: tuple[Remediation, ...] = ()
+    remediation: tuple[Remedy, ...] = ()
     references: tuple[str, ...] = ()
 
     def targets(self) -> list[str]:
@@ -286,7 +280,14 @@ def parse_step(step_id: str, table: Any) -> Step:
             if not isinstance(r.get("text"), str) or not r["text"].strip():
                 raise _Invalid(f"remediation {i + 1} is missing field 'text'", step_id)
             command = r.get("command")
-            remedies.append(Remediation(r["text"].strip(), command.strip() if command else None))
+            remedies.append(
+                Remedy(
+                    r["text"].strip(),
+                    command.strip() if command else None,
+                    disrupts_pods=bool(r.get("disrupts_pods", False)),
+                    proven=str(r.get("proven") or ""),
+                )
+            )
         kw["remediation"] = tuple(remedies)
     return Step(**kw)
 
@@ -303,18 +304,18 @@ def _check_graph(start: str, steps: dict[str, Step]) -> None:
     pending: list[Iterator[str]] = [iter(steps[start].targets())]
     while pending:
         step_id = path[-1]
-        target = next(pending[-1], None)
-        if target is None:
+        following = next(pending[-1], None)
+        if following is None:
             colour[step_id] = 2
             path.pop()
             pending.pop()
-        elif colour.get(target) == 1:
-            loop = " -> ".join([*path[path.index(target) :], target])
+        elif colour.get(following) == 1:
+            loop = " -> ".join([*path[path.index(following) :], following])
             raise _Invalid(f"cycle: {loop}", step_id)
-        elif target not in colour:
-            colour[target] = 1
-            path.append(target)
-            pending.append(iter(steps[target].targets()))
+        elif following not in colour:
+            colour[following] = 1
+            path.append(following)
+            pending.append(iter(steps[following].targets()))
     unreachable = [s for s in steps if s not in colour]
     if unreachable:
         raise _Invalid(f"unreachable from {start!r}", unreachable[0])
@@ -604,7 +605,7 @@ class RunbookSession:
                 "diagnosis": conclusion.diagnosis,
                 "severity": str(conclusion.severity),
                 "summary": conclusion.summary,
-                "remediation": [{"text": r.text, "command": r.command} for r in conclusion.remediation],
+                "remediation": [asdict(r) for r in conclusion.remediation],
                 "references": list(conclusion.references),
                 "findings": [f.id for f in self.decisive_findings()],
             },

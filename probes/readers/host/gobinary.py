@@ -312,19 +312,21 @@ def _linked_version(
             )
     candidates = _standalone_versions(data, sections)
     picked = _pick(candidates)
-    if picked:
+    parsed = try_parse(picked[0]) if picked else None
+    if picked and parsed is not None:
         return (
-            LinkedVersion(try_parse(picked[0]), "version string linked into the binary", picked[1], True),  # type: ignore[arg-type]
+            LinkedVersion(parsed, "version string linked into the binary", picked[1], True),
             tuple(candidates),
             "",
         )
     defaults = {m.group(1).decode() for m in _SOURCE_DEFAULT.finditer(data)}
-    if len(defaults) == 1 and not candidates:
+    source_default = try_parse(next(iter(defaults))) if len(defaults) == 1 and not candidates else None
+    if source_default is not None:
         text = defaults.pop()
         return (
             LinkedVersion(
-                try_parse(text), f"version in the source ({text}+unknown: the build set none)", "", True
-            ),  # type: ignore[arg-type]
+                source_default, f"version in the source ({text}+unknown: the build set none)", "", True
+            ),
             (),
             "",
         )
