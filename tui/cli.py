@@ -25,6 +25,7 @@ EXIT_CANNOT_RUN = 3
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nodedoc",
+        allow_abbrev=False,  # `lab up --containerd 2` is not an abbreviation of --containerd-root
         description="Troubleshoot a Kubernetes node's container runtime (containerd + runc). "
         "With no command, opens the interactive troubleshooter.",
     )

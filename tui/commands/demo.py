@@ -14,6 +14,7 @@ from pathlib import Path
 
 from probes.errors import NodedocError
 from probes.node import NodeContext
+from tui.commands.lab import add_containerd_option
 from tui.lab import Lab, LabPod
 
 FAULTS = ("missing-pause", "netns-ip", "runc-init")
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dir", type=Path, metavar="DIR", help="lab directory (default: a new one under /tmp)"
     )
+    add_containerd_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -94,6 +96,12 @@ def _hung_init() -> Iterator[str]:
         yield f"runc:[2:INIT] stand-in pid {init.pid} hung writing a {init.capacity}-byte pipe"
 
 
+def _fetch_notes(line: str) -> None:
+    """Only fetching a containerd build is worth a line before the troubleshooter opens."""
+    if "fetching" in line:
+        print(line)
+
+
 def run(args: argparse.Namespace, open_app: Callable[[NodeContext], None] | None = None) -> int:
     from tui.app import NodedocApp
     from tui.session import NodeSession
@@ -102,7 +110,9 @@ def run(args: argparse.Namespace, open_app: Callable[[NodeContext], None] | None
     if args.dir is None:
         shutil.rmtree(directory)
     print(f"starting a lab in {directory} ({args.pods} pods)…")
-    lab = Lab.up(directory, pods=args.pods, containers=True, log=lambda *_: None)
+    lab = Lab.up(
+        directory, pods=args.pods, containers=True, log=_fetch_notes, containerd=args.containerd
+    )
     try:
         with contextlib.ExitStack() as stack:
             note = inject(lab, args.fault, stack)
