@@ -9,6 +9,7 @@ import sys
 import pytest
 from conftest import skip_or_fail
 
+from tui.cli import EXIT_CANNOT_RUN
 from tui.lab import runtimes
 from tui.lab.runtimes import PINS, SERIES, Pin, RuntimeFetchError, ensure, normalise
 
@@ -54,8 +55,8 @@ def test_unknown_series_is_a_one_line_error() -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2
-    assert "invalid choice: '3'" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == EXIT_CANNOT_RUN
+    assert "invalid choice: '3'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.root
