@@ -253,7 +253,16 @@ state = "{self.state}"
     def _import_image(self) -> None:
         built = build_image(self.dir / "image")
         proc = subprocess.run(
-            [str(self.build.ctr), "-a", str(self.socket), "-n", NAMESPACE, "images", "import", str(built.tar_path)],
+            [
+                str(self.build.ctr),
+                "-a",
+                str(self.socket),
+                "-n",
+                NAMESPACE,
+                "images",
+                "import",
+                str(built.tar_path),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
