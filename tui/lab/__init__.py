@@ -25,8 +25,8 @@ from probes.errors import CriError, NodedocError
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.client import CriClient
 from tui.lab.image import IMAGE_NAME, build_image
-from tui.lab.runtimes import RuntimeBuild, ensure
 from tui.lab.registry import LoopbackRegistry
+from tui.lab.runtimes import RuntimeBuild, ensure
 
 NAMESPACE = "k8s.io"
 POD_NAMESPACE = "nodedoc-lab"
