@@ -161,6 +161,7 @@ def test_unknown_build_without_changelog_keeps_the_critical(
         pytest.param("v1.26.0", "v1.6.14", Severity.WARNING, id="1.26-with-1.6.14"),
         pytest.param("v1.26.0", "v1.6.28", Severity.OK, id="1.26-with-1.6.28"),
         pytest.param("v1.30.2", "v1.5.18", Severity.WARNING, id="1.30-with-1.5"),
+        pytest.param("v1.26.0", "1.6.14~ds1-1", Severity.WARNING, id="1.26-with-distribution-1.6.14"),
     ],
 )
 def test_combination(
