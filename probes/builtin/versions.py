@@ -19,7 +19,7 @@ from probes.node import NeedUnmet, NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.packages import PackageRecord
 from probes.readers.host.systemd_unit import search_path
-from probes.versions import Version, try_parse
+from probes.versions import Version, parse, try_parse
 
 KUBELET_PATHS = (
     "/usr/bin/kubelet",
@@ -280,7 +280,8 @@ class VersionsProbe(Probe):
                 evidence=evidence,
                 remediation=[
                     Remedy(
-                        f"Upgrade containerd to one of {', '.join(verdict.minimums)} (drain first)",
+                        f"Upgrade containerd to one of {', '.join(_upgrade_targets(verdict.minimums))} (the "
+                        "support table's minimums, raised past known issues; drain first)",
                         "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
                     ),
                     Remedy(
@@ -347,6 +348,18 @@ def _from_binary(b: binaries.Binary, path: str) -> dict[str, Any]:
         "binary": b.evidence,
         "error": b.error or None,
     }
+
+
+def _upgrade_targets(minimums: tuple[str, ...]) -> list[str]:
+    """The support table's minimum on each branch raised to the branch's first release that no warning or
+    critical known issue affects; a branch with no such release is left out (all of them, if none has one)."""
+    targets = []
+    for minimum in minimums:
+        version = parse(minimum.rstrip("+"))
+        floor = knowledge.lowest_unaffected("containerd", version.branch)
+        if floor is not None:
+            targets.append(f"{max(version, floor).upstream}+")
+    return targets or list(minimums)
 
 
 def _host_kernel(node: NodeContext) -> str | None:
