@@ -13,10 +13,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers
-#: and the knowledge base of known issues (with the version parsing it rests on).
+#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers,
+#: the knowledge base of known issues (with the version parsing it rests on) and the remedies it prints.
 PROBE_MAY_IMPORT = (
     "probes.api",
+    "probes.remedies",
     "probes.node",
     "probes.errors",
     "probes.readers",
