@@ -65,6 +65,15 @@ class Remedy:
     proven: str = ""
 
 
+#: What the text of a step nobody ran on a node says about it (see :func:`untested`).
+NOT_TESTED = "not tested on a node"
+
+
+def untested(text: str, command: str | None, why: str, disrupts_pods: bool = False) -> Remedy:
+    """A step the project's lab cannot run (no kubelet, no systemd, ...): its text says so, and why."""
+    return Remedy(f"{text} ({NOT_TESTED}: {why})", command, disrupts_pods=disrupts_pods)
+
+
 @dataclass(frozen=True)
 class Finding:
     """Something a probe concluded, with everything a person needs to act on it."""
