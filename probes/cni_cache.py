@@ -101,5 +101,7 @@ def restore_commands(attachment: CniAttachment, netns_path: str, lost: set[str])
         if not any(v == version for v, _ in families) or not gateway:
             continue
         family = "-4" if version == 4 else "-6"
-        commands.append(f"{enter} ip {family} route replace {route.dst} via {gateway} dev {attachment.ifname}")
+        commands.append(
+            f"{enter} ip {family} route replace {route.dst} via {gateway} dev {attachment.ifname}"
+        )
     return commands

@@ -58,4 +58,3 @@ def test_flushed_pod_address_restored_as_printed(lab, extra_pod, request) -> Non
     assert status.state == 0 and status.network.ip == extra_pod.ip  # the same sandbox, still ready
     code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
     assert [f["id"] for f in findings] == ["network.ok"] and code == 0
-

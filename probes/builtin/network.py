@@ -124,7 +124,9 @@ class NetworkProbe(Probe):
                     )
                 )
         if steps:
-            steps.append(Remedy("Check the address is back in the pod's namespace", look, proven=PROVEN_RESTORE))
+            steps.append(
+                Remedy("Check the address is back in the pod's namespace", look, proven=PROVEN_RESTORE)
+            )
         else:
             steps.append(untested("Look at the namespace's addresses yourself", look, SHOWS_ONLY))
         return [
