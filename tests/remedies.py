@@ -55,10 +55,17 @@ def steps_proven_by(finding: dict, test: str) -> list[dict]:
 
 
 def run_printed(step: dict, timeout: float = 60) -> str:
-    """Run one printed step's command exactly as printed, as root; its output."""
+    """Run one printed step's command exactly as printed, as root; its output. ``nodedoc`` in a command is
+    the one installed beside the Python running the tests."""
     assert step["command"] and "<" not in step["command"].replace("<<'EOF'", ""), step["command"]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     proc = subprocess.run(
-        ["sh", "-c", step["command"]], capture_output=True, text=True, timeout=timeout, check=False
+        ["sh", "-c", step["command"]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PATH": path},
     )
     assert proc.returncode == 0, f"{step['command']!r} failed ({proc.returncode}): {proc.stderr}"
     return proc.stdout

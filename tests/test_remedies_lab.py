@@ -3,12 +3,18 @@ own definition. Needs root and the lab."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
 import socket
 import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fixtures.pipe_hog import SOFT_LIMIT, built, hung_init
 from remedies import check, problems, proof_id, run_printed, steps_proven_by
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
@@ -58,3 +64,67 @@ def test_flushed_pod_address_restored_as_printed(lab, extra_pod, request) -> Non
     assert status.state == 0 and status.network.ip == extra_pod.ip  # the same sandbox, still ready
     code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
     assert [f["id"] for f in findings] == ["network.ok"] and code == 0
+
+
+@contextlib.contextmanager
+def restored(path: Path) -> Iterator[None]:
+    """Put a machine-wide file (a sysctl, a file under /etc) back as it was, whatever happens."""
+    before = path.read_text() if path.exists() else None
+    try:
+        yield
+    finally:
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(before)
+
+
+def of(findings: list[dict], finding_id: str, **subject) -> list[dict]:
+    return [
+        f
+        for f in findings
+        if f["id"] == finding_id and all(f["subject"].get(k) == v for k, v in subject.items())
+    ]
+
+
+def test_hung_init_cleared_as_printed(lab, request) -> None:
+    """Seed 003 (runc.init-blocked, pipe.user-soft-limit-exceeded, pipe.shrunk): the printed steps raise
+    fs.pipe-user-pages-soft, persist it, name the pipe holder and kill the hung init; then no init is
+    blocked, the uid is within its budget, and a new container starts on the node."""
+    from probes.builtin.runc import SYSCTL_FILE
+
+    env = {"NODEDOC_RUNC_INIT_THRESHOLD": "0.3"}
+    test = proof_id(request)
+    with restored(SOFT_LIMIT), restored(Path(SYSCTL_FILE)), built() as binary, hung_init(binary) as init:
+        time.sleep(0.4)  # older than the threshold
+        code, findings = check("--probe", "runc", env=env)
+        [blocked] = of(findings, "runc.init-blocked", pid=init.pid)
+        [over] = of(findings, "pipe.user-soft-limit-exceeded", uid=init.uid)
+        [shrunk] = of(findings, "pipe.shrunk", uid=init.uid)
+        assert code == 2 and blocked["evidence"]["pipe_capacity"] < 65536
+
+        raise_now, persist, holders = steps_proven_by(over, test)
+        assert steps_proven_by(shrunk, test) == [raise_now, persist]
+        assert steps_proven_by(blocked, test)[:2] == [raise_now, persist]
+        run_printed(raise_now)
+        run_printed(persist)
+        assert int(SOFT_LIMIT.read_text()) > over["evidence"]["pages"]
+        assert str(init.pid) in json.dumps(
+            next(u for u in json.loads(run_printed(holders))["users"] if u["uid"] == init.uid)
+        )
+        *_, kill = steps_proven_by(blocked, test)
+        assert kill["command"] == f"kill -9 {init.pid}" and not kill["disrupts_pods"]
+        run_printed(kill)
+        assert init.process is not None and init.process.wait(timeout=10) == -9
+
+        pod = lab.run_pod(f"after-003-{os.urandom(3).hex()}", container=True)
+        try:
+            with lab.client() as client:
+                state = client.container_status(pod.container_id).status.state
+            assert state == 1  # CONTAINER_RUNNING: runc init finished with a full-size pipe
+            _code, findings = check("--probe", "runc", env=env)
+            assert not of(findings, "runc.init-blocked")
+            assert not of(findings, "pipe.user-soft-limit-exceeded", uid=init.uid)
+            assert not of(findings, "pipe.shrunk", uid=init.uid)
+        finally:
+            lab.remove_pod(pod.id)
