@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from fixtures.pipe_hog import built, hung_init
+from fixtures.pipe_hog import built, hung_init, soft_limit_held
 
 from probes.api import Severity
 from probes.node import NodeContext
@@ -175,7 +175,8 @@ def assert_shows_the_findings_fix(session: RunbookSession, found: list) -> None:
     ],
 )
 def test_healthy_lab_finds_no_fault(lab, runbook_id: str, answers: dict[str, str], conclusion: str) -> None:
-    session = walk_runbook(lab, runbook_id, answers)
+    with soft_limit_held():  # not while another test run has lowered it
+        session = walk_runbook(lab, runbook_id, answers)
     assert session.current.id == conclusion, (
         [r.step for r in session.records],
         [f.id for f in session.findings() if f.severity.rank >= Severity.WARNING.rank],
