@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures.pipe_hog import SOFT_LIMIT, built, hung_init
+from fixtures.pipe_hog import SOFT_LIMIT, built, hung_init, soft_limit_held
 from remedies import check, problems, proof_id, run_printed, steps_proven_by
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
@@ -68,7 +68,7 @@ def test_flushed_pod_address_restored_as_printed(lab, extra_pod, request) -> Non
 
 @contextlib.contextmanager
 def restored(path: Path) -> Iterator[None]:
-    """Put a machine-wide file (a sysctl, a file under /etc) back as it was, whatever happens."""
+    """Put a machine-wide file (under /etc) back as it was, or remove it, whatever happens."""
     before = path.read_text() if path.exists() else None
     try:
         yield
@@ -95,7 +95,7 @@ def test_hung_init_cleared_as_printed(lab, request) -> None:
 
     env = {"NODEDOC_RUNC_INIT_THRESHOLD": "0.3"}
     test = proof_id(request)
-    with restored(SOFT_LIMIT), restored(Path(SYSCTL_FILE)), built() as binary, hung_init(binary) as init:
+    with soft_limit_held(), restored(Path(SYSCTL_FILE)), built() as binary, hung_init(binary) as init:
         time.sleep(0.4)  # older than the threshold
         code, findings = check("--probe", "runc", env=env)
         [blocked] = of(findings, "runc.init-blocked", pid=init.pid)
@@ -126,5 +126,28 @@ def test_hung_init_cleared_as_printed(lab, request) -> None:
             assert not of(findings, "runc.init-blocked")
             assert not of(findings, "pipe.user-soft-limit-exceeded", uid=init.uid)
             assert not of(findings, "pipe.shrunk", uid=init.uid)
+        finally:
+            lab.remove_pod(pod.id)
+
+
+def test_lowered_pipe_limit_restored_as_printed(lab, request) -> None:
+    """host.pipe-user-pages-soft: the printed step sets the default back now and for the next boot; the
+    finding is gone and a new container starts."""
+    from probes.builtin.host import PIPE_USER_PAGES_SOFT_DEFAULT, SYSCTL_FILE
+
+    with soft_limit_held(), restored(Path(SYSCTL_FILE)):
+        SOFT_LIMIT.write_text("1024")
+        _code, findings = check("--probe", "host")
+        [finding] = of(findings, "host.pipe-user-pages-soft")
+        [step] = steps_proven_by(finding, proof_id(request))
+        run_printed(step)
+        assert int(SOFT_LIMIT.read_text()) == PIPE_USER_PAGES_SOFT_DEFAULT
+        assert f"fs.pipe-user-pages-soft = {PIPE_USER_PAGES_SOFT_DEFAULT}" in Path(SYSCTL_FILE).read_text()
+        _code, findings = check("--probe", "host")
+        assert not of(findings, "host.pipe-user-pages-soft")
+        pod = lab.run_pod(f"after-pipe-limit-{os.urandom(3).hex()}", container=True)
+        try:
+            with lab.client() as client:
+                assert client.container_status(pod.container_id).status.state == 1  # running
         finally:
             lab.remove_pod(pod.id)
