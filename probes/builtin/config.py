@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Severity, untested
-from probes.lab_limits import (
+from probes.api import (
     BY_HAND,
     CHANGES_MACHINE,
     NO_CRICTL,
@@ -18,6 +17,12 @@ from probes.lab_limits import (
     NO_SYSTEMD,
     REPLACES_CONFIG,
     SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Severity,
+    untested,
 )
 from probes.node import NodeContext
 from probes.readers.host import binaries

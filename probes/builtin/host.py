@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity, untested
+from probes.api import (
+    CHANGES_MACHINE,
+    NO_CRICTL,
+    SHARED_SETTING,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
-from probes.lab_limits import CHANGES_MACHINE, NO_CRICTL, SHARED_SETTING, SHOWS_ONLY
 from probes.node import NodeContext
 from probes.readers.host.containerd_config import read_cni
 from probes.readers.host.kubelet_config import read as read_kubelet

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity, untested
+from probes.api import (
+    NO_KUBELET,
+    NO_SYSTEMD,
+    NOT_AFFECTED,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
@@ -24,9 +36,6 @@ REFS_7843 = [
 ]
 #: The lab test that runs netns-ip-missing's steps as printed and shows the pod reachable again.
 PROVEN_RESTORE = "tests/test_remedies_lab.py::test_flushed_pod_address_restored_as_printed"
-NO_KUBELET = "the lab has no kubelet or API server"
-NO_JOURNAL = "the lab's containerd does not log to journald"
-SHOWS_ONLY = "it only shows the state"
 
 
 def affected_by_7843(runtime_name: str, version: str) -> bool | None:
@@ -113,7 +122,7 @@ class NetworkProbe(Probe):
             untested(
                 "Find what removed it: the CNI plugin's log and anything that ran in the namespace",
                 "journalctl -u containerd -n 500 --no-pager | grep -i cni",
-                NO_JOURNAL,
+                NO_SYSTEMD,
             ),
             untested(
                 "Or recreate the pod: the kubelet removes this sandbox and CNI configures a fresh namespace",
@@ -172,7 +181,7 @@ class NetworkProbe(Probe):
                     untested(
                         "Upgrade containerd to 1.6.15+ / 1.5.17+ / 1.7.0+",
                         "apt-get install --only-upgrade containerd && systemctl restart containerd",
-                        "the lab cannot run an affected containerd",
+                        NOT_AFFECTED,
                         disrupts_pods=True,
                     ),
                 ],

@@ -14,7 +14,18 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity, untested
+from probes.api import (
+    NO_KUBELET,
+    NO_SYSTEMD,
+    NOT_AFFECTED,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
@@ -45,7 +56,6 @@ PIPE_HANG_ISSUE = "runc-seccomp-pipe-deadlock"
 RUNC_PATHS = ("/usr/bin/runc", "/usr/sbin/runc", "/usr/local/bin/runc", "/usr/local/sbin/runc")
 #: The lab test that runs seed 003's steps as printed, then starts a new container with no init left blocked.
 PROVEN_PIPES = "tests/test_remedies_lab.py::test_hung_init_cleared_as_printed"
-NO_SYSTEMD = "the lab runs containerd without systemd"
 
 
 def suggested_soft_limit(pages_used: int, current: int | None) -> int:
@@ -233,7 +243,7 @@ class RuncProbe(Probe):
                 "Upgrade runc to 1.0.0-rc94 or later (it drains the pipe while writing); new containers use "
                 "the new binary at once (Debian/Ubuntu shown)",
                 "apt-get install --only-upgrade runc",
-                "the lab's runc is not an affected version",
+                NOT_AFFECTED,
             ),
         ]
 
@@ -347,7 +357,7 @@ class RuncProbe(Probe):
                         untested(
                             "Do not restart containerd until the pods are drained from this node",
                             "kubectl drain <node> --ignore-daemonsets",
-                            "the lab has no kubelet or API server",
+                            NO_KUBELET,
                             disrupts_pods=True,
                         ),
                         untested(

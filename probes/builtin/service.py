@@ -12,9 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Severity, untested
+from probes.api import (
+    BY_HAND,
+    CHANGES_MACHINE,
+    NO_CRICTL,
+    NO_SYSTEMD,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
-from probes.lab_limits import BY_HAND, CHANGES_MACHINE, NO_CRICTL, NO_SYSTEMD, SHOWS_ONLY
 from probes.node import CONTAINERD_UNIT as UNIT
 from probes.node import NodeContext
 from probes.readers.host import binaries
