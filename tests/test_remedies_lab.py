@@ -123,7 +123,7 @@ def test_hung_init_cleared_as_printed(lab, request) -> None:
                 state = client.container_status(pod.container_id).status.state
             assert state == 1  # CONTAINER_RUNNING: runc init finished with a full-size pipe
             _code, findings = check("--probe", "runc", env=env)
-            assert not of(findings, "runc.init-blocked")
+            assert not of(findings, "runc.init-blocked", pid=init.pid)
             assert not of(findings, "pipe.user-soft-limit-exceeded", uid=init.uid)
             assert not of(findings, "pipe.shrunk", uid=init.uid)
         finally:
