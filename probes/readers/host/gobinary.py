@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.errors import NodedocError
-from probes.versions import _GIT_DESCRIBE, Version, try_parse
+from probes.versions import _GIT_DESCRIBE, Version, parse, try_parse
 
 MAGIC = b"\xff Go buildinf:"
 _SENTINEL_LEN = 16
@@ -312,20 +312,18 @@ def _linked_version(
             )
     candidates = _standalone_versions(data, sections)
     picked = _pick(candidates)
-    parsed = try_parse(picked[0]) if picked else None
-    if picked and parsed is not None:
+    if picked:
         return (
-            LinkedVersion(parsed, "version string linked into the binary", picked[1], True),
+            LinkedVersion(parse(picked[0]), "version string linked into the binary", picked[1], True),
             tuple(candidates),
             "",
         )
     defaults = {m.group(1).decode() for m in _SOURCE_DEFAULT.finditer(data)}
-    source_default = try_parse(next(iter(defaults))) if len(defaults) == 1 and not candidates else None
-    if source_default is not None:
+    if len(defaults) == 1 and not candidates:
         text = defaults.pop()
         return (
             LinkedVersion(
-                source_default, f"version in the source ({text}+unknown: the build set none)", "", True
+                parse(text), f"version in the source ({text}+unknown: the build set none)", "", True
             ),
             (),
             "",
