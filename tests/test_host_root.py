@@ -26,13 +26,15 @@ def test_copied_tree_without_proc_skips_process_probes_and_raises_no_false_criti
     (tmp_path / "etc").mkdir()
     args = ["--host-root", str(tmp_path), "--endpoint", lab.endpoint, "--containerd-root", str(lab.root)]
     args += ["--containerd-state", str(lab.state)]
-    proc = nodedoc(*args, "check", "--probe", "runc", "--probe", "network", "--format", "json")
+    probes = ("--probe", "runc", "--probe", "network", "--probe", "runtime")
+    proc = nodedoc(*args, "check", *probes, "--format", "json")
     doc = json.loads(proc.stdout)
     status = {p["id"]: p for p in doc["probes"]}
     for probe in ("runc", "network"):
         assert status[probe]["status"] == "skipped" and status[probe]["not_applicable"] is True
         assert f"no procfs at {tmp_path}/proc" in status[probe]["reason"]
-    assert not doc["findings"] and proc.returncode == 0, proc.stdout
+    assert [f["id"] for f in doc["findings"]] == ["runtime.ok"] and proc.returncode == 0, proc.stdout
+    assert doc["node"]["kernel"] == "unknown (no procfs under the host root)"  # not this machine's
     procs = nodedoc(*args, "procs")
     assert procs.returncode == 3 and procs.stderr.startswith(f"nodedoc: no procfs at {tmp_path}/proc")
 
