@@ -66,3 +66,12 @@ def test_explicit_paths_are_used_as_given(lab, tmp_path):
     assert node.root() == lab.root and node.state() == lab.state
     assert node.cri().endpoint == lab.endpoint
     assert isinstance(node.unmet_need(Need.PROCFS), NotApplicable)
+
+
+def test_containerd_config_may_be_named_as_given_or_as_the_host_sees_it(tmp_path):
+    from tui.options import as_host_path
+
+    config = tmp_path / "etc" / "containerd" / "config.toml"
+    assert as_host_path(str(config), tmp_path) == "/etc/containerd/config.toml"
+    assert as_host_path("/etc/containerd/config.toml", tmp_path) == "/etc/containerd/config.toml"
+    assert as_host_path(str(config), Path("/")) == str(config)
