@@ -13,15 +13,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, Tree
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from tui.format import subject_text
 from tui.messages import ResultsRead
 from tui.widgets import SEVERITY_MARK, NodeScreen, severity_text
-
-
-def subject_text(subject: dict) -> str:
-    name = subject.get("name") or subject.get("id") or ""
-    if subject.get("namespace"):
-        name = f"{subject['namespace']}/{name}"
-    return f"{subject.get('kind', '')} {name}".strip()
 
 
 def finding_detail(f: Finding) -> Group:
