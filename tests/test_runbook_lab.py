@@ -68,6 +68,7 @@ def init_blocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         yield init.pid
 
 
+@pytest.mark.every_runtime
 @pytest.mark.parametrize(
     ("runbook_id", "answers", "fault", "conclusion", "decisive"),
     [
@@ -138,6 +139,7 @@ def test_fault_reaches_its_conclusion(
         assert any("/pause" in str(f.evidence) for f in found)
 
 
+@pytest.mark.every_runtime
 @pytest.mark.parametrize(
     ("runbook_id", "answers", "conclusion"),
     [

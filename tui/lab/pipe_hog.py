@@ -8,6 +8,7 @@ here is killed by pid.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -21,10 +22,15 @@ from probes.errors import NodedocError
 
 SOURCE = Path(__file__).with_name("pipe_hog.c")
 SOFT_LIMIT = Path("/proc/sys/fs/pipe-user-pages-soft")
+SOFT_LIMIT_LOCK = Path("/tmp/nodedoc-pipe-user-pages-soft.lock")
 NOBODY = 65534
 
 
-class GccMissing(NodedocError):
+class StandInError(NodedocError):
+    """A stand-in process did not start or reach the state it stands in for."""
+
+
+class GccMissing(StandInError):
     """The stand-ins are compiled here; without gcc they cannot be."""
 
 
@@ -76,7 +82,22 @@ class HungInit:
 @contextlib.contextmanager
 def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -> Iterator[HungInit]:
     """Lower fs.pipe-user-pages-soft, start ``name`` as uid 65534 making pipes until one comes out shrunken,
-    writing more than it holds into it. Kills it and restores the limit, whatever happens."""
+    writing more than it holds into it. Kills it and restores the limit, whatever happens.
+
+    The limit is machine-wide: one hung init at a time on the machine (``SOFT_LIMIT_LOCK``), or two runs
+    interleaving would each restore what the other had lowered and leave it lowered."""
+    with _soft_limit_lock():
+        yield from _hung_init(binary, soft_limit, name)
+
+
+@contextlib.contextmanager
+def _soft_limit_lock() -> Iterator[None]:
+    with open(SOFT_LIMIT_LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
     original = SOFT_LIMIT.read_text().strip()
     proc: subprocess.Popen | None = None
     try:
@@ -93,11 +114,12 @@ def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -
         assert proc.stdout is not None
         line = proc.stdout.readline().split()
         if len(line) != 3:
-            raise AssertionError(f"pipe_hog did not start: {proc.stderr.read() if proc.stderr else ''}")
+            raise StandInError(f"pipe_hog did not start: {proc.stderr.read() if proc.stderr else ''}")
         pid, fd, capacity = (int(x) for x in line)
         deadline = time.monotonic() + 5
         while Path(f"/proc/{pid}/wchan").read_text() not in ("anon_pipe_write", "pipe_write", "pipe_wait"):
-            assert time.monotonic() < deadline, "pipe_hog never blocked writing"
+            if time.monotonic() > deadline:
+                raise StandInError("pipe_hog never blocked writing")
             time.sleep(0.02)
         yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY)
     finally:
