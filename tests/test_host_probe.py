@@ -133,7 +133,7 @@ def test_d_type_on_tmp() -> None:
     assert reports_d_type(Path("/nonexistent/dir")) is None
 
 
-def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch, steady_pipe_limit) -> None:
     monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
     found = HostProbe().run(NodeContext()).findings
     assert any(f.id == "host.disk-space" for f in found)
@@ -141,7 +141,7 @@ def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.lab
-def test_lab_host(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lab_host(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, steady_pipe_limit) -> None:
     try:
         lab = request.getfixturevalue("lab")
     except pytest.FixtureLookupError:

@@ -153,7 +153,9 @@ def test_fault_reaches_its_conclusion(
         pytest.param("node-notready", {"pleg-in-kubelet-log": "none"}, "no-fault-found", id="notready"),
     ],
 )
-def test_healthy_lab_finds_no_fault(lab, runbook_id: str, answers: dict[str, str], conclusion: str) -> None:
+def test_healthy_lab_finds_no_fault(
+    lab, steady_pipe_limit, runbook_id: str, answers: dict[str, str], conclusion: str
+) -> None:
     session = walk_runbook(lab, runbook_id, answers)
     assert session.current.id == conclusion, (
         [r.step for r in session.records],

@@ -76,7 +76,7 @@ def test_a_version_the_mirror_lacks_is_a_clear_error(tmp_path, monkeypatch) -> N
 
 @pytest.mark.lab
 @pytest.mark.every_runtime
-def test_check_on_a_healthy_lab_names_its_version_and_finds_nothing_wrong(lab) -> None:
+def test_check_on_a_healthy_lab_names_its_version_and_finds_nothing_wrong(lab, steady_pipe_limit) -> None:
     """The runtime probe and the rest, live on each series: CRI reports the build the lab runs, and a
     healthy lab gets no warning or critical (no false alarm on 1.7 or 2.x)."""
     proc = subprocess.run(
@@ -100,4 +100,3 @@ def test_check_on_a_healthy_lab_names_its_version_and_finds_nothing_wrong(lab) -
     assert proc.returncode == (
         0 if not serious else max(1 if f["severity"] == "warning" else 2 for f in serious)
     )
-    print(lab.build.series, [(f["severity"], f["subject"], f["summary"][:90]) for f in known])

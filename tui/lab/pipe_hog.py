@@ -91,10 +91,16 @@ def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -
 
 
 @contextlib.contextmanager
-def _soft_limit_lock() -> Iterator[None]:
-    with open(SOFT_LIMIT_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _soft_limit_lock(mode: int = fcntl.LOCK_EX) -> Iterator[None]:
+    with open(SOFT_LIMIT_LOCK, "a") as handle:
+        fcntl.flock(handle, mode)
         yield
+
+
+def soft_limit_steady() -> contextlib.AbstractContextManager[None]:
+    """Hold off every ``hung_init`` on the machine meanwhile (a shared lock): for a check that a healthy
+    host has no pipe finding. Never call ``hung_init`` inside it (same lock: it would wait forever)."""
+    return _soft_limit_lock(fcntl.LOCK_SH)
 
 
 def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
