@@ -28,12 +28,15 @@ import pytest
 from conftest import REPO, skip_or_fail
 
 from probes.errors import CriError
+from probes.node import NodeContext
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.sandboxes import list_sandboxes
 from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo
 from probes.remedies import snapshots as snapshot_remedy
 from tui.lab import Lab
 from tui.lab.registry import missing_tools
+from tui.runbook import BUILTIN_DIR, RunbookSession, load_catalog
+from tui.runbook import walk as walk_runbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -321,6 +324,11 @@ def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_pa
     [finding] = findings(doc, "snapshot.entrypoint-missing")
     assert code == 2 and finding["evidence"]["from"] == "image config"
     assert "layer" in findings(doc, "snapshot.layers-discarded")[0]["title"]
+    walk = RunbookSession(load_catalog(dirs=[BUILTIN_DIR]).get("pod-sandbox-create"))
+    node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
+    walk_runbook(walk, node, {"which-error": "pause-missing"})
+    assert walk.current.id == "pause-snapshot-damaged"
+    assert [f.id for f in walk.decisive_findings()] == ["snapshot.entrypoint-missing"]
     ran = follow_until_restore(lab, finding, tools_path)
     assert [s["proven"] for s in ran] == [snapshot_remedy.PROVEN_FETCH] * 2
     restore_as_printed(lab, tools_path)
