@@ -21,11 +21,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from fixtures.pipe_hog import built, hung_init  # noqa: E402
+from recorded_session import dump_recording, record_session  # noqa: E402
 
 from probes.node import NodeContext  # noqa: E402
 from tui.commands.demo import break_pod_network, pause_removed  # noqa: E402
 from tui.lab import Lab  # noqa: E402
-from tui.session import NodeSession, dump_recording, record_session  # noqa: E402
+from tui.session import NodeSession  # noqa: E402
 
 LAB_DIR = Path("/tmp/ndrec")
 OUT = HERE / "fixtures"
