@@ -39,10 +39,14 @@ def layered(lab, tmp_path: Path):
     archive = build(tmp_path / "layered.tar", name, LAYERS, ["/bin/app"])
     ctr = ["ctr", "--address", str(lab.socket), "--namespace", "k8s.io", "images"]
     subprocess.run([*ctr, "import", str(archive)], check=True, capture_output=True, timeout=120)
+    chain = {str(d) for d in chain_dirs(lab, name)}
     try:
         yield name
     finally:
-        subprocess.run([*ctr, "rm", "--sync", name], capture_output=True, timeout=60)
+        with lab.client() as client:  # CRI removes every ref of it (its name and the sha256 id CRI added)
+            client.remove_image(name)
+        left = {str(s.fs_dir) for s in ContainerdDisk(lab.root).snapshots()} & chain
+        assert not left, f"the layered image's snapshots outlived it on the shared lab: {left}"
 
 
 def chain_dirs(lab, image: str) -> list[Path]:
