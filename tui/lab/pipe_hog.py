@@ -8,19 +8,23 @@ here is killed by pid.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.errors import NodedocError
 
 SOURCE = Path(__file__).with_name("pipe_hog.c")
 SOFT_LIMIT = Path("/proc/sys/fs/pipe-user-pages-soft")
+#: Processes on one machine (test runs from several worktrees, a demo) take turns with the soft limit.
+SOFT_LIMIT_LOCK = Path("/run/lock/nodedoc-pipe-user-pages-soft.lock")
+_held = 0
 NOBODY = 65534
 
 
@@ -65,19 +69,48 @@ def kill_pid(pid: int) -> None:
         os.kill(pid, 9)
 
 
+@contextlib.contextmanager
+def soft_limit_held() -> Iterator[None]:
+    """Exclusive use of fs.pipe-user-pages-soft among processes that change it, and its value put back.
+
+    Without it, two runs that each lower and restore the limit can interleave and leave it lowered for
+    good (the second saves the first's lowered value as "the original"). Re-entrant within a process."""
+    global _held
+    if _held:
+        yield
+        return
+    SOFT_LIMIT_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(SOFT_LIMIT_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        original = SOFT_LIMIT.read_text().strip()
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
+            SOFT_LIMIT.write_text(original)
+
+
 @dataclass(frozen=True)
 class HungInit:
     pid: int
     fd: int
     capacity: int
     uid: int
+    #: The stand-in itself, so a caller that kills it by pid can reap it.
+    process: subprocess.Popen | None = field(default=None, compare=False, repr=False)
 
 
 @contextlib.contextmanager
 def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -> Iterator[HungInit]:
     """Lower fs.pipe-user-pages-soft, start ``name`` as uid 65534 making pipes until one comes out shrunken,
     writing more than it holds into it. Kills it and restores the limit, whatever happens."""
-    original = SOFT_LIMIT.read_text().strip()
+    with soft_limit_held(), _hung_init(binary, soft_limit, name) as init:
+        yield init
+
+
+@contextlib.contextmanager
+def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
     proc: subprocess.Popen | None = None
     try:
         SOFT_LIMIT.write_text(str(soft_limit))
@@ -99,11 +132,10 @@ def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -
         while Path(f"/proc/{pid}/wchan").read_text() not in ("anon_pipe_write", "pipe_write", "pipe_wait"):
             assert time.monotonic() < deadline, "pipe_hog never blocked writing"
             time.sleep(0.02)
-        yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY)
+        yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY, process=proc)
     finally:
         if proc is not None:
             stop(proc)
-        SOFT_LIMIT.write_text(original)
 
 
 @contextlib.contextmanager
