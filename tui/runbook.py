@@ -4,9 +4,13 @@ A runbook has an id, a title, the symptoms it is for, and steps keyed by id. Eac
 
 - ``question``: ``ask`` with ``choices`` (``{id, label, next}``);
 - ``probe``: runs ``probes`` and branches on which findings appeared (``branches`` of ``{when, next}``,
-  first match wins, then ``otherwise``; ``unavailable`` when none of the probes could run);
+  first match wins, then ``otherwise``). When no branch matched and a probe could not run (or none of
+  them ran), the step goes to its ``unavailable`` step, else to the built-in :data:`COULD_NOT_RUN`
+  conclusion: never to ``otherwise``'s "no fault found" on what was not looked at;
 - ``instruction``: ``text`` and exact ``commands`` to run or look at, then ``next``;
-- ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``.
+- ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``; with
+  ``remediation_from`` (finding ids, ``*`` globs) its remediation is those findings' own steps, concrete
+  and as proven on the lab, and ``remediation`` is shown only when no such finding was seen on the path.
 
 Loading validates every file (unknown step ids, unreachable steps, cycles, unknown probes, missing
 fields) and keeps going: a bad runbook is reported as a :class:`RunbookProblem` and the others load.
@@ -22,11 +26,11 @@ import os
 import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
 from probes.errors import NodedocError
 
 BUILTIN_DIR = Path(__file__).with_name("runbooks")
@@ -109,6 +113,8 @@ class Step:
     severity: Severity = Severity.OK
     summary: str = ""
     remediation: tuple[Remediation, ...] = ()
+    #: Finding ids (globs) whose own remediation this conclusion shows, so both say the same fix.
+    remediation_from: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
 
     def targets(self) -> list[str]:
@@ -141,6 +147,8 @@ class Runbook:
     source: Path
 
     def step(self, step_id: str) -> Step:
+        if step_id == COULD_NOT_RUN.id and step_id not in self.steps:
+            return COULD_NOT_RUN
         try:
             return self.steps[step_id]
         except KeyError:
@@ -288,6 +296,7 @@ def parse_step(step_id: str, table: Any) -> Step:
             command = r.get("command")
             remedies.append(Remediation(r["text"].strip(), command.strip() if command else None))
         kw["remediation"] = tuple(remedies)
+        kw["remediation_from"] = _strings(table, "remediation_from", step_id)
     return Step(**kw)
 
 
@@ -467,6 +476,22 @@ class StepRecord:
         )
 
 
+#: Where a probe step goes when a probe it needs could not run and the runbook names no ``unavailable``.
+COULD_NOT_RUN = Step(
+    id="nodedoc.could-not-run",
+    kind="conclusion",
+    title="A probe this step needs could not run",
+    diagnosis="Verdict unknown: a probe could not run",
+    severity=Severity.WARNING,
+    summary=(
+        "No branch matched, but at least one probe of the last step errored, timed out, could not look "
+        "where it should, or does not apply to this run: nothing it would have found is ruled out. The "
+        "probe results on the path say which and why; fix that (run nodedoc as root, start the runtime, "
+        "name --containerd-root or --host-root) and walk the runbook again."
+    ),
+)
+
+
 def choose_branch(step: Step, results: list[ProbeResult]) -> tuple[str, list[str]]:
     """Where a probe step goes with these results, and the ids of the findings that decided it."""
     findings = [f for r in results for f in r.findings]
@@ -474,8 +499,10 @@ def choose_branch(step: Step, results: list[ProbeResult]) -> tuple[str, list[str
         hits = [f for f in findings if branch.matches(f)]
         if hits:
             return branch.next, sorted({f.id for f in hits})
-    if step.unavailable and results and all(r.status is not ProbeStatus.OK for r in results):
-        return step.unavailable, []
+    if any(r.could_not_run for r in results) or (
+        results and all(r.status is not ProbeStatus.OK for r in results)
+    ):
+        return step.unavailable or COULD_NOT_RUN.id, []
     return step.otherwise, []
 
 
@@ -531,6 +558,24 @@ class RunbookSession:
             for result in record.results:
                 out += [f for f in result.findings if (f.id, record.step) in matched]
         return sort_worst_first(out)
+
+    def remediation(self) -> list[Remedy]:
+        """The conclusion's steps: those of the findings it names (``remediation_from``) seen on the path,
+        worst finding first, each command once; else the runbook's own ``remediation``."""
+        step = self.conclusion
+        if step is None:
+            return []
+        out: list[Remedy] = []
+        seen: set[str] = set()
+        for f in self.findings():
+            if not any(fnmatch.fnmatchcase(f.id, pattern) for pattern in step.remediation_from):
+                continue
+            for remedy in f.remediation:
+                key = remedy.command or remedy.text
+                if key not in seen:
+                    seen.add(key)
+                    out.append(remedy)
+        return out or [Remedy(r.text, r.command) for r in step.remediation]
 
     # -- moving ---------------------------------------------------------------------------------------
 
@@ -604,7 +649,7 @@ class RunbookSession:
                 "diagnosis": conclusion.diagnosis,
                 "severity": str(conclusion.severity),
                 "summary": conclusion.summary,
-                "remediation": [{"text": r.text, "command": r.command} for r in conclusion.remediation],
+                "remediation": [asdict(r) for r in self.remediation()],
                 "references": list(conclusion.references),
                 "findings": [f.id for f in self.decisive_findings()],
             },

@@ -15,14 +15,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.errors import NodedocError
 
 SOURCE = Path(__file__).with_name("pipe_hog.c")
 SOFT_LIMIT = Path("/proc/sys/fs/pipe-user-pages-soft")
-SOFT_LIMIT_LOCK = Path("/tmp/nodedoc-pipe-user-pages-soft.lock")
+#: Processes on one machine (test runs from several worktrees, a demo) take turns with the soft limit.
+SOFT_LIMIT_LOCK = Path("/run/lock/nodedoc-pipe-user-pages-soft.lock")
+_held = 0
 NOBODY = 65534
 
 
@@ -71,40 +73,62 @@ def kill_pid(pid: int) -> None:
         os.kill(pid, 9)
 
 
+@contextlib.contextmanager
+def soft_limit_held() -> Iterator[None]:
+    """Exclusive use of fs.pipe-user-pages-soft among processes that change it, and its value put back.
+
+    Without it, two runs that each lower and restore the limit can interleave and leave it lowered for
+    good (the second saves the first's lowered value as "the original"). Re-entrant within a process."""
+    global _held
+    if _held:
+        yield
+        return
+    SOFT_LIMIT_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(SOFT_LIMIT_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        original = SOFT_LIMIT.read_text().strip()
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
+            SOFT_LIMIT.write_text(original)
+
+
+@contextlib.contextmanager
+def soft_limit_steady() -> Iterator[None]:
+    """fs.pipe-user-pages-soft left as it is meanwhile: processes that change it (``soft_limit_held``) wait.
+    A shared lock, for checks that a healthy host has no pipe finding; inside ``soft_limit_held`` it is a
+    no-op (this process holds the limit already)."""
+    if _held:
+        yield
+        return
+    SOFT_LIMIT_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(SOFT_LIMIT_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+
+
 @dataclass(frozen=True)
 class HungInit:
     pid: int
     fd: int
     capacity: int
     uid: int
+    #: The stand-in itself, so a caller that kills it by pid can reap it.
+    process: subprocess.Popen | None = field(default=None, compare=False, repr=False)
 
 
 @contextlib.contextmanager
 def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -> Iterator[HungInit]:
     """Lower fs.pipe-user-pages-soft, start ``name`` as uid 65534 making pipes until one comes out shrunken,
-    writing more than it holds into it. Kills it and restores the limit, whatever happens.
-
-    The limit is machine-wide: one hung init at a time on the machine (``SOFT_LIMIT_LOCK``), or two runs
-    interleaving would each restore what the other had lowered and leave it lowered."""
-    with _soft_limit_lock():
-        yield from _hung_init(binary, soft_limit, name)
+    writing more than it holds into it. Kills it and restores the limit, whatever happens."""
+    with soft_limit_held(), _hung_init(binary, soft_limit, name) as init:
+        yield init
 
 
 @contextlib.contextmanager
-def _soft_limit_lock(mode: int = fcntl.LOCK_EX) -> Iterator[None]:
-    with open(SOFT_LIMIT_LOCK, "a") as handle:
-        fcntl.flock(handle, mode)
-        yield
-
-
-def soft_limit_steady() -> contextlib.AbstractContextManager[None]:
-    """Hold off every ``hung_init`` on the machine meanwhile (a shared lock): for a check that a healthy
-    host has no pipe finding. Never call ``hung_init`` inside it (same lock: it would wait forever)."""
-    return _soft_limit_lock(fcntl.LOCK_SH)
-
-
 def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
-    original = SOFT_LIMIT.read_text().strip()
     proc: subprocess.Popen | None = None
     try:
         SOFT_LIMIT.write_text(str(soft_limit))
@@ -127,11 +151,10 @@ def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
             if time.monotonic() > deadline:
                 raise StandInError("pipe_hog never blocked writing")
             time.sleep(0.02)
-        yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY)
+        yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY, process=proc)
     finally:
         if proc is not None:
             stop(proc)
-        SOFT_LIMIT.write_text(original)
 
 
 @contextlib.contextmanager
