@@ -120,16 +120,6 @@ def lab(request: pytest.FixtureRequest, lab_pool: LabPool) -> Lab:
 
 
 @pytest.fixture
-def steady_pipe_limit() -> Iterator[None]:
-    """fs.pipe-user-pages-soft left alone for the test: no hung-init stand-in (this or another test run on
-    the machine) lowers it meanwhile. For tests that expect a healthy host to have no pipe finding."""
-    from tui.lab.pipe_hog import soft_limit_steady
-
-    with soft_limit_steady():
-        yield
-
-
-@pytest.fixture
 def extra_pod(lab: Lab) -> Iterator:
     """A pod of its own for a test that breaks it; removed afterwards so the shared lab stays healthy."""
     pod = lab.run_pod(f"scratch-{os.urandom(3).hex()}", container=False)

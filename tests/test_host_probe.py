@@ -134,7 +134,7 @@ def test_d_type_on_tmp() -> None:
     assert reports_d_type(Path("/nonexistent/dir")) is None
 
 
-def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch, steady_pipe_limit) -> None:
+def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
     with soft_limit_held():  # not while another test run has lowered it
         found = HostProbe().run(NodeContext()).findings
@@ -143,7 +143,7 @@ def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch, stea
 
 
 @pytest.mark.lab
-def test_lab_host(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, steady_pipe_limit) -> None:
+def test_lab_host(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         lab = request.getfixturevalue("lab")
     except pytest.FixtureLookupError:

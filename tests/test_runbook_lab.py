@@ -170,16 +170,9 @@ def assert_shows_the_findings_fix(session: RunbookSession, found: list) -> None:
         pytest.param("node-notready", {"pleg-in-kubelet-log": "none"}, "no-fault-found", id="notready"),
     ],
 )
-<<<<<<< HEAD
-def test_healthy_lab_finds_no_fault(
-    lab, steady_pipe_limit, runbook_id: str, answers: dict[str, str], conclusion: str
-) -> None:
-    session = walk_runbook(lab, runbook_id, answers)
-=======
 def test_healthy_lab_finds_no_fault(lab, runbook_id: str, answers: dict[str, str], conclusion: str) -> None:
     with soft_limit_held():  # not while another test run has lowered it
         session = walk_runbook(lab, runbook_id, answers)
->>>>>>> main
     assert session.current.id == conclusion, (
         [r.step for r in session.records],
         [f.id for f in session.findings() if f.severity.rank >= Severity.WARNING.rank],

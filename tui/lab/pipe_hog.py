@@ -95,20 +95,6 @@ def soft_limit_held() -> Iterator[None]:
             SOFT_LIMIT.write_text(original)
 
 
-@contextlib.contextmanager
-def soft_limit_steady() -> Iterator[None]:
-    """fs.pipe-user-pages-soft left as it is meanwhile: processes that change it (``soft_limit_held``) wait.
-    A shared lock, for checks that a healthy host has no pipe finding; inside ``soft_limit_held`` it is a
-    no-op (this process holds the limit already)."""
-    if _held:
-        yield
-        return
-    SOFT_LIMIT_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(SOFT_LIMIT_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        yield
-
-
 @dataclass(frozen=True)
 class HungInit:
     pid: int
