@@ -10,36 +10,31 @@ from typing import Any
 
 from probes import binaries, knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.builtin.config_upgrade import upgrade_findings
+from probes.builtin.runtime import runtime_facts
 from probes.builtin.service import node_binary, node_config, node_unit, unit_search_path
 from probes.containerd_config import ContainerdConfig, read_cni
+from probes.errors import NodedocError
 from probes.kubelet_config import KubeletConfig
 from probes.kubelet_config import read as read_kubelet
 from probes.node import NodeContext
-from probes.versions import Version
-
-CERTS_DIR = "/etc/containerd/certs.d"
+from probes.registry_migration import registry_migration
+from probes.versions import Version, try_parse
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
+    """The version of the containerd that reads this config: the live runtime's when it answers (it may not be
+    the binary on PATH, as on a node mid-upgrade), else the binary the unit's PATH finds."""
+    if not node.post_mortem:
+        try:
+            facts = node.memo("runtime_facts", lambda: runtime_facts(node))
+        except NodedocError:
+            facts = {}
+        if facts.get("name") == "containerd" and try_parse(facts.get("version")):
+            return try_parse(facts["version"])
     unit = node_unit(node)
     path = binaries.which(node.host_root, "containerd", unit_search_path(unit))
     return node_binary(node, "containerd", path).version if path else None
-
-
-def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> str:
-    """The hosts.toml that replaces a deprecated ``mirrors`` / ``configs.tls`` entry for one registry."""
-    server = "https://registry-1.docker.io" if registry == "docker.io" else f"https://{registry}"
-    lines = [] if registry == "*" else [f'server = "{server}"', ""]
-    for endpoint in mirror.get("endpoint", []) or []:
-        lines.append(f'[host."{endpoint}"]')
-        lines.append('  capabilities = ["pull", "resolve"]')
-        if tls.get("insecure_skip_verify"):
-            lines.append("  skip_verify = true")
-        if tls.get("ca_file"):
-            lines.append(f'  ca = "{tls["ca_file"]}"')
-        if tls.get("cert_file") and tls.get("key_file"):
-            lines.append(f'  client = [["{tls["cert_file"]}", "{tls["key_file"]}"]]')
-    return "\n".join(lines) + "\n"
 
 
 class ConfigProbe(Probe):
@@ -94,6 +89,7 @@ class ConfigProbe(Probe):
         findings += self._images(config, subject, facts)
         findings += self._cni(node, config, kubelet, subject, facts)
         findings += self._flags(config, subject)
+        findings += upgrade_findings(self, config, _containerd_version(node), subject)
         return Outcome(findings=findings, facts=facts)
 
     def _source(self, config: ContainerdConfig) -> Finding:
@@ -156,75 +152,39 @@ class ConfigProbe(Probe):
                     ],
                 )
             ]
-        if config.version == 1 and ctd.release[0] >= 2:
+        if config.version < 3 and ctd.release[0] >= 2:
             return [
                 self.finding(
-                    "config.version-old",
-                    Severity.WARNING,
-                    "Config version 1 with containerd 2.x",
-                    f"{config.path} has no `version = 2`/`3` line; containerd {ctd.raw} expects a newer format.",
+                    "config.migrated-in-memory",
+                    Severity.INFO,
+                    f"Version {config.version} config on containerd {ctd.upstream}: migrated at every start",
+                    f"containerd {ctd.raw} reads {config.path} (version {config.version}) by migrating it to version 3 in "
+                    'memory each time it starts (its log: "Configuration migrated from version '
+                    f'{config.version}"). It works; writing the migrated file out makes what runs the same as what '
+                    "you read.",
                     subject=subject,
                     evidence={"version": config.version, "containerd": ctd.raw},
                     remediation=[
-                        Remedy("Migrate the config", f"containerd config migrate > {config.path}.new")
+                        Remedy(
+                            "Write the version 3 form next to it with the 2.x binary, compare, then replace the file",
+                            f"containerd --config {config.path} config migrate > {config.path}.v3",
+                        )
+                    ],
+                    references=[
+                        "https://github.com/containerd/containerd/blob/main/docs/PLUGINS.md#version-header"
                     ],
                 )
             ]
         return []
 
     def _registry(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
-        registry, table = config.registry()
-        deprecated = {k: registry[k] for k in ("mirrors", "configs", "auths") if registry.get(k)}
-        if not deprecated:
+        migration = registry_migration(config)
+        if migration is None:
             return []
         entry = knowledge.issue("containerd-deprecated-registry-config")
-        config_path = registry.get("config_path")
-        mirrors = deprecated.get("mirrors", {}) if isinstance(deprecated.get("mirrors"), dict) else {}
-        configs = deprecated.get("configs", {}) if isinstance(deprecated.get("configs"), dict) else {}
-        tls_conflict = [name for name, c in configs.items() if isinstance(c, dict) and c.get("tls")]
-        certs = config_path or CERTS_DIR
-        steps = []
-        for name in sorted(set(mirrors) | set(tls_conflict)):
-            folder = "_default" if name == "*" else name
-            tls = configs.get(name, {}).get("tls", {}) if isinstance(configs.get(name), dict) else {}
-            body = hosts_toml(
-                name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
-            )
-            steps.append(
-                Remedy(
-                    f"Write {certs}/{folder}/hosts.toml for {name}",
-                    f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
-                )
-            )
-        steps.append(
-            Remedy(
-                f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
-                f'config_path = "{certs}"',
-                f"$EDITOR {config.edit_target}",
-            )
-        )
-        if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
-            steps.append(
-                Remedy(
-                    "Registry credentials have no hosts.toml form: use imagePullSecrets or a kubelet "
-                    "credential provider",
-                    "kubectl create secret docker-registry <name> ...",
-                )
-            )
-        if config.flavour != "containerd":
-            steps.insert(
-                0,
-                Remedy(
-                    f"On {config.flavour}, mirrors belong in registries.yaml, which it turns into hosts.toml",
-                    f"$EDITOR /etc/rancher/{config.flavour}/registries.yaml",
-                ),
-            )
-        steps.append(
-            Remedy(
-                "Restart containerd and check no deprecation remains",
-                "systemctl restart containerd && ctr deprecations list",
-            )
-        )
+        table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
+        mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
+        steps = migration.steps
         evidence = {
             "table": table,
             "set": sorted(deprecated),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from probes.api import Finding, Outcome, Probe, Remedy, Severity
+from probes.deprecation_table import CONDITION as DEPRECATION_CONDITION
 from probes.errors import CriError
 from probes.node import NeedUnmet, NodeContext
 
@@ -60,6 +61,8 @@ class RuntimeProbe(Probe):
             return Outcome(findings=[self._unreachable(exc)])
         findings: list[Finding] = []
         for cond in facts["conditions"]:
+            if cond["type"] == DEPRECATION_CONDITION:
+                continue  # the deprecations probe reports each id in it, with its fix
             if not cond["status"]:
                 findings.append(
                     self.finding(
