@@ -17,8 +17,8 @@ from fixtures.containerd_builds import bare_containerd, build_bin
 
 from probes.api import Severity
 from probes.builtin.config import ConfigProbe
-from probes.cri_client import CriClient
 from probes.node import NodeContext
+from probes.readers.cri.client import CriClient
 
 CRI = '[plugins."io.containerd.grpc.v1.cri"]'
 RUNC = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]'

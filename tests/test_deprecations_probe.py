@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import pytest
 from fixtures.containerd_builds import bare_containerd, build_bin, ctr_deprecation_ids
@@ -15,18 +16,19 @@ from fixtures.containerd_builds import bare_containerd, build_bin, ctr_deprecati
 from probes.api import Severity
 from probes.builtin.deprecations import DeprecationsProbe, gather
 from probes.builtin.runtime import RuntimeProbe
-from probes.deprecation_table import CONDITION, fixes, from_condition
-from probes.introspection import Deprecation
+from probes.deprecation_fixes import CONDITION, fixes, from_condition
 from probes.node import NodeContext
+from probes.readers.cri.runtime import RuntimeCondition
+from probes.readers.introspection.client import Deprecation
 
 MIRRORS = "io.containerd.deprecation/cri-registry-mirrors"
 CONFIGS = "io.containerd.deprecation/cri-registry-configs"
 # Recorded from Debian's containerd 2.1.9+ds1-5 (CRI Status) with registry mirrors and configs set.
-RECORDED_CONDITION = {
-    "type": CONDITION,
-    "status": False,
-    "reason": "ContainerdHasDeprecationWarnings",
-    "message": json.dumps(
+RECORDED_CONDITION = RuntimeCondition(
+    type=CONDITION,
+    status=False,
+    reason="ContainerdHasDeprecationWarnings",
+    message=json.dumps(
         {
             CONFIGS: 'The `configs` property of `[plugins."io.containerd.grpc.v1.cri".registry]` is deprecated '
             "since containerd v1.5 and will be removed in containerd v2.3.Use `config_path` instead.",
@@ -34,7 +36,7 @@ RECORDED_CONDITION = {
             "since containerd v1.5 and will be removed in containerd v2.1.Use `config_path` instead.",
         }
     ),
-}
+)
 WHEN = dt.datetime(2026, 11, 24, 11, 39, 41, tzinfo=dt.UTC)
 
 # Every id containerd's pkg/deprecation defines at v1.7.24, v2.0.0, v2.1.9 and main.
@@ -107,8 +109,8 @@ def test_gather_merges_without_duplicates(server: list, condition: dict, expect:
 def test_condition_parsing() -> None:
     ids, problem = from_condition([RECORDED_CONDITION])
     assert problem is None and sorted(ids) == [CONFIGS, MIRRORS]
-    assert from_condition([{**RECORDED_CONDITION, "status": True, "message": ""}]) == ({}, None)
-    ids, problem = from_condition([{**RECORDED_CONDITION, "message": "not json"}])
+    assert from_condition([replace(RECORDED_CONDITION, status=True, message="")]) == ({}, None)
+    ids, problem = from_condition([replace(RECORDED_CONDITION, message="not json")])
     assert ids == {} and problem and "not JSON" in problem
 
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from google.protobuf import timestamp_pb2
 
-from probes.containerd_api import introspection_pb2 as pb
-from probes.introspection import SERVER_RPC, decode
+from probes.readers.introspection import introspection_pb2 as pb
+from probes.readers.introspection.client import SERVER_RPC, decode
 
 API_DIR = Path(pb.__file__).resolve().parent
 
 
 def test_committed_stubs_match_proto(tmp_path: Path) -> None:
     pytest.importorskip("grpc_tools")
-    from probes.containerd_api.regenerate import generate
+    from probes.readers.introspection.regenerate import generate
 
     generated = generate(tmp_path)
     assert [p.name for p in generated] == [
@@ -27,11 +27,11 @@ def test_committed_stubs_match_proto(tmp_path: Path) -> None:
     for fresh in generated:
         committed = API_DIR / fresh.name
         assert committed.is_file(), (
-            f"{committed} is missing; run `python -m probes.containerd_api.regenerate`"
+            f"{committed} is missing; run `python -m probes.readers.introspection.regenerate`"
         )
         assert committed.read_bytes() == fresh.read_bytes(), (
             f"{committed.name} is stale compared with introspection.proto; "
-            "run `python -m probes.containerd_api.regenerate` and commit the result"
+            "run `python -m probes.readers.introspection.regenerate` and commit the result"
         )
 
 

@@ -33,7 +33,7 @@ import pytest
 from fixtures.containerd_builds import build_bin, start, stop
 
 from probes.node import NodeContext
-from probes.sandboxes import list_sandboxes
+from probes.readers.cri.sandboxes import list_sandboxes
 from tui.lab import Lab
 from tui.runbook import BUILTIN_DIR, RunbookSession, load_catalog, run_step_probes
 

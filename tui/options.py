@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from probes.cri_client import DEFAULT_TIMEOUT
 from probes.node import NodeContext
+from probes.readers.cri.client import DEFAULT_TIMEOUT
 
 
 def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None:

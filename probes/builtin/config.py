@@ -1,6 +1,6 @@
 """containerd's config.toml against what the node needs: registry config, cgroup driver, sandbox image, CNI dirs.
 
-The file is the one the node's containerd uses (see :mod:`probes.containerd_config` for how it is found;
+The file is the one the node's containerd uses (see :mod:`probes.readers.host.containerd_config` for how it is found;
 ``NODEDOC_CONTAINERD_CONFIG`` names it explicitly). A config that does not parse is a finding with the line.
 """
 
@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes import binaries, knowledge
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.config_upgrade import upgrade_findings
-from probes.builtin.runtime import runtime_facts
-from probes.builtin.service import node_binary, node_config, node_unit, unit_search_path
-from probes.containerd_config import ContainerdConfig, read_cni
+from probes.deprecation_fixes import fixes
 from probes.errors import NodedocError
-from probes.kubelet_config import KubeletConfig
-from probes.kubelet_config import read as read_kubelet
 from probes.node import NodeContext
-from probes.registry_migration import registry_migration
+from probes.readers.host import binaries
+from probes.readers.host.config_lint import misplaced_in_v3, removed_settings
+from probes.readers.host.containerd_config import ContainerdConfig, read_cni
+from probes.readers.host.kubelet_config import KubeletConfig
+from probes.readers.host.kubelet_config import read as read_kubelet
+from probes.readers.host.registry_migration import registry_migration
+from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
+
+RELEASES = "https://github.com/containerd/containerd/blob/main/RELEASES.md#deprecated-config-properties"
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
@@ -27,14 +30,14 @@ def _containerd_version(node: NodeContext) -> Version | None:
     the binary on PATH, as on a node mid-upgrade), else the binary the unit's PATH finds."""
     if not node.post_mortem:
         try:
-            facts = node.memo("runtime_facts", lambda: runtime_facts(node))
+            facts = node.runtime_facts()
         except NodedocError:
-            facts = {}
-        if facts.get("name") == "containerd" and try_parse(facts.get("version")):
-            return try_parse(facts["version"])
-    unit = node_unit(node)
-    path = binaries.which(node.host_root, "containerd", unit_search_path(unit))
-    return node_binary(node, "containerd", path).version if path else None
+            facts = None
+        if facts is not None and facts.name == "containerd" and try_parse(facts.version):
+            return try_parse(facts.version)
+    unit = node.containerd_unit()
+    path = binaries.which(node.host_root, "containerd", search_path(unit))
+    return node.binary("containerd", path).version if path else None
 
 
 class ConfigProbe(Probe):
@@ -47,7 +50,7 @@ class ConfigProbe(Probe):
     needs = frozenset({Need.HOST_FILES})
 
     def run(self, node: NodeContext) -> Outcome:
-        config = node_config(node)
+        config = node.containerd_config()
         kubelet = read_kubelet(node.host_root)
         facts: dict[str, Any] = {
             "path": config.path,
@@ -89,7 +92,8 @@ class ConfigProbe(Probe):
         findings += self._images(config, subject, facts)
         findings += self._cni(node, config, kubelet, subject, facts)
         findings += self._flags(config, subject)
-        findings += upgrade_findings(self, config, _containerd_version(node), subject)
+        findings += self._removed(config, _containerd_version(node), subject)
+        findings += self._misplaced(config, subject)
         return Outcome(findings=findings, facts=facts)
 
     def _source(self, config: ContainerdConfig) -> Finding:
@@ -184,7 +188,7 @@ class ConfigProbe(Probe):
         entry = knowledge.issue("containerd-deprecated-registry-config")
         table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
         mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
-        steps = migration.steps
+        steps = [Remedy(step.text, step.command) for step in migration.steps]
         evidence = {
             "table": table,
             "set": sorted(deprecated),
@@ -439,3 +443,73 @@ class ConfigProbe(Probe):
                     )
                 )
         return found
+
+    # -- what containerd 2.x does differently (see probes.readers.host.config_lint) --------------------
+
+    def _removed(
+        self, config: ContainerdConfig, containerd: Version | None, subject: dict[str, Any]
+    ) -> list[Finding]:
+        found = []
+        on_2 = containerd is not None and containerd.release[0] >= 2
+        for setting in removed_settings(config):
+            fix = fixes()[setting.deprecation]
+            effect = (
+                f'containerd {containerd.raw if containerd else ""} ignores it (its log says "Ignoring unknown key in '
+                'TOML for plugin"), so the setting has no effect'
+                if on_2
+                else "containerd 2.0 removed it: after the upgrade it is ignored and the setting has no effect"
+            )
+            found.append(
+                self.finding(
+                    "config.removed-setting",
+                    Severity.WARNING,
+                    f"{setting.key} was removed in containerd 2.0",
+                    f"[{setting.table}] {setting.key} = {setting.value!r} ({fix.what}, deprecated since {fix.deprecated}): "
+                    f"{effect}. {fix.fix}",
+                    subject={**subject, "setting": f"{setting.table}.{setting.key}"},
+                    evidence={
+                        "table": setting.table,
+                        "key": setting.key,
+                        "value": setting.value,
+                        "deprecation": f"io.containerd.deprecation/{setting.deprecation}",
+                        "containerd": containerd.raw if containerd else None,
+                    },
+                    remediation=[
+                        Remedy(
+                            f"In [{setting.table}] of {config.edit_target}: {fix.fix}",
+                            f"$EDITOR {config.edit_target}",
+                        )
+                    ],
+                    references=[*fix.references, RELEASES][:3],
+                )
+            )
+        return found
+
+    def _misplaced(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+        misplaced = misplaced_in_v3(config)
+        if not misplaced:
+            return []
+        old = config.table_name("io.containerd.grpc.v1.cri")
+        moves = "; ".join(f"{m.key} → [{m.belongs_in}]" for m in misplaced)
+        return [
+            self.finding(
+                "config.v2-table-in-v3",
+                Severity.WARNING,
+                "Version 3 config sets CRI keys where containerd 2.x does not read them",
+                f"{config.path} is version 3, where [{old}] holds only the streaming server's settings; containerd "
+                f"2.x ignores the rest there without a word (SystemdCgroup there leaves runc on cgroupfs). Move: {moves}.",
+                subject={**subject, "table": old},
+                evidence={
+                    "table": old,
+                    "keys": [m.key for m in misplaced],
+                    "belongs_in": [m.belongs_in for m in misplaced],
+                },
+                remediation=[
+                    Remedy(
+                        f"In {config.edit_target}: move each key to the table named, then check what containerd reads",
+                        f"$EDITOR {config.edit_target} && containerd --config {config.path} config dump",
+                    )
+                ],
+                references=["https://github.com/containerd/containerd/blob/main/docs/cri/config.md"],
+            )
+        ]

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.runtime import runtime_facts
-from probes.builtin.service import node_config
-from probes.containerd_config import ContainerdConfig
-from probes.deprecation_table import CONDITION, DeprecationFix, fixes, from_condition, short_id
+from probes.deprecation_fixes import CONDITION, DeprecationFix, fixes, from_condition, short_id
 from probes.errors import CriError, NodedocError
-from probes.introspection import read_server
 from probes.node import NeedUnmet, NodeContext
-from probes.registry_migration import registry_migration
+from probes.readers.cri.runtime import RuntimeFacts
+from probes.readers.host.containerd_config import ContainerdConfig
+from probes.readers.host.registry_migration import registry_migration
+from probes.readers.introspection.client import read_server
 from probes.versions import parse, try_parse
 
 #: The first release whose introspection ``Server`` answer carries deprecations.
@@ -68,22 +67,22 @@ class DeprecationsProbe(Probe):
 
     def run(self, node: NodeContext) -> Outcome:
         try:
-            runtime = node.memo("runtime_facts", lambda: runtime_facts(node))
+            runtime = node.runtime_facts()
         except CriError as exc:
             raise NeedUnmet(f"the runtime cannot be reached: {exc}") from None
-        subject = {"kind": "runtime", "name": runtime["name"]}
-        facts: dict[str, Any] = {"runtime": runtime["name"], "version": runtime["version"]}
-        if runtime["name"] != "containerd":
+        subject = {"kind": "runtime", "name": runtime.name}
+        facts: dict[str, Any] = {"runtime": runtime.name, "version": runtime.version}
+        if runtime.name != "containerd":
             return Outcome(findings=[self._not_containerd(runtime, subject)], facts=facts)
-        condition, condition_problem = from_condition(runtime["conditions"])
+        condition, condition_problem = from_condition(runtime.conditions)
         try:
-            server = read_server(runtime["endpoint"], max(node.timeout, 2.0))
+            server = read_server(runtime.endpoint, max(node.timeout, 2.0))
             server_list, server_error = server.deprecations, ""
         except CriError as exc:
             server_list, server_error = [], str(exc)
-        version = try_parse(runtime["version"])
+        version = try_parse(runtime.version)
         reports_list = version is None or version >= REPORTS_FROM
-        has_condition = any(c["type"] == CONDITION for c in runtime["conditions"])
+        has_condition = any(c.type == CONDITION for c in runtime.conditions)
         facts.update(
             introspection_error=server_error or None,
             condition_present=has_condition,
@@ -107,7 +106,7 @@ class DeprecationsProbe(Probe):
     @staticmethod
     def _config(node: NodeContext) -> ContainerdConfig | None:
         try:
-            config = node_config(node)
+            config = node.containerd_config()
         except NodedocError:
             return None
         return None if config.problem else config
@@ -122,7 +121,7 @@ class DeprecationsProbe(Probe):
     # -- findings --------------------------------------------------------------------------------------
 
     def _deprecation(
-        self, reported: Reported, config: ContainerdConfig | None, ignored: set[str], runtime: dict[str, Any]
+        self, reported: Reported, config: ContainerdConfig | None, ignored: set[str], runtime: RuntimeFacts
     ) -> Finding:
         short = short_id(reported.id)
         fix = fixes().get(short)
@@ -133,7 +132,7 @@ class DeprecationsProbe(Probe):
         is_ignored = reported.id in ignored
         removal = f"; upstream removes it in containerd {fix.removed}" if fix else ""
         summary = (
-            f"containerd {runtime['version']} reports {reported.id}: {reported.message or '(no message)'}"
+            f"containerd {runtime.version} reports {reported.id}: {reported.message or '(no message)'}"
             + (f" Set in [{table}] of {file}." if table else "")
             + removal
             + (
@@ -178,7 +177,7 @@ class DeprecationsProbe(Probe):
         if short.startswith("cri-registry-") and config is not None:
             migration = registry_migration(config)
             if migration is not None:
-                return list(migration.steps)
+                return [Remedy(step.text, step.command) for step in migration.steps]
         if short == "cri-cni-bin-dir" and config is not None:
             single = config.cni_bin_dirs()
             if single.key == "bin_dir" and not single.default:
@@ -205,7 +204,7 @@ class DeprecationsProbe(Probe):
         return steps
 
     def _none(
-        self, runtime: dict[str, Any], subject: dict[str, Any], server_error: str, has_condition: bool
+        self, runtime: RuntimeFacts, subject: dict[str, Any], server_error: str, has_condition: bool
     ) -> Finding:
         sources = [] if server_error else [INTROSPECTION]
         if has_condition:
@@ -214,20 +213,20 @@ class DeprecationsProbe(Probe):
             "deprecations.none",
             Severity.OK,
             "containerd reports no deprecated use",
-            f"containerd {runtime['version']} reports no deprecation ({', '.join(sources)}).",
+            f"containerd {runtime.version} reports no deprecation ({', '.join(sources)}).",
             subject=subject,
             evidence={"sources": sources, "introspection_error": server_error or None},
         )
 
-    def _not_reported(self, runtime: dict[str, Any], subject: dict[str, Any]) -> Finding:
+    def _not_reported(self, runtime: RuntimeFacts, subject: dict[str, Any]) -> Finding:
         return self.finding(
             "deprecations.not-reported",
             Severity.INFO,
-            f"containerd {runtime['version']} does not report deprecations",
-            f"containerd reports deprecations from 1.7.9 on; {runtime['version']} does not, so nothing here says "
+            f"containerd {runtime.version} does not report deprecations",
+            f"containerd reports deprecations from 1.7.9 on; {runtime.version} does not, so nothing here says "
             "whether its config uses what 2.x removed. The config probe's checks of the file still apply.",
             subject=subject,
-            evidence={"version": runtime["version"], "reports_from": str(REPORTS_FROM)},
+            evidence={"version": runtime.version, "reports_from": str(REPORTS_FROM)},
             remediation=[
                 Remedy(
                     "Before moving to 2.x, see what containerd 2.x would make of this config",
@@ -237,13 +236,13 @@ class DeprecationsProbe(Probe):
             references=[RELEASES],
         )
 
-    def _not_containerd(self, runtime: dict[str, Any], subject: dict[str, Any]) -> Finding:
+    def _not_containerd(self, runtime: RuntimeFacts, subject: dict[str, Any]) -> Finding:
         return self.finding(
             "deprecations.not-containerd",
             Severity.INFO,
-            f"{runtime['name']} is not containerd",
-            f"The runtime at {runtime['endpoint']} is {runtime['name']} {runtime['version']}; containerd's "
+            f"{runtime.name} is not containerd",
+            f"The runtime at {runtime.endpoint} is {runtime.name} {runtime.version}; containerd's "
             "deprecation list does not apply.",
             subject=subject,
-            evidence={"name": runtime["name"], "version": runtime["version"]},
+            evidence={"name": runtime.name, "version": runtime.version},
         )

@@ -1,7 +1,8 @@
 """Moving containerd's deprecated CRI registry settings (``mirrors``, ``configs``, ``auths``) to hosts.toml.
 
 Both the config probe (which reads the file) and the deprecations probe (which reads what containerd reports)
-give these steps, computed from the node's own config so the commands are exact.
+give these steps, computed from the node's own config so the commands are exact. This module derives them
+from the config; the probes turn them into remedies.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.api import Remedy
-from probes.containerd_config import ContainerdConfig
+from probes.readers.host.containerd_config import ContainerdConfig
 
 CERTS_DIR = "/etc/containerd/certs.d"
 DEPRECATED_KEYS = ("mirrors", "configs", "auths")
@@ -47,6 +47,14 @@ def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> st
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class MigrationStep:
+    """One step of the move: what to do and the exact command."""
+
+    text: str
+    command: str
+
+
 @dataclass
 class RegistryMigration:
     """The deprecated registry settings a config has, and the steps that replace them."""
@@ -57,7 +65,7 @@ class RegistryMigration:
     mirrors: dict[str, Any]
     configs: dict[str, Any]
     tls_conflict: list[str]
-    steps: list[Remedy] = field(default_factory=list)
+    steps: list[MigrationStep] = field(default_factory=list)
 
 
 def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
@@ -79,13 +87,13 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
             name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
         )
         steps.append(
-            Remedy(
+            MigrationStep(
                 f"Write {certs}/{folder}/hosts.toml for {name}",
                 f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
             )
         )
     steps.append(
-        Remedy(
+        MigrationStep(
             f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
             f'config_path = "{certs}"',
             f"$EDITOR {config.edit_target}",
@@ -93,7 +101,7 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
     )
     if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
         steps.append(
-            Remedy(
+            MigrationStep(
                 "Registry credentials have no hosts.toml form: use imagePullSecrets or a kubelet "
                 "credential provider",
                 "kubectl create secret docker-registry <name> ...",
@@ -102,13 +110,13 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
     if config.flavour != "containerd":
         steps.insert(
             0,
-            Remedy(
+            MigrationStep(
                 f"On {config.flavour}, mirrors belong in registries.yaml, which it turns into hosts.toml",
                 f"$EDITOR /etc/rancher/{config.flavour}/registries.yaml",
             ),
         )
     steps.append(
-        Remedy(
+        MigrationStep(
             "Restart containerd and check no deprecation remains",
             "systemctl restart containerd && ctr deprecations list",
         )

@@ -1,6 +1,6 @@
 """Regenerate the containerd introspection stubs from introspection.proto.
 
-Usage, from the repository root: ``python -m probes.containerd_api.regenerate``.
+Usage, from the repository root: ``python -m probes.readers.introspection.regenerate``.
 Needs grpcio-tools (a test-only dependency), imported only when generating.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from probes.cri.regenerate import REPO_ROOT
-from probes.cri.regenerate import generate as generate_from
+from probes.readers.cri.regenerate import REPO_ROOT
+from probes.readers.cri.regenerate import generate as generate_from
 
-PROTO = Path("probes") / "containerd_api" / "introspection.proto"
+PROTO = Path("probes") / "readers" / "introspection" / "introspection.proto"
 
 
 def generate(out_dir: Path) -> list[Path]:
-    """Compile introspection.proto into ``out_dir/probes/containerd_api/`` and return the generated files."""
+    """Compile introspection.proto into ``out_dir/probes/readers/introspection/`` and return the generated files."""
     return generate_from(out_dir, PROTO)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from probes.containerd_config import V2_CRI, V3_IMAGES, V3_RUNTIME, ContainerdConfig
+from probes.readers.host.containerd_config import V2_CRI, V3_IMAGES, V3_RUNTIME, ContainerdConfig
 
 #: What stays in the io.containerd.grpc.v1.cri plugin in a version 3 config (containerd 2.x's CRI server).
 V3_GRPC_KEYS = frozenset(

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import empty_pb2
 
-from probes.containerd_api import introspection_pb2 as pb
-from probes.cri_client import socket_path
 from probes.errors import CriCallFailed, CriError, CriTimeout, NotCriRuntime
+from probes.readers.cri.client import socket_path
+from probes.readers.introspection import introspection_pb2 as pb
 
 SERVER_RPC = "/containerd.services.introspection.v1.Introspection/Server"
 

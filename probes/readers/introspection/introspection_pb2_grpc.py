@@ -4,7 +4,7 @@ import grpc
 import warnings
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
-from probes.containerd_api import introspection_pb2 as probes_dot_containerd__api_dot_introspection__pb2
+from probes.readers.introspection import introspection_pb2 as probes_dot_readers_dot_introspection_dot_introspection__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -19,7 +19,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in probes/containerd_api/introspection_pb2_grpc.py depends on'
+        + ' but the generated code in probes/readers/introspection/introspection_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -38,7 +38,7 @@ class IntrospectionStub:
         self.Server = channel.unary_unary(
                 '/containerd.services.introspection.v1.Introspection/Server',
                 request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-                response_deserializer=probes_dot_containerd__api_dot_introspection__pb2.ServerResponse.FromString,
+                response_deserializer=probes_dot_readers_dot_introspection_dot_introspection__pb2.ServerResponse.FromString,
                 _registered_method=True)
 
 
@@ -57,7 +57,7 @@ def add_IntrospectionServicer_to_server(servicer, server):
             'Server': grpc.unary_unary_rpc_method_handler(
                     servicer.Server,
                     request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-                    response_serializer=probes_dot_containerd__api_dot_introspection__pb2.ServerResponse.SerializeToString,
+                    response_serializer=probes_dot_readers_dot_introspection_dot_introspection__pb2.ServerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,7 +86,7 @@ class Introspection:
             target,
             '/containerd.services.introspection.v1.Introspection/Server',
             google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-            probes_dot_containerd__api_dot_introspection__pb2.ServerResponse.FromString,
+            probes_dot_readers_dot_introspection_dot_introspection__pb2.ServerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,16 +79,17 @@ def fixes(path: Path = TABLE) -> dict[str, DeprecationFix]:
     return found
 
 
-def from_condition(conditions: list[dict[str, Any]]) -> tuple[dict[str, str], str | None]:
-    """The ``{id: message}`` of a false ContainerdHasNoDeprecationWarnings condition, and a problem if its
-    message is not the JSON object containerd writes. ({}, None) when the condition is absent or true."""
+def from_condition(conditions: Iterable[Any]) -> tuple[dict[str, str], str | None]:
+    """The ``{id: message}`` of a false ContainerdHasNoDeprecationWarnings condition (CRI runtime conditions
+    with ``type``, ``status``, ``message``), and a problem if its message is not the JSON object containerd
+    writes. ({}, None) when the condition is absent or true."""
     for cond in conditions:
-        if cond.get("type") != CONDITION or cond.get("status"):
+        if cond.type != CONDITION or cond.status:
             continue
         try:
-            decoded = json.loads(cond.get("message") or "")
+            decoded = json.loads(cond.message or "")
         except ValueError:
-            return {}, f"{CONDITION} message is not JSON: {cond.get('message', '')[:200]!r}"
+            return {}, f"{CONDITION} message is not JSON: {(cond.message or '')[:200]!r}"
         if not isinstance(decoded, dict):
             return {}, f"{CONDITION} message is not a JSON object"
         return {str(k): str(v) for k, v in decoded.items()}, None

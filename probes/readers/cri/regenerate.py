@@ -1,6 +1,6 @@
 """Regenerate the CRI stubs from cri.proto.
 
-Usage, from the repository root: ``python -m probes.cri.regenerate``.
+Usage, from the repository root: ``python -m probes.readers.cri.regenerate``.
 Needs grpcio-tools (a test-only dependency), imported only when generating.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PROTO = Path("probes") / "cri" / "cri.proto"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PROTO = Path("probes") / "readers" / "cri" / "cri.proto"
 GENERATED = ("cri_pb2.py", "cri_pb2.pyi", "cri_pb2_grpc.py")
 
 

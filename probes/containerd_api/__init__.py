@@ -1,1 +1,0 @@
-"""nodedoc's own slices of containerd's gRPC API (not CRI), compiled by ``python -m probes.containerd_api.regenerate``."""
