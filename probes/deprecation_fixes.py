@@ -8,7 +8,6 @@ references. A malformed table raises :class:`~probes.errors.KnowledgeBaseError` 
 from __future__ import annotations
 
 import functools
-import json
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,17 +79,14 @@ def fixes(path: Path = TABLE) -> dict[str, DeprecationFix]:
 
 
 def from_condition(conditions: Iterable[Any]) -> tuple[dict[str, str], str | None]:
-    """The ``{id: message}`` of a false ContainerdHasNoDeprecationWarnings condition (CRI runtime conditions
-    with ``type``, ``status``, ``message``), and a problem if its message is not the JSON object containerd
-    writes. ({}, None) when the condition is absent or true."""
+    """The ``{id: message}`` of a false ContainerdHasNoDeprecationWarnings condition (CRI runtime conditions as
+    :class:`probes.readers.cri.runtime.RuntimeCondition`), and a problem if its message is not the JSON object
+    containerd writes. ({}, None) when the condition is absent or true."""
     for cond in conditions:
         if cond.type != CONDITION or cond.status:
             continue
-        try:
-            decoded = json.loads(cond.message or "")
-        except ValueError:
-            return {}, f"{CONDITION} message is not JSON: {(cond.message or '')[:200]!r}"
-        if not isinstance(decoded, dict):
-            return {}, f"{CONDITION} message is not a JSON object"
-        return {str(k): str(v) for k, v in decoded.items()}, None
+        ids = cond.deprecations()
+        if not ids and cond.message:
+            return {}, f"{CONDITION} message is not a JSON object of ids: {cond.message[:200]!r}"
+        return ids, None
     return {}, None

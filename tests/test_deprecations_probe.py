@@ -111,7 +111,7 @@ def test_condition_parsing() -> None:
     assert problem is None and sorted(ids) == [CONFIGS, MIRRORS]
     assert from_condition([replace(RECORDED_CONDITION, status=True, message="")]) == ({}, None)
     ids, problem = from_condition([replace(RECORDED_CONDITION, message="not json")])
-    assert ids == {} and problem and "not JSON" in problem
+    assert ids == {} and problem and "not a JSON object" in problem
 
 
 def run_probes(endpoint: str) -> tuple[list, list]:
@@ -166,8 +166,11 @@ def test_live_deprecations_one_finding_each(
         assert len(reported) == len({f.subject["name"] for f in reported})  # one finding per id
         by_severity = {s: {f.subject["name"] for f in reported if f.severity is s} for s in Severity}
         assert by_severity[Severity.WARNING] == warnings and by_severity[Severity.INFO] == infos
-        # The CRI condition carries the same ids: the runtime probe leaves it to this probe.
-        assert not [f for f in runtime if CONDITION in f.title or CONDITION in f.summary]
+        # The CRI condition carries the same ids: the runtime probe says only that the node stays Ready.
+        condition = [f for f in runtime if f.subject.get("condition") == CONDITION]
+        assert [(f.id, f.severity) for f in condition] == [("runtime.condition-false", Severity.INFO)] * bool(
+            warnings
+        )
         for finding in reported:
             assert finding.evidence["last_occurrence"]  # from the introspection list
             assert (len(finding.evidence["sources"]) == 2) is (finding.severity is Severity.WARNING)

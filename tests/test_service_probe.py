@@ -254,19 +254,54 @@ def test_no_unit_k3s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not ids(found, Severity.WARNING) | ids(found, Severity.CRITICAL)
 
 
-def test_without_systemd_unit_findings_are_informational(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    install(tmp_path)
+def install_with_killmode_mixed(root: Path) -> None:
+    install(root)
     write(
-        tmp_path,
+        root,
         "/lib/systemd/system/containerd.service",
         UPSTREAM_UNIT.format(exec="/usr/bin/containerd", killmode="KillMode=mixed"),
     )
+
+
+def test_live_root_without_systemd_makes_unit_findings_informational(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only this machine's own / without systemd is lenient: nothing starts containerd through the unit."""
+    install_with_killmode_mixed(tmp_path)
+    monkeypatch.setattr(NodeContext, "foreign_root", property(lambda _self: False))
     found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
     killmode = next(f for f in found if f.id == "service.killmode")
     assert killmode.severity is Severity.INFO and "systemd is not running" in killmode.summary
     assert "service.systemd-not-running" in ids(found)
+
+
+def test_foreign_root_unit_is_judged_at_full_severity_without_run_systemd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copied tree has an empty /run: its unit is still what systemd there would start."""
+    install_with_killmode_mixed(tmp_path)
+    assert not (tmp_path / "run/systemd/system").exists()
+    found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
+    killmode = next(f for f in found if f.id == "service.killmode")
+    assert killmode.severity is Severity.CRITICAL and "systemd is not running" not in killmode.summary
+    assert "service.systemd-not-running" not in ids(found)
+
+
+def test_garbage_unit_is_one_syntax_finding_naming_the_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    systemd_booted(tmp_path)
+    install(tmp_path)
+    garbage = "\n".join(f"garbage line {n} without an equals sign" for n in range(74))
+    unit = UPSTREAM_UNIT.format(exec="/usr/bin/containerd", killmode="KillMode=process")
+    write(tmp_path, "/lib/systemd/system/containerd.service", unit + garbage + "\n")
+    found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
+    (syntax,) = [f for f in found if f.id == "service.unit-syntax"]
+    first = unit.count("\n") + 1
+    path = "/lib/systemd/system/containerd.service"
+    assert syntax.severity is Severity.WARNING and syntax.title == "74 unreadable lines in the unit"
+    assert syntax.evidence["lines"] == [f"{path}:{n}" for n in range(first, first + 74)]
+    assert f"{path}:{first}, {path}:{first + 1}" in syntax.summary and "and 64 more" in syntax.summary
 
 
 def test_every_problem_finding_has_a_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

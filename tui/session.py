@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probes.api import Finding, ProbeResult, ProbeStatus
+from probes.api import ProbeResult
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from probes.readers.cri.sandboxes import ContainerView, SandboxView
@@ -237,15 +237,7 @@ def result_to_dict(result: ProbeResult) -> dict[str, Any]:
 
 
 def result_from_dict(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult(
-        probe=data["id"],
-        title=data["title"],
-        status=ProbeStatus(data["status"]),
-        reason=data["reason"],
-        duration_ms=data["duration_ms"],
-        findings=[Finding.from_dict(f) for f in data["findings"]],
-        facts=data.get("facts") or {},
-    )
+    return ProbeResult.from_dict(data)
 
 
 class RecordedSession(NodeSession):
