@@ -15,7 +15,7 @@ from typing import Any
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.deprecation_fixes import CONDITION, DeprecationFix, fixes, from_condition, short_id
 from probes.errors import CriError, NodedocError
-from probes.node import NeedUnmet, NodeContext
+from probes.node import NeedUnmet, NodeContext, NotApplicable
 from probes.readers.cri.runtime import RuntimeFacts
 from probes.readers.host.containerd_config import ContainerdConfig
 from probes.readers.host.registry_migration import registry_migration
@@ -73,7 +73,7 @@ class DeprecationsProbe(Probe):
         subject = {"kind": "runtime", "name": runtime.name}
         facts: dict[str, Any] = {"runtime": runtime.name, "version": runtime.version}
         if runtime.name != "containerd":
-            return Outcome(findings=[self._not_containerd(runtime, subject)], facts=facts)
+            raise NotApplicable(f"the runtime here is {runtime.name} {runtime.version}, not containerd")
         condition, condition_problem = from_condition(runtime.conditions)
         try:
             server = read_server(runtime.endpoint, max(node.timeout, 2.0))
@@ -234,15 +234,4 @@ class DeprecationsProbe(Probe):
                 )
             ],
             references=[RELEASES],
-        )
-
-    def _not_containerd(self, runtime: RuntimeFacts, subject: dict[str, Any]) -> Finding:
-        return self.finding(
-            "deprecations.not-containerd",
-            Severity.INFO,
-            f"{runtime.name} is not containerd",
-            f"The runtime at {runtime.endpoint} is {runtime.name} {runtime.version}; containerd's "
-            "deprecation list does not apply.",
-            subject=subject,
-            evidence={"name": runtime.name, "version": runtime.version},
         )
