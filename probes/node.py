@@ -282,14 +282,31 @@ class NodeContext:
         return self._once("containerd_config", read)
 
     def binary(self, name: str, path: str) -> Binary:
-        """A runtime binary's version, read once per real file per node."""
+        """A runtime binary's version, read (never run) once per real file per node."""
         from probes.readers.host import binaries
 
         real = binaries.host_realpath(self.host_root, path)
-        return self._once(
-            f"binary:{real}",
-            lambda: binaries.inspect(self.host_root, name, path, timeout=max(self.timeout, 5.0)),
-        )
+        return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path))
+
+    def containerd_runc(self) -> tuple[str | None, str]:
+        """The runc containerd's shims run: the host path of the config's BinaryName (absolute, or looked up
+        on the unit's PATH) or of ``runc`` on that PATH, and the BinaryName ('' when none set); the path is
+        None when no such executable exists."""
+        from probes.readers.host import binaries
+        from probes.readers.host.systemd_unit import search_path
+
+        configured = ""
+        try:
+            value = self.containerd_config().runtime_option("BinaryName", "").value
+            configured = value if isinstance(value, str) else ""
+        except NodedocError:
+            pass
+        path = configured if configured.startswith("/") else None
+        if path is None:
+            path = binaries.which(self.host_root, configured or "runc", search_path(self.containerd_unit()))
+        if not path or not binaries.is_executable(self.host_root, path):
+            return None, configured
+        return path, configured
 
     # -- processes -------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gobinaries import write_go_binary
 
 from probes.api import Severity
 from probes.builtin.service import ServiceProbe
@@ -33,21 +34,6 @@ def write(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
     return target
 
 
-def fake_binary(root: Path, path: str, output: str) -> None:
-    """A small executable that prints what the real binary's version flag prints."""
-    write(root, path, f"#!/bin/sh\ncat <<'OUT'\n{output}\nOUT\n", 0o755)
-
-
-def containerd_output(version: str) -> str:
-    return f"containerd github.com/containerd/containerd {version} 0123456789abcdef"
-
-
-def shim_output(version: str) -> str:
-    return (
-        f"containerd-shim-runc-v2:\n  Version:  {version}\n  Revision: 0123456789abcdef\n  Go version: go1.20"
-    )
-
-
 def node_for(root: Path, monkeypatch: pytest.MonkeyPatch) -> NodeContext:
     monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
     (root / "proc").mkdir(exist_ok=True)
@@ -59,9 +45,10 @@ def systemd_booted(root: Path) -> None:
 
 
 def install(root: Path, *, containerd: str = "/usr/bin/containerd", version: str = "v1.6.28") -> None:
-    fake_binary(root, containerd, containerd_output(version))
-    fake_binary(root, str(Path(containerd).parent / "containerd-shim-runc-v2"), shim_output(version))
-    fake_binary(root, "/usr/sbin/runc", "runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946")
+    write_go_binary(root, containerd, "containerd", version, "0123456789abcdef")
+    shim = str(Path(containerd).parent / "containerd-shim-runc-v2")
+    write_go_binary(root, shim, "containerd-shim-runc-v2", version, "0123456789abcdef")
+    write_go_binary(root, "/usr/sbin/runc", "runc", "1.1.12", "v1.1.12-0-g51d5e946")
 
 
 def ids(findings: list, severity: Severity | None = None) -> set[str]:
@@ -231,7 +218,7 @@ def test_missing_exec_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_runc_binary_name_differs_from_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install(tmp_path)
-    fake_binary(tmp_path, "/opt/runc/runc", "runc version 1.0.0-rc93\ncommit: v1.0.0-rc93-0-g12644e61")
+    write_go_binary(tmp_path, "/opt/runc/runc", "runc", "1.0.0-rc93", "v1.0.0-rc93-0-g12644e61")
     write(
         tmp_path,
         "/etc/containerd/config.toml",

@@ -45,7 +45,13 @@ def _newer(a: Binary, b: Binary) -> Binary:
 
 
 def _describe(b: Binary) -> dict[str, Any]:
-    return {"path": b.path, "real": b.real, "version": b.version_text, "error": b.error or None}
+    return {
+        "path": b.path,
+        "real": b.real,
+        "version": b.version_text,
+        "version_from": b.source or None,
+        "error": b.error or None,
+    }
 
 
 class ServiceProbe(Probe):
