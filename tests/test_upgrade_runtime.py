@@ -12,11 +12,15 @@ The lab has no systemd, no kubelet and no API server, so each runbook step maps 
   path put in for ``containerd`` and ``/etc/containerd/config.toml``; going to 1.7 it is skipped, as it says;
 - ``restart``: ``systemctl restart`` with KillMode=process (the pre-flight's condition) sends SIGTERM to
   containerd's main process alone and starts the unit again: the test does exactly that;
-- ``node-ready`` is answered "ready": the test's own checks below stand in for the kubelet's view.
+- ``verify`` runs as written. Seed 001 upgrades runc too, which the lab cannot (Debian's newer runc needs
+  glibc 2.38), so where the knowledge base flags Debian 12's runc 1.1.5 the walk ends at
+  ``version-still-wrong`` and the test asserts that runc's issues are all that sent it there; otherwise
+  ``node-ready`` is answered "ready" (the test's own checks stand in for the kubelet's view) -> ``upgraded``.
 
 After each restart: every pod is still ready with the same IP, its pause and app processes and its shim are
 the very same processes (pid and start time), and ``nodedoc check`` (run as the CLI) reports the new version
-with no warning or critical finding. Needs root, the lab and Debian's 1.7 and 2.x builds.
+with no warning or critical finding but the unchanged runc's, and none of the old containerd's. Needs root,
+the lab and Debian's 1.7 and 2.x builds.
 """
 
 from __future__ import annotations
@@ -110,12 +114,17 @@ def check(lab: Lab) -> dict:
     return json.loads(out.stdout)
 
 
-def problems(doc: dict) -> list[str]:
-    return [
-        f"{f['id']}: {f['summary'][:200]}"
+def problems(doc: dict) -> set[tuple[str, str, str]]:
+    """(finding id, component, issue) of every warning and critical finding but the machine-wide ones."""
+    return {
+        (
+            f["id"],
+            str(f["subject"].get("component", "")),
+            str(f["subject"].get("issue") or f["summary"][:120]),
+        )
         for f in doc["findings"]
         if f["severity"] in ("warning", "critical") and not f["id"].startswith(UNTOUCHED)
-    ]
+    }
 
 
 class Walk:
@@ -130,13 +139,13 @@ class Walk:
     def step(self):
         return self.session.current
 
-    def probe(self, expect_id: str) -> None:
+    def probe(self, expect_id: str | tuple[str, ...]) -> None:
         assert self.step.kind == "probe", self.step.id
         results = run_step_probes(self.node, list(self.step.probes))
         ran = self.step.id
         self.session.record_probes(results)
         bad = [f"{f.id}: {f.summary[:160]}" for r in results for f in r.findings if f.severity.rank >= 2]
-        assert self.step.id == expect_id, (ran, bad)
+        assert self.step.id in ((expect_id,) if isinstance(expect_id, str) else expect_id), (ran, bad)
 
     def answer(self, step_id: str, choice: str) -> None:
         assert self.step.id == step_id
@@ -173,7 +182,13 @@ def upgrade(lab: Lab, series: str, kubelet: str) -> None:
     stop(lab.pid)  # KillMode=process: SIGTERM to the main process only
     lab.pid = start(new_bin, lab.config_path, lab.dir / "containerd.log")
     lab.save()
-    walk.probe("node-ready")
+    walk.probe(("node-ready", "version-still-wrong"))
+    if walk.step.id == "version-still-wrong":
+        # Seed 001 upgrades runc too; here only containerd can move (Debian's newer runc needs glibc 2.38),
+        # so what the verify step still flags must be runc's known issues and nothing of containerd's.
+        decisive = walk.session.decisive_findings()
+        assert decisive and {f.subject.get("component") for f in decisive} == {"runc"}, decisive
+        return
     walk.answer("node-ready", "ready")
     assert walk.step.id == "upgraded"
 
@@ -190,7 +205,7 @@ def test_upgrade_1_6_to_1_7_to_2_with_pods_running() -> None:
         assert len(before) == 3 and all(p["ips"] and p["state"] == "ready" for p in before.values())
         first = check(lab)
         assert first["runtime"]["version"].startswith("1.6."), first["runtime"]
-        assert problems(first) == []
+        kept = {key for key in problems(first) if key[1] == "runc"}  # Debian 12's runc stays what it was
         for series, kubelet in STEPS:
             version = versions[series]
             upgrade(lab, series, kubelet)
@@ -198,7 +213,10 @@ def test_upgrade_1_6_to_1_7_to_2_with_pods_running() -> None:
             assert after == before, f"after the upgrade to {version}: {before} -> {after}"
             doc = check(lab)
             assert doc["runtime"]["version"].startswith(version), doc["runtime"]
-            assert problems(doc) == [], f"on {version}"
+            assert problems(doc) - kept == set(), f"on {version}: {problems(doc) - kept}"
+            assert not [k for k in problems(doc) if k[1] == "containerd"], (
+                "the old containerd's issues are gone"
+            )
             runtime = [f for f in doc["findings"] if f["id"] == "runtime.ok"]
             assert runtime and version in runtime[0]["summary"]
             assert any(f["id"] == "network.ok" for f in doc["findings"])
