@@ -137,6 +137,7 @@ class ProbeResult:
         return self.status is ProbeStatus.SKIPPED and not self.not_applicable
 
     def to_dict(self) -> dict[str, Any]:
+        """How the probe ran, without its findings: the report's list of probes."""
         return {
             "id": self.probe,
             "title": self.title,
@@ -147,17 +148,23 @@ class ProbeResult:
             "could_not_run": self.could_not_run,
         }
 
+    def to_record(self, facts: bool = True) -> dict[str, Any]:
+        """The whole result as JSON data (the facts left out when ``facts`` is False)."""
+        data = {**self.to_dict(), "findings": [f.to_dict() for f in self.findings]}
+        if facts:
+            data["facts"] = self.facts
+        return data
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
-        """Read back :meth:`to_dict` plus ``findings`` and ``facts`` (recordings, runbook sessions)."""
+    def from_record(cls, data: dict[str, Any]) -> ProbeResult:
         return cls(
             probe=data["id"],
-            title=data.get("title", data["id"]),
+            title=data.get("title") or data["id"],
             status=ProbeStatus(data["status"]),
-            reason=data.get("reason", ""),
-            duration_ms=float(data.get("duration_ms", 0.0)),
+            reason=data.get("reason") or "",
+            duration_ms=float(data.get("duration_ms") or 0.0),
             findings=[Finding.from_dict(f) for f in data.get("findings") or []],
-            facts=data.get("facts") or {},
+            facts=dict(data.get("facts") or {}),
             not_applicable=bool(data.get("not_applicable", False)),
         )
 

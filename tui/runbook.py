@@ -428,14 +428,6 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def result_to_dict(result: ProbeResult) -> dict[str, Any]:
-    return {**result.to_dict(), "findings": [f.to_dict() for f in result.findings]}
-
-
-def result_from_dict(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult.from_dict(data)
-
-
 @dataclass
 class StepRecord:
     """One step on the path taken: when it was entered and left, the answer or probe results, a note."""
@@ -456,7 +448,7 @@ class StepRecord:
             "left_at": self.left_at,
             "answer": self.answer,
             "answer_label": self.answer_label,
-            "probes": [result_to_dict(r) for r in self.results],
+            "probes": [r.to_record(facts=False) for r in self.results],
             "matched": list(self.matched),
             "note": self.note,
         }
@@ -469,7 +461,7 @@ class StepRecord:
             left_at=data.get("left_at", ""),
             answer=data.get("answer", ""),
             answer_label=data.get("answer_label", ""),
-            results=[result_from_dict(r) for r in data.get("probes") or []],
+            results=[ProbeResult.from_record(r) for r in data.get("probes") or []],
             matched=list(data.get("matched") or []),
             note=data.get("note", ""),
         )
