@@ -9,7 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    BY_HAND,
+    CHANGES_MACHINE,
+    NO_CRICTL,
+    NO_KUBELET,
+    NO_SYSTEMD,
+    REPLACES_CONFIG,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Severity,
+    untested,
+)
 from probes.deprecation_fixes import fixes
 from probes.errors import NodedocError
 from probes.node import NodeContext
@@ -23,6 +37,8 @@ from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
 RELEASES = "https://github.com/containerd/containerd/blob/main/RELEASES.md#deprecated-config-properties"
+#: Why each kind of registry migration step was not run on the lab.
+MIGRATION_WHY = {"write": CHANGES_MACHINE, "edit": BY_HAND, "credentials": NO_KUBELET, "restart": NO_SYSTEMD}
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
@@ -72,12 +88,15 @@ class ConfigProbe(Probe):
                         subject={"file": p.path, "line": p.line},
                         evidence={"file": p.path, "line": p.line, "column": p.column, "message": p.message},
                         remediation=[
-                            Remedy(
+                            untested(
                                 f"Fix line {p.line} of {p.path}" if p.line else f"Fix {p.path}",
                                 f"$EDITOR +{p.line} {p.path}" if p.line else f"$EDITOR {p.path}",
+                                BY_HAND,
                             ),
-                            Remedy(
-                                "Check the result as containerd reads it", "containerd config dump >/dev/null"
+                            untested(
+                                "Check the result as containerd reads it",
+                                "containerd config dump >/dev/null",
+                                SHOWS_ONLY,
                             ),
                         ],
                     )
@@ -107,9 +126,10 @@ class ConfigProbe(Probe):
                 subject={"file": None},
                 evidence={"source": config.source},
                 remediation=[
-                    Remedy(
+                    untested(
                         "Write the defaults out to edit them",
                         "mkdir -p /etc/containerd && containerd config default > /etc/containerd/config.toml",
+                        REPLACES_CONFIG,
                     )
                 ],
             )
@@ -120,9 +140,10 @@ class ConfigProbe(Probe):
         if config.template:
             text += f"; {config.flavour} regenerates it at start: edits belong in {config.template}"
             remedies.append(
-                Remedy(
+                untested(
                     f"Edit the template, not the generated file ({config.flavour} overwrites it)",
                     f"cp {config.path} {config.template} && $EDITOR {config.template}",
+                    BY_HAND,
                 )
             )
         return self.finding(
@@ -149,9 +170,10 @@ class ConfigProbe(Probe):
                     subject=subject,
                     evidence={"version": config.version, "containerd": ctd.raw},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Use a version 2 config for containerd 1.x",
                             f"containerd config default > {config.edit_target}",
+                            REPLACES_CONFIG,
                         )
                     ],
                 )
@@ -169,9 +191,10 @@ class ConfigProbe(Probe):
                     subject=subject,
                     evidence={"version": config.version, "containerd": ctd.raw},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Write the version 3 form next to it with the 2.x binary, compare, then replace the file",
                             f"containerd --config {config.path} config migrate > {config.path}.v3",
+                            "the upgrade test runs it with the lab's paths, not as printed",
                         )
                     ],
                     references=[
@@ -188,7 +211,7 @@ class ConfigProbe(Probe):
         entry = knowledge.issue("containerd-deprecated-registry-config")
         table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
         mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
-        steps = [Remedy(step.text, step.command) for step in migration.steps]
+        steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
         evidence = {
             "table": table,
             "set": sorted(deprecated),
@@ -282,12 +305,17 @@ class ConfigProbe(Probe):
                     "kubelet_origin": kube.origin,
                 },
                 remediation=[
-                    Remedy(
+                    untested(
                         f"Set SystemdCgroup = {'true' if want_systemd else 'false'} under [{setting.table}] "
                         f"in {config.edit_target} to match the kubelet",
                         f"$EDITOR {config.edit_target}",
+                        BY_HAND,
                     ),
-                    Remedy("Restart containerd, then the kubelet", "systemctl restart containerd kubelet"),
+                    untested(
+                        "Restart containerd, then the kubelet",
+                        "systemctl restart containerd kubelet",
+                        NO_SYSTEMD,
+                    ),
                 ],
                 references=list(entry.references),
             )
@@ -309,9 +337,10 @@ class ConfigProbe(Probe):
                 subject={**subject, "sandbox_image": sandbox.value},
                 evidence={"sandbox_image": sandbox.value, "snapshotter": snapshotter.value},
                 remediation=[
-                    Remedy(
+                    untested(
                         "Check the sandbox image is present",
                         f"crictl inspecti {sandbox.value} >/dev/null && echo present",
+                        NO_CRICTL,
                     )
                 ],
             )
@@ -351,11 +380,16 @@ class ConfigProbe(Probe):
                     subject={**subject, "dir": conf_dir.value},
                     evidence={"conf_dir": conf_dir.value, "table": conf_dir.table},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Check the network add-on's pods (it writes the config)",
                             "kubectl -n kube-system get pods -o wide --field-selector spec.nodeName=<node>",
+                            NO_KUBELET,
                         ),
-                        Remedy("Or point conf_dir at the right directory", f"$EDITOR {config.edit_target}"),
+                        untested(
+                            "Or point conf_dir at the right directory",
+                            f"$EDITOR {config.edit_target}",
+                            BY_HAND,
+                        ),
                     ],
                 )
             )
@@ -370,9 +404,10 @@ class ConfigProbe(Probe):
                     subject={**subject, "dir": bin_dirs.value},
                     evidence={"bin_dirs": bin_dirs.value, "table": bin_dirs.table},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Install the CNI plugins (Debian: /usr/lib/cni) and point bin_dir at them",
                             "apt-get install -y containernetworking-plugins",
+                            CHANGES_MACHINE,
                         )
                     ],
                 )
@@ -396,9 +431,10 @@ class ConfigProbe(Probe):
                         subject={**subject, "cni_config": first.file},
                         evidence={"types": list(first.types), "bin_dirs": existing},
                         remediation=[
-                            Remedy(
+                            untested(
                                 "Install the missing plugins into the bin dir",
                                 f"ls {' '.join(map(str, existing))}",
+                                SHOWS_ONLY,
                             )
                         ],
                     )
@@ -435,9 +471,10 @@ class ConfigProbe(Probe):
                         subject={**subject, "setting": key},
                         evidence={"table": setting.table, key: True},
                         remediation=[
-                            Remedy(
+                            untested(
                                 f"Remove {key} from {config.edit_target} if it was not deliberate",
                                 f"$EDITOR {config.edit_target}",
+                                BY_HAND,
                             )
                         ],
                     )
@@ -475,9 +512,10 @@ class ConfigProbe(Probe):
                         "containerd": containerd.raw if containerd else None,
                     },
                     remediation=[
-                        Remedy(
+                        untested(
                             f"In [{setting.table}] of {config.edit_target}: {fix.fix}",
                             f"$EDITOR {config.edit_target}",
+                            BY_HAND,
                         )
                     ],
                     references=[*fix.references, RELEASES][:3],
@@ -505,9 +543,10 @@ class ConfigProbe(Probe):
                     "belongs_in": [m.belongs_in for m in misplaced],
                 },
                 remediation=[
-                    Remedy(
+                    untested(
                         f"In {config.edit_target}: move each key to the table named, then check what containerd reads",
                         f"$EDITOR {config.edit_target} && containerd --config {config.path} config dump",
+                        BY_HAND,
                     )
                 ],
                 references=["https://github.com/containerd/containerd/blob/main/docs/cri/config.md"],

@@ -12,7 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    BY_HAND,
+    CHANGES_MACHINE,
+    NO_KUBELET,
+    NO_SYSTEMD,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.deprecation_fixes import CONDITION, DeprecationFix, fixes, from_condition, short_id
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext, NotApplicable
@@ -26,6 +39,8 @@ from probes.versions import parse, try_parse
 REPORTS_FROM = parse("1.7.9")
 INTROSPECTION = "introspection"
 RELEASES = "https://github.com/containerd/containerd/blob/main/RELEASES.md#deprecated-features"
+#: Why each kind of registry migration step was not run on the lab (as the config probe says).
+MIGRATION_WHY = {"write": CHANGES_MACHINE, "edit": BY_HAND, "credentials": NO_KUBELET, "restart": NO_SYSTEMD}
 
 
 @dataclass
@@ -167,41 +182,39 @@ class DeprecationsProbe(Probe):
     def _steps(
         short: str, fix: DeprecationFix | None, config: ContainerdConfig | None, file: str, table: str
     ) -> list[Remedy]:
+        restart = untested(
+            "Restart containerd (KillMode=process keeps pods running) and check",
+            "systemctl restart containerd && ctr deprecations list",
+            NO_SYSTEMD,
+        )
         if fix is None:
             return [
-                Remedy(
+                untested(
                     "nodedoc has no fix on file for this id: read containerd's message and RELEASES.md",
                     "ctr deprecations list",
+                    SHOWS_ONLY,
                 )
             ]
         if short.startswith("cri-registry-") and config is not None:
             migration = registry_migration(config)
             if migration is not None:
-                return [Remedy(step.text, step.command) for step in migration.steps]
+                return [
+                    untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps
+                ]
         if short == "cri-cni-bin-dir" and config is not None:
             single = config.cni_bin_dirs()
             if single.key == "bin_dir" and not single.default:
-                return [
-                    Remedy(
-                        f'In [{single.table}] of {file}: replace bin_dir = "{single.value[0]}" with '
-                        f'bin_dirs = ["{single.value[0]}"]',
-                        f"$EDITOR {file}",
-                    ),
-                    Remedy(
-                        "Restart containerd and check",
-                        "systemctl restart containerd && ctr deprecations list",
-                    ),
-                ]
-        where = f"In [{table}] of {file}: " if table else ""
-        steps = [Remedy(where + fix.fix, fix.command.format(config=file))]
-        if table:
-            steps.append(
-                Remedy(
-                    "Restart containerd (KillMode=process keeps pods running) and check",
-                    "systemctl restart containerd && ctr deprecations list",
+                edit = untested(
+                    f'In [{single.table}] of {file}: replace bin_dir = "{single.value[0]}" with '
+                    f'bin_dirs = ["{single.value[0]}"]',
+                    f"$EDITOR {file}",
+                    BY_HAND,
                 )
-            )
-        return steps
+                return [edit, restart]
+        where = f"In [{table}] of {file}: " if table else ""
+        command = fix.command.format(config=file)
+        steps = [untested(where + fix.fix, command, BY_HAND if "$EDITOR" in command else SHOWS_ONLY)]
+        return [*steps, restart] if table else steps
 
     def _none(
         self, runtime: RuntimeFacts, subject: dict[str, Any], server_error: str, has_condition: bool
@@ -228,9 +241,10 @@ class DeprecationsProbe(Probe):
             subject=subject,
             evidence={"version": runtime.version, "reports_from": str(REPORTS_FROM)},
             remediation=[
-                Remedy(
+                untested(
                     "Before moving to 2.x, see what containerd 2.x would make of this config",
                     "containerd config migrate  # run with the 2.x binary, on a copy",
+                    SHOWS_ONLY,
                 )
             ],
             references=[RELEASES],

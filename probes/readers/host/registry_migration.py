@@ -49,10 +49,12 @@ def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> st
 
 @dataclass(frozen=True)
 class MigrationStep:
-    """One step of the move: what to do and the exact command."""
+    """One step of the move: what to do, the exact command, and its kind: ``write`` (a hosts.toml), ``edit``
+    (config.toml by hand), ``credentials`` (moved to the cluster), ``restart`` (containerd)."""
 
     text: str
     command: str
+    kind: str
 
 
 @dataclass
@@ -90,6 +92,7 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
             MigrationStep(
                 f"Write {certs}/{folder}/hosts.toml for {name}",
                 f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
+                "write",
             )
         )
     steps.append(
@@ -97,6 +100,7 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
             f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
             f'config_path = "{certs}"',
             f"$EDITOR {config.edit_target}",
+            "edit",
         )
     )
     if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
@@ -105,6 +109,7 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
                 "Registry credentials have no hosts.toml form: use imagePullSecrets or a kubelet "
                 "credential provider",
                 "kubectl create secret docker-registry <name> ...",
+                "credentials",
             )
         )
     if config.flavour != "containerd":
@@ -113,12 +118,14 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
             MigrationStep(
                 f"On {config.flavour}, mirrors belong in registries.yaml, which it turns into hosts.toml",
                 f"$EDITOR /etc/rancher/{config.flavour}/registries.yaml",
+                "edit",
             ),
         )
     steps.append(
         MigrationStep(
             "Restart containerd and check no deprecation remains",
             "systemctl restart containerd && ctr deprecations list",
+            "restart",
         )
     )
     return RegistryMigration(table, deprecated, config_path, mirrors, configs, tls_conflict, steps)
