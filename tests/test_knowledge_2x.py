@@ -27,4 +27,6 @@ def test_cve_2025_47290_is_2_1_0_only(version: str, affected: bool) -> None:
 def test_cve_2025_47290_is_critical_with_the_advisory() -> None:
     entry = issue("CVE-2025-47290")
     assert entry.severity is Severity.CRITICAL
-    assert "https://github.com/containerd/containerd/security/advisories/GHSA-cm76-qm8v-3j95" in entry.references
+    assert (
+        "https://github.com/containerd/containerd/security/advisories/GHSA-cm76-qm8v-3j95" in entry.references
+    )
