@@ -29,12 +29,14 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fixtures.containerd_builds import build, start, stop
 
+from probes.builtin.runc import SHIM_SETTLE_S
 from probes.node import NodeContext
 from probes.readers.cri.sandboxes import list_sandboxes
 from tui.lab import Lab
@@ -261,6 +263,7 @@ def test_preflight_says_stop_for_runtime_v1_shims() -> None:
         lab.pid = start(bin_17, lab.config_path, lab.dir / "containerd.log")
         lab.save()
         pod = lab.run_pod("v1-pod", container=True)
+        time.sleep(SHIM_SETTLE_S)  # the probe leaves younger shims alone: they may be starting
         walk = walk_to_preflight(
             NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
         )
