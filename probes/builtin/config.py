@@ -6,6 +6,9 @@ The file is the one the node's containerd uses (see :mod:`probes.readers.host.co
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from probes import knowledge
@@ -21,6 +24,7 @@ from probes.api import (
     Need,
     Outcome,
     Probe,
+    Remedy,
     Severity,
     untested,
 )
@@ -29,10 +33,10 @@ from probes.errors import NodedocError
 from probes.node import NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.config_lint import misplaced_in_v3, removed_settings
-from probes.readers.host.containerd_config import ContainerdConfig, read_cni
+from probes.readers.host.containerd_config import CniNetwork, ContainerdConfig, read_cni
 from probes.readers.host.kubelet_config import KubeletConfig
 from probes.readers.host.kubelet_config import read as read_kubelet
-from probes.readers.host.registry_migration import registry_migration
+from probes.readers.host.registry_migration import RegistryMigration, registry_migration
 from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
@@ -208,48 +212,8 @@ class ConfigProbe(Probe):
         migration = registry_migration(config)
         if migration is None:
             return []
-        entry = knowledge.issue("containerd-deprecated-registry-config")
-        table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
-        mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
-        steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
-        evidence = {
-            "table": table,
-            "set": sorted(deprecated),
-            "config_path": config_path,
-            "registries": sorted(set(mirrors) | set(configs)),
-        }
-        conflict = []
-        if config_path and mirrors:
-            conflict.append("`mirrors` cannot be set when `config_path` is provided")
-        if config_path and tls_conflict:
-            conflict.append("`configs.tls` cannot be set when `config_path` is provided")
-        if conflict:
-            return [
-                self.finding(
-                    "config.registry-conflict",
-                    Severity.CRITICAL,
-                    "Registry mirrors and config_path are both set",
-                    f"In [{table}]: {'; '.join(conflict)} — containerd does not load its CRI plugin, so the kubelet "
-                    "cannot reach the runtime.",
-                    subject=subject,
-                    evidence=evidence,
-                    remediation=steps,
-                    references=list(entry.references),
-                )
-            ]
-        return [
-            self.finding(
-                "config.deprecated-registry",
-                Severity.WARNING,
-                "Deprecated registry mirrors/configs/auths",
-                f"[{table}] sets {', '.join(sorted(deprecated))}, deprecated since containerd 1.5 and removed in 2.x; "
-                f"replace them with config_path and one hosts.toml per registry.",
-                subject=subject,
-                evidence=evidence,
-                remediation=steps,
-                references=list(entry.references),
-            )
-        ]
+        check = RegistryCheck(self, migration, subject)
+        return [next(f for rule in REGISTRY_CHECKS if (f := rule(check)) is not None)]
 
     def _cgroup_driver(
         self, config: ContainerdConfig, kubelet: KubeletConfig, subject: dict[str, Any], facts: dict[str, Any]
@@ -354,103 +318,10 @@ class ConfigProbe(Probe):
         subject: dict[str, Any],
         facts: dict[str, Any],
     ) -> list[Finding]:
-        host = node.host_root
-        bin_dirs, conf_dir = config.cni_bin_dirs(), config.cni_conf_dir()
-        networks = read_cni(host, conf_dir.value)
-        facts["cni"] = {
-            "bin_dirs": bin_dirs.value,
-            "conf_dir": conf_dir.value,
-            "networks": [{"file": n.file, "types": list(n.types)} for n in networks],
-        }
-        findings = []
-        serious = Severity.WARNING if kubelet.present else Severity.INFO
-        pods_note = (
-            "" if kubelet.present else " (no kubelet on this node; pods started through CRI get no network)"
-        )
-        conf_here = binaries.local(host, conf_dir.value)
-        if not networks:
-            state = "does not exist" if not conf_here.is_dir() else "has no .conf/.conflist/.json file"
-            findings.append(
-                self.finding(
-                    "config.cni-conf-dir",
-                    serious,
-                    "No CNI network config",
-                    f"CNI conf dir {conf_dir.value} {state}{pods_note}: the runtime reports NetworkReady=false until a "
-                    "network add-on writes one.",
-                    subject={**subject, "dir": conf_dir.value},
-                    evidence={"conf_dir": conf_dir.value, "table": conf_dir.table},
-                    remediation=[
-                        untested(
-                            "Check the network add-on's pods (it writes the config)",
-                            "kubectl -n kube-system get pods -o wide --field-selector spec.nodeName=<node>",
-                            NO_KUBELET,
-                        ),
-                        untested(
-                            "Or point conf_dir at the right directory",
-                            f"$EDITOR {config.edit_target}",
-                            BY_HAND,
-                        ),
-                    ],
-                )
-            )
-        existing = [d for d in bin_dirs.value if binaries.local(host, str(d)).is_dir()]
-        if not existing:
-            findings.append(
-                self.finding(
-                    "config.cni-bin-dir",
-                    Severity.WARNING if networks else Severity.INFO,
-                    "CNI plugin directory missing",
-                    f"CNI bin dir {', '.join(map(str, bin_dirs.value))} does not exist: no pod network can be set up.",
-                    subject={**subject, "dir": bin_dirs.value},
-                    evidence={"bin_dirs": bin_dirs.value, "table": bin_dirs.table},
-                    remediation=[
-                        untested(
-                            "Install the CNI plugins (Debian: /usr/lib/cni) and point bin_dir at them",
-                            "apt-get install -y containernetworking-plugins",
-                            CHANGES_MACHINE,
-                        )
-                    ],
-                )
-            )
-        elif networks:
-            first = networks[0]  # containerd loads the first config only (max_conf_num = 1)
-            missing = [
-                t
-                for t in first.types
-                if t and not any(binaries.is_executable(host, f"{str(d).rstrip('/')}/{t}") for d in existing)
-            ]
-            if first.error or missing:
-                findings.append(
-                    self.finding(
-                        "config.cni-plugin-missing",
-                        Severity.WARNING,
-                        "The CNI config names plugins that are not installed",
-                        f"{first.file}: "
-                        + (first.error or f"plugins {missing} are not in {', '.join(map(str, existing))}")
-                        + ": every pod start fails with `failed to find plugin`.",
-                        subject={**subject, "cni_config": first.file},
-                        evidence={"types": list(first.types), "bin_dirs": existing},
-                        remediation=[
-                            untested(
-                                "Install the missing plugins into the bin dir",
-                                f"ls {' '.join(map(str, existing))}",
-                                SHOWS_ONLY,
-                            )
-                        ],
-                    )
-                )
-        if not findings:
-            findings.append(
-                self.finding(
-                    "config.cni",
-                    Severity.OK,
-                    "CNI config and plugins in place",
-                    f"{networks[0].file} ({', '.join(networks[0].types)}) with plugins in {', '.join(map(str, existing))}.",
-                    subject={**subject, "cni_config": networks[0].file},
-                    evidence=facts["cni"],
-                )
-            )
-        return findings
+        cni = CniCheck.read(self, node, config, kubelet, subject)
+        facts["cni"] = cni.facts
+        findings = [f for check in CNI_CHECKS if (f := check(cni)) is not None]
+        return findings or [cni_in_place(cni)]
 
     def _flags(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
         found = []
@@ -552,3 +423,230 @@ class ConfigProbe(Probe):
                 references=["https://github.com/containerd/containerd/blob/main/docs/cri/config.md"],
             )
         ]
+
+
+# -- CNI: the network config containerd loads and the plugins it names; one check per finding --------------
+
+
+@dataclass(frozen=True)
+class CniCheck:
+    """The CNI conf dir and bin dirs containerd is configured with, as every CNI check sees them."""
+
+    probe: ConfigProbe
+    host: Path
+    config: ContainerdConfig
+    subject: dict[str, Any]
+    conf_dir: Any
+    bin_dirs: Any
+    networks: list[CniNetwork]
+    kubelet_present: bool
+
+    @classmethod
+    def read(
+        cls,
+        probe: ConfigProbe,
+        node: NodeContext,
+        config: ContainerdConfig,
+        kubelet: KubeletConfig,
+        subject: dict[str, Any],
+    ) -> CniCheck:
+        conf_dir, bin_dirs = config.cni_conf_dir(), config.cni_bin_dirs()
+        networks = read_cni(node.host_root, conf_dir.value)
+        return cls(probe, node.host_root, config, subject, conf_dir, bin_dirs, networks, kubelet.present)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return {
+            "bin_dirs": self.bin_dirs.value,
+            "conf_dir": self.conf_dir.value,
+            "networks": [{"file": n.file, "types": list(n.types)} for n in self.networks],
+        }
+
+    @property
+    def existing_bin_dirs(self) -> list[Any]:
+        return [d for d in self.bin_dirs.value if binaries.local(self.host, str(d)).is_dir()]
+
+
+def no_network_config(cni: CniCheck) -> Finding | None:
+    """No network config in the conf dir: NetworkReady stays false."""
+    if cni.networks:
+        return None
+    conf_dir = cni.conf_dir
+    state = (
+        "does not exist"
+        if not binaries.local(cni.host, conf_dir.value).is_dir()
+        else "has no .conf/.conflist/.json file"
+    )
+    pods_note = (
+        "" if cni.kubelet_present else " (no kubelet on this node; pods started through CRI get no network)"
+    )
+    return cni.probe.finding(
+        "config.cni-conf-dir",
+        Severity.WARNING if cni.kubelet_present else Severity.INFO,
+        "No CNI network config",
+        f"CNI conf dir {conf_dir.value} {state}{pods_note}: the runtime reports NetworkReady=false until a "
+        "network add-on writes one.",
+        subject={**cni.subject, "dir": conf_dir.value},
+        evidence={"conf_dir": conf_dir.value, "table": conf_dir.table},
+        remediation=[
+            untested(
+                "Check the network add-on's pods (it writes the config)",
+                "kubectl -n kube-system get pods -o wide --field-selector spec.nodeName=<node>",
+                NO_KUBELET,
+            ),
+            untested(
+                "Or point conf_dir at the right directory", f"$EDITOR {cni.config.edit_target}", BY_HAND
+            ),
+        ],
+    )
+
+
+def no_plugin_dir(cni: CniCheck) -> Finding | None:
+    """None of the CNI bin dirs exists: no pod network can be set up."""
+    if cni.existing_bin_dirs:
+        return None
+    bin_dirs = cni.bin_dirs
+    return cni.probe.finding(
+        "config.cni-bin-dir",
+        Severity.WARNING if cni.networks else Severity.INFO,
+        "CNI plugin directory missing",
+        f"CNI bin dir {', '.join(map(str, bin_dirs.value))} does not exist: no pod network can be set up.",
+        subject={**cni.subject, "dir": bin_dirs.value},
+        evidence={"bin_dirs": bin_dirs.value, "table": bin_dirs.table},
+        remediation=[
+            untested(
+                "Install the CNI plugins (Debian: /usr/lib/cni) and point bin_dir at them",
+                "apt-get install -y containernetworking-plugins",
+                CHANGES_MACHINE,
+            )
+        ],
+    )
+
+
+def plugin_missing(cni: CniCheck) -> Finding | None:
+    """The config containerd loads (the first: max_conf_num = 1) names plugins the bin dirs lack."""
+    existing = cni.existing_bin_dirs
+    if not existing or not cni.networks:
+        return None
+    first = cni.networks[0]
+    missing = [
+        t
+        for t in first.types
+        if t and not any(binaries.is_executable(cni.host, f"{str(d).rstrip('/')}/{t}") for d in existing)
+    ]
+    if not (first.error or missing):
+        return None
+    return cni.probe.finding(
+        "config.cni-plugin-missing",
+        Severity.WARNING,
+        "The CNI config names plugins that are not installed",
+        f"{first.file}: "
+        + (first.error or f"plugins {missing} are not in {', '.join(map(str, existing))}")
+        + ": every pod start fails with `failed to find plugin`.",
+        subject={**cni.subject, "cni_config": first.file},
+        evidence={"types": list(first.types), "bin_dirs": existing},
+        remediation=[
+            untested(
+                "Install the missing plugins into the bin dir",
+                f"ls {' '.join(map(str, existing))}",
+                SHOWS_ONLY,
+            )
+        ],
+    )
+
+
+def cni_in_place(cni: CniCheck) -> Finding:
+    """What the CNI checks say when none found anything."""
+    first = cni.networks[0]
+    return cni.probe.finding(
+        "config.cni",
+        Severity.OK,
+        "CNI config and plugins in place",
+        f"{first.file} ({', '.join(first.types)}) with plugins in {', '.join(map(str, cni.existing_bin_dirs))}.",
+        subject={**cni.subject, "cni_config": first.file},
+        evidence=cni.facts,
+    )
+
+
+#: The CNI checks, each returning its finding or None.
+CNI_CHECKS: tuple[Callable[[CniCheck], Finding | None], ...] = (
+    no_network_config,
+    no_plugin_dir,
+    plugin_missing,
+)
+
+
+# -- registry settings: the conflict containerd refuses to start with, else the deprecation ------------------
+
+
+@dataclass(frozen=True)
+class RegistryCheck:
+    """The deprecated registry settings found, and the steps that move them to hosts.toml files."""
+
+    probe: ConfigProbe
+    migration: RegistryMigration
+    subject: dict[str, Any]
+
+    @property
+    def steps(self) -> list[Remedy]:
+        return [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in self.migration.steps]
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        m = self.migration
+        return {
+            "table": m.table,
+            "set": sorted(m.deprecated),
+            "config_path": m.config_path,
+            "registries": sorted(set(m.mirrors) | set(m.configs)),
+        }
+
+    @property
+    def references(self) -> list[str]:
+        return list(knowledge.issue("containerd-deprecated-registry-config").references)
+
+
+def registry_conflict(check: RegistryCheck) -> Finding | None:
+    """mirrors or configs.tls beside config_path: containerd does not load its CRI plugin."""
+    m = check.migration
+    conflict = []
+    if m.config_path and m.mirrors:
+        conflict.append("`mirrors` cannot be set when `config_path` is provided")
+    if m.config_path and m.tls_conflict:
+        conflict.append("`configs.tls` cannot be set when `config_path` is provided")
+    if not conflict:
+        return None
+    return check.probe.finding(
+        "config.registry-conflict",
+        Severity.CRITICAL,
+        "Registry mirrors and config_path are both set",
+        f"In [{m.table}]: {'; '.join(conflict)} — containerd does not load its CRI plugin, so the kubelet "
+        "cannot reach the runtime.",
+        subject=check.subject,
+        evidence=check.evidence,
+        remediation=check.steps,
+        references=check.references,
+    )
+
+
+def registry_deprecated(check: RegistryCheck) -> Finding | None:
+    """mirrors/configs/auths set: deprecated since 1.5, removed in 2.x."""
+    m = check.migration
+    return check.probe.finding(
+        "config.deprecated-registry",
+        Severity.WARNING,
+        "Deprecated registry mirrors/configs/auths",
+        f"[{m.table}] sets {', '.join(sorted(m.deprecated))}, deprecated since containerd 1.5 and removed in 2.x; "
+        f"replace them with config_path and one hosts.toml per registry.",
+        subject=check.subject,
+        evidence=check.evidence,
+        remediation=check.steps,
+        references=check.references,
+    )
+
+
+#: Tried in order; the first finding is the one reported (the conflict hides the deprecation).
+REGISTRY_CHECKS: tuple[Callable[[RegistryCheck], Finding | None], ...] = (
+    registry_conflict,
+    registry_deprecated,
+)
