@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -287,98 +290,8 @@ class SnapshotsProbe(Probe):
         ]
 
     def _verification_findings(self, result: Verification, pause: str) -> list[Finding]:
-        info = result.snapshot
-        subject = self._subject(info, result)
-        users = sorted({c.display_name for c in info.users + info.owners})
-        if result.status == "unverifiable":
-            return [
-                self.finding(
-                    "snapshot.unverifiable",
-                    Severity.INFO,
-                    f"Snapshot {info.id} cannot be verified",
-                    f"Snapshot {info.id} ({subject['image'] or info.key}) cannot be verified: {result.reason}.",
-                    subject=subject,
-                    evidence={"reason": result.reason},
-                )
-            ]
-        if result.status == "corrupt-blob":
-            return [
-                self.finding(
-                    "snapshot.blob-corrupt",
-                    Severity.WARNING,
-                    f"Layer blob of snapshot {info.id} is corrupt",
-                    f"{result.reason}. The snapshot cannot be checked against it, and a re-unpack would fail.",
-                    subject=subject,
-                    evidence={"reason": result.reason},
-                    remediation=[
-                        untested(
-                            "Fetch the blob anew: remove the corrupt one from the content store, then fetch "
-                            "the image's content again from its registry",
-                            f"ctr --namespace {info.record.namespace or 'k8s.io'} content rm "
-                            f"{subject['layer_digest']} && ctr --namespace {info.record.namespace or 'k8s.io'} "
-                            f"content fetch {subject['image']}",
-                            "no lab test corrupts a layer blob yet",
-                        )
-                    ],
-                )
-            ]
-        check = result.check
-        if check is None or check.ok:
-            return []
-        out = []
-        image = subject["image"]
-        evidence_base = {
-            "users": users,
-            "mounted_at": [m.mountpoint for m in info.mounts],
-            "blob": check.blob,
-            "fs": check.fs_dir,
-            "entries_in_layer": check.entries,
-        }
-        fix = self._repair(info, result, check)
-        if check.missing:
-            critical = bool(info.users or info.owners) or (pause and pause in info.image_names)
-            paths = [d.describe() for d in check.missing]
-            out.append(
-                self.finding(
-                    "snapshot.files-missing",
-                    Severity.CRITICAL if critical else Severity.WARNING,
-                    f"Files missing from {image or 'snapshot'} layer {subject['layer_index']} (snapshot {info.id})",
-                    f"Snapshot {info.id} ({info.key}), layer {subject['layer_index']} of {image} "
-                    f"({subject['layer_digest']}), lacks {len(paths)} path(s) its layer blob holds: "
-                    f"{', '.join(d.path for d in check.missing[:5])}{' …' if len(paths) > 5 else ''}."
-                    + (f" It is a lower layer of {len(users)} sandbox(es)/container(s)." if users else "")
-                    + (
-                        " It is the sandbox (pause) image: every new pod on this node will fail."
-                        if pause and pause in info.image_names
-                        else ""
-                    ),
-                    subject=subject,
-                    evidence={**evidence_base, "missing": paths[:MAX_LISTED], "missing_count": len(paths)},
-                    remediation=fix,
-                    references=[
-                        "https://github.com/containerd/containerd/blob/main/docs/snapshotters/README.md"
-                    ],
-                )
-            )
-        if check.changed or check.extra:
-            changed = [d.describe() for d in check.changed + check.extra]
-            out.append(
-                self.finding(
-                    "snapshot.files-changed",
-                    Severity.WARNING,
-                    f"Files changed in {image or 'snapshot'} layer {subject['layer_index']} (snapshot {info.id})",
-                    f"Snapshot {info.id} ({info.key}) differs from its layer blob in {len(changed)} path(s): "
-                    f"{', '.join(changed[:3])}{' …' if len(changed) > 3 else ''}.",
-                    subject=subject,
-                    evidence={
-                        **evidence_base,
-                        "changed": changed[:MAX_LISTED],
-                        "changed_count": len(changed),
-                    },
-                    remediation=fix,
-                )
-            )
-        return out
+        verified = VerifiedSnapshot(self, result, pause)
+        return [f for check in VERIFICATION_CHECKS if (f := check(verified)) is not None]
 
     def _orphan_findings(self, orphans: Orphans) -> list[Finding]:
         out = []
@@ -430,3 +343,144 @@ class SnapshotsProbe(Probe):
                 )
             )
         return out
+
+
+# -- one snapshot's verification: one check per finding, its words with it ---------------------------------
+
+
+@dataclass
+class VerifiedSnapshot:
+    """One snapshot's verification as each check sees it, with the repair steps its findings share."""
+
+    probe: SnapshotsProbe
+    result: Verification
+    pause: str
+
+    @property
+    def info(self) -> SnapshotInfo:
+        return self.result.snapshot
+
+    @cached_property
+    def subject(self) -> dict[str, Any]:
+        return self.probe._subject(self.info, self.result)
+
+    @property
+    def compared(self) -> LayerCheck | None:
+        """The layer comparison, when the snapshot could be compared at all and something differs."""
+        if self.result.status in ("unverifiable", "corrupt-blob"):
+            return None
+        check = self.result.check
+        return None if check is None or check.ok else check
+
+    @cached_property
+    def repair(self) -> list[Remedy]:
+        assert self.result.check is not None
+        return self.probe._repair(self.info, self.result, self.result.check)
+
+    def evidence(self, check: LayerCheck) -> dict[str, Any]:
+        info = self.info
+        return {
+            "users": sorted({c.display_name for c in info.users + info.owners}),
+            "mounted_at": [m.mountpoint for m in info.mounts],
+            "blob": check.blob,
+            "fs": check.fs_dir,
+            "entries_in_layer": check.entries,
+        }
+
+
+def unverifiable(v: VerifiedSnapshot) -> Finding | None:
+    """The snapshot could not be compared (blob gone, zstd without a module, an active snapshot)."""
+    if v.result.status != "unverifiable":
+        return None
+    info, reason = v.info, v.result.reason
+    return v.probe.finding(
+        "snapshot.unverifiable",
+        Severity.INFO,
+        f"Snapshot {info.id} cannot be verified",
+        f"Snapshot {info.id} ({v.subject['image'] or info.key}) cannot be verified: {reason}.",
+        subject=v.subject,
+        evidence={"reason": reason},
+    )
+
+
+def blob_corrupt(v: VerifiedSnapshot) -> Finding | None:
+    """The layer blob itself does not decompress: nothing to compare with, and a re-unpack would fail."""
+    if v.result.status != "corrupt-blob":
+        return None
+    info, subject = v.info, v.subject
+    namespace = info.record.namespace or "k8s.io"
+    return v.probe.finding(
+        "snapshot.blob-corrupt",
+        Severity.WARNING,
+        f"Layer blob of snapshot {info.id} is corrupt",
+        f"{v.result.reason}. The snapshot cannot be checked against it, and a re-unpack would fail.",
+        subject=subject,
+        evidence={"reason": v.result.reason},
+        remediation=[
+            untested(
+                "Fetch the blob anew: remove the corrupt one from the content store, then fetch "
+                "the image's content again from its registry",
+                f"ctr --namespace {namespace} content rm {subject['layer_digest']} && "
+                f"ctr --namespace {namespace} content fetch {subject['image']}",
+                "no lab test corrupts a layer blob yet",
+            )
+        ],
+    )
+
+
+def files_missing(v: VerifiedSnapshot) -> Finding | None:
+    """Paths the layer blob holds are gone from the snapshot (seed 002's missing /pause)."""
+    check = v.compared
+    if check is None or not check.missing:
+        return None
+    info, subject, pause = v.info, v.subject, v.pause
+    image = subject["image"]
+    users = sorted({c.display_name for c in info.users + info.owners})
+    critical = bool(info.users or info.owners) or (pause and pause in info.image_names)
+    paths = [d.describe() for d in check.missing]
+    return v.probe.finding(
+        "snapshot.files-missing",
+        Severity.CRITICAL if critical else Severity.WARNING,
+        f"Files missing from {image or 'snapshot'} layer {subject['layer_index']} (snapshot {info.id})",
+        f"Snapshot {info.id} ({info.key}), layer {subject['layer_index']} of {image} "
+        f"({subject['layer_digest']}), lacks {len(paths)} path(s) its layer blob holds: "
+        f"{', '.join(d.path for d in check.missing[:5])}{' …' if len(paths) > 5 else ''}."
+        + (f" It is a lower layer of {len(users)} sandbox(es)/container(s)." if users else "")
+        + (
+            " It is the sandbox (pause) image: every new pod on this node will fail."
+            if pause and pause in info.image_names
+            else ""
+        ),
+        subject=subject,
+        evidence={**v.evidence(check), "missing": paths[:MAX_LISTED], "missing_count": len(paths)},
+        remediation=v.repair,
+        references=["https://github.com/containerd/containerd/blob/main/docs/snapshotters/README.md"],
+    )
+
+
+def files_changed(v: VerifiedSnapshot) -> Finding | None:
+    """Paths differ from the layer blob, or are there that the blob does not hold."""
+    check = v.compared
+    if check is None or not (check.changed or check.extra):
+        return None
+    info, subject = v.info, v.subject
+    changed = [d.describe() for d in check.changed + check.extra]
+    return v.probe.finding(
+        "snapshot.files-changed",
+        Severity.WARNING,
+        f"Files changed in {subject['image'] or 'snapshot'} layer {subject['layer_index']} (snapshot {info.id})",
+        f"Snapshot {info.id} ({info.key}) differs from its layer blob in {len(changed)} path(s): "
+        f"{', '.join(changed[:3])}{' …' if len(changed) > 3 else ''}.",
+        subject=subject,
+        evidence={**v.evidence(check), "changed": changed[:MAX_LISTED], "changed_count": len(changed)},
+        remediation=v.repair,
+    )
+
+
+#: One snapshot's verification checks, each returning its finding or None.
+VERIFICATION_CHECKS: tuple[Callable[[VerifiedSnapshot], Finding | None], ...] = (
+    unverifiable,
+    blob_corrupt,
+    files_missing,
+    files_changed,
+)
