@@ -6,6 +6,8 @@ The file is the one the node's containerd uses (see :mod:`probes.readers.host.co
 
 from __future__ import annotations
 
+import shlex
+import tomllib
 from typing import Any
 
 from probes import knowledge
@@ -21,18 +23,65 @@ from probes.api import (
     Need,
     Outcome,
     Probe,
+    Remedy,
     Severity,
     untested,
 )
 from probes.node import NodeContext
 from probes.readers.host import binaries
-from probes.readers.host.containerd_config import ContainerdConfig, read_cni
+from probes.readers.host.containerd_config import ContainerdConfig, read_cni, split_keys, table_spans
 from probes.readers.host.kubelet_config import KubeletConfig
 from probes.readers.host.kubelet_config import read as read_kubelet
 from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version
 
 CERTS_DIR = "/etc/containerd/certs.d"
+#: The lab test that moves a lab's deprecated mirrors to hosts.toml as printed and pulls through it.
+PROVEN_REGISTRY = "tests/test_remedies_lab.py::test_deprecated_registry_moved_to_hosts_toml_as_printed"
+
+
+def _file_text(node: NodeContext, config: ContainerdConfig) -> str | None:
+    try:
+        return node.host_path(config.path).read_text() if config.path else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def registry_edit(text: str | None, table: str, deprecated: set[str], certs: str) -> str | None:
+    """sed expressions that delete the deprecated registry tables from ``text`` and set config_path, or
+    None when the file holds them in a form line edits cannot remove safely (inline tables, dotted keys).
+    The result is checked by parsing the edited text."""
+    if text is None:
+        return None
+    base = split_keys(table)
+    spans = table_spans(text)
+    gone = [
+        (a, b)
+        for keys, a, b in spans
+        if keys[: len(base)] == base and keys[len(base) : len(base) + 1] and keys[len(base)] in deprecated
+    ]
+    header = next((b for keys, _a, b in spans if keys == base), None)
+    lines = text.splitlines()
+    kept = [line for n, line in enumerate(lines, 1) if not any(a <= n <= b for a, b in gone)]
+    setting = f'config_path = "{certs}"'
+    if header is not None:
+        at = header - sum(b - a + 1 for a, b in gone if b < header)
+        kept.insert(at, setting)
+        expressions = [f"{header}a {setting}"]
+    else:
+        kept += [f"[{table}]", setting]
+        expressions = [f"$a [{table}]", f"$a {setting}"]
+    try:
+        registry = tomllib.loads("\n".join(kept) + "\n")
+        for key in base:
+            registry = registry[key]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        return None
+    if not isinstance(registry, dict) or deprecated & set(registry) or registry.get("config_path") != certs:
+        return None
+    # Appends first: `d` ends sed's cycle, so an `a` after it never runs when the last line is deleted.
+    expressions = expressions + [f"{a},{b}d" for a, b in gone]
+    return " ".join(f"-e {shlex.quote(e)}" for e in expressions)
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
@@ -107,7 +156,7 @@ class ConfigProbe(Probe):
         facts["version"] = config.version
         findings = [self._source(config)]
         findings += self._version(node, config, subject)
-        findings += self._registry(config, subject)
+        findings += self._registry(config, subject, _file_text(node, config))
         findings += self._cgroup_driver(config, kubelet, subject, facts)
         findings += self._images(config, subject, facts)
         findings += self._cni(node, config, kubelet, subject, facts)
@@ -197,7 +246,7 @@ class ConfigProbe(Probe):
             ]
         return []
 
-    def _registry(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+    def _registry(self, config: ContainerdConfig, subject: dict[str, Any], text: str | None) -> list[Finding]:
         registry, table = config.registry()
         deprecated = {k: registry[k] for k in ("mirrors", "configs", "auths") if registry.get(k)}
         if not deprecated:
@@ -216,20 +265,25 @@ class ConfigProbe(Probe):
                 name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
             )
             steps.append(
-                untested(
+                Remedy(
                     f"Write {certs}/{folder}/hosts.toml for {name}",
                     f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
-                    SHOWS_ONLY,
+                    proven=PROVEN_REGISTRY,
                 )
             )
-        steps.append(
-            untested(
-                f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
-                f'config_path = "{certs}"',
-                f"$EDITOR {config.edit_target}",
-                BY_HAND,
+        edit = registry_edit(text, table, set(deprecated), certs) if config.flavour == "containerd" else None
+        what = f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
+        what += f'config_path = "{certs}"'
+        if edit and config.path:
+            steps.append(
+                Remedy(
+                    f"{what} (sed keeps the old file as {config.path}.nodedoc.bak)",
+                    f"sed -i.nodedoc.bak {edit} {config.path}",
+                    proven=PROVEN_REGISTRY,
+                )
             )
-        )
+        else:
+            steps.append(untested(what, f"$EDITOR {config.edit_target}", BY_HAND))
         if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
             steps.append(
                 untested(
