@@ -26,6 +26,8 @@ from probes.api import (
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
+from probes.readers.host import binaries
+from probes.readers.host.packages import PackageRecord
 from probes.readers.procfs.pipe_accounting import UserPipeUsage
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
@@ -414,13 +416,16 @@ class RuncProbe(Probe):
         if version is None:
             facts["reason"] = binary_or_reason
             return [], facts
-        return self.version_findings(version, binary_or_reason), facts
+        package = binaries.package_record(node.host_root, node.binary("runc", binary_or_reason))
+        return self.version_findings(version, binary_or_reason, package), facts
 
-    def version_findings(self, version: str, binary: str) -> list[Finding]:
+    def version_findings(
+        self, version: str, binary: str, package: PackageRecord | None = None
+    ) -> list[Finding]:
         """runc.version-affected for the knowledge base's pipe-hang issue (other runc issues, such as CVEs,
-        are the versions probe's)."""
+        are the versions probe's); ``package`` is where a distribution build's backported fix is looked for."""
         try:
-            matches = known_issues_for("runc", version)
+            matches = known_issues_for("runc", version, package=package)
         except NodedocError:
             return []
         found = []
