@@ -175,7 +175,7 @@ def test_deprecated_registry_moved_to_hosts_toml_as_printed(request) -> None:
     way (registry.nodedoc.test served by the loopback registry) is moved to hosts.toml and config_path by the
     printed steps; after the restart the deprecation is gone, CRI pulls through the mirror only thanks to the
     printed hosts.toml, and a new pod starts."""
-    from probes.builtin.config import CERTS_DIR
+    from probes.readers.host.registry_migration import CERTS_DIR
 
     directory = Path(tempfile.mkdtemp(prefix="ndreg-", dir="/tmp"))
     lab = Lab.up(directory, pods=1, registry=True, log=lambda *_: None)
