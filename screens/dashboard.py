@@ -21,7 +21,8 @@ from textual.widgets import Static
 from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
 from probes.errors import NodedocError
 from tui.session import RuntimeUnreachable
-from tui.widgets import NodeScreen, severity_text
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text, severity_text
 
 WORST_SHOWN = 5
 
@@ -108,14 +109,14 @@ class DashboardScreen(NodeScreen):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("runtime", f"{facts['name']} {facts['version']}")
-        grid.add_row("CRI", f"{facts['api_version']} ({facts['api_package']})")
-        grid.add_row("endpoint", facts["endpoint"])
+        grid.add_row("runtime", node_text(f"{facts['name']} {facts['version']}"))
+        grid.add_row("CRI", node_text(f"{facts['api_version']} ({facts['api_package']})"))
+        grid.add_row("endpoint", node_text(facts["endpoint"]))
         for cond in facts["conditions"]:
             ok = cond["status"]
             grid.add_row(
-                cond["type"],
-                Text("true" if ok else f"FALSE {cond['reason']}", style="green" if ok else "bold red"),
+                node_text(cond["type"]),
+                node_text("true" if ok else f"FALSE {cond['reason']}", style="green" if ok else "bold red"),
             )
         panel.update(grid)
 
@@ -147,10 +148,11 @@ class DashboardScreen(NodeScreen):
             for row in snaps:
                 kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
             grid.add_row(
-                "snapshots", f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+                "snapshots",
+                node_text(f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"),
             )
         elif isinstance(snaps, str):
-            grid.add_row("snapshots", Text(f"not available: {snaps}", style="yellow"))
+            grid.add_row("snapshots", node_text(f"not available: {snaps}", style="yellow"))
         self.query_one("#counts-panel", Static).update(grid)
 
     def _show_findings(self, results: list[ProbeResult]) -> None:
@@ -159,7 +161,7 @@ class DashboardScreen(NodeScreen):
         table.add_column(no_wrap=True)
         table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         for finding in findings[:WORST_SHOWN]:
-            table.add_row(severity_text(finding.severity), finding.title)
+            table.add_row(severity_text(finding.severity), node_text(finding.title))
         if not findings:
             table.add_row(severity_text(Severity.OK), "No problems found.")
         elif len(findings) > WORST_SHOWN:
@@ -182,7 +184,7 @@ class DashboardScreen(NodeScreen):
         if reason:
             panel.update(
                 Text.assemble(
-                    (reason, "bold"),
+                    (neutralise(reason), "bold"),
                     "\nReconnecting automatically. Press ",
                     ("m", "bold reverse"),
                     " for post-mortem mode (read the containerd root from disk).",

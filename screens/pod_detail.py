@@ -19,13 +19,13 @@ from probes.errors import NodedocError
 from probes.sandboxes import SandboxView
 from tui.format import age_of_ns, short_id
 from tui.session import redact
-from tui.widgets import NodeScreen, state_text
+from tui.widgets import NodeScreen, node_text, state_text
 
 
 def network_table(row: dict[str, Any]) -> Table | Text:
     """CRI's IPs beside the namespace's real addresses, with a verdict a person reads without colour."""
     if row.get("error"):
-        return Text(f"namespace not readable: {row['error']}", style="yellow")
+        return node_text(f"namespace not readable: {row['error']}", style="yellow")
     cri, real = set(row.get("cri_ips") or []), set(row.get("netns_ips") or [])
     grid = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     grid.add_column("ADDRESS")
@@ -36,7 +36,7 @@ def network_table(row: dict[str, Any]) -> Table | Text:
         both = ip in cri and ip in real
         verdict = "ok" if both else "MISSING in namespace" if ip in cri else "not reported by CRI"
         grid.add_row(
-            ip,
+            node_text(ip),
             "yes" if ip in cri else "no",
             "yes" if ip in real else "no",
             Text(verdict, style="green" if both else "bold red"),
@@ -68,8 +68,8 @@ class PodDetailScreen(NodeScreen):
             yield Static("reading the snapshot…", id="pod-snapshot", classes="section")
             yield Static("reading processes…", id="pod-procs", classes="section")
             with Collapsible(title="verbose info (JSON, secrets redacted)", id="pod-verbose"):
-                yield Static(
-                    json.dumps(redact(self.view.info), indent=1, sort_keys=True), id="pod-verbose-json"
+                yield Static(  # json.dumps escapes control characters; Text keeps brackets from being markup
+                    Text(json.dumps(redact(self.view.info), indent=1, sort_keys=True)), id="pod-verbose-json"
                 )
         yield from self.compose_bottom()
 
@@ -149,12 +149,13 @@ class PodDetailScreen(NodeScreen):
         grid.add_column(style="bold")
         grid.add_column()
         now = self.session.now()
-        grid.add_row("pod", f"{v.namespace}/{v.name}", "state", state_text(v.state))
-        grid.add_row("id", short_id(v.id), "age", age_of_ns(v.created_at, now))
-        grid.add_row("attempt", str(v.attempt), "handler", v.runtime_handler or "(default)")
-        grid.add_row("pid", str(v.pid or "-"), "netns", v.netns_path or ("host" if v.host_network else "-"))
+        grid.add_row("pod", node_text(f"{v.namespace}/{v.name}"), "state", state_text(v.state))
+        grid.add_row("id", node_text(short_id(v.id)), "age", age_of_ns(v.created_at, now))
+        grid.add_row("attempt", str(v.attempt), "handler", node_text(v.runtime_handler or "(default)"))
+        netns = v.netns_path or ("host" if v.host_network else "-")
+        grid.add_row("pid", str(v.pid or "-"), "netns", node_text(netns))
         if v.status_error:
-            grid.add_row("status", Text(v.status_error, style="bold red"), "", "")
+            grid.add_row("status", node_text(v.status_error, style="bold red"), "", "")
         return grid
 
     def _network(self, row: dict[str, Any]) -> None:
@@ -166,12 +167,12 @@ class PodDetailScreen(NodeScreen):
         for c in containers:
             exit_code = str(c.exit_code) if c.state == "exited" else "-"
             table.add_row(
-                c.name,
+                node_text(c.name),
                 state_text(c.state),
-                c.image,
+                node_text(c.image),
                 str(c.restarts),
                 exit_code,
-                c.reason or c.status_error or "-",
+                node_text(c.reason or c.status_error or "-"),
                 key=c.id,
             )
         if not containers:
@@ -181,12 +182,12 @@ class PodDetailScreen(NodeScreen):
     def _snapshot(self, data: Any) -> None:
         panel = self.query_one("#pod-snapshot", Static)
         if isinstance(data, str):
-            panel.update(Text(f"not available: {data}", style="yellow"))
+            panel.update(node_text(f"not available: {data}", style="yellow"))
             return
         chain, verified = data
         if not chain:
             panel.update(
-                Text(
+                node_text(
                     f"snapshot {self.view.snapshot_key[:13] or '?'} not found under the root",
                     style="bold red",
                 )
@@ -206,14 +207,14 @@ class PodDetailScreen(NodeScreen):
                 problems = (result.get("check") or {}).get("missing", []) + (result.get("check") or {}).get(
                     "changed", []
                 )
-                check = Text.assemble(state_text(status), " " + "; ".join(problems[:3]))
-            grid.add_row(f"#{snap['id']}", snap["kind"], ", ".join(snap["images"]) or "-", check)
+                check = Text.assemble(state_text(status), node_text(" " + "; ".join(problems[:3])))
+            grid.add_row(f"#{snap['id']}", snap["kind"], node_text(", ".join(snap["images"]) or "-"), check)
         panel.update(grid)
 
     def _procs(self, data: Any) -> None:
         panel = self.query_one("#pod-procs", Static)
         if isinstance(data, str):
-            panel.update(Text(f"not available: {data}", style="yellow"))
+            panel.update(node_text(f"not available: {data}", style="yellow"))
             return
         ids = {self.view.id}
         mine = [
@@ -229,5 +230,6 @@ class PodDetailScreen(NodeScreen):
         for _ in range(5):
             grid.add_column()
         for p in mine:
-            grid.add_row(str(p["pid"]), p["kind"], p["comm"], p["state"], f"wchan {p.get('wchan') or '-'}")
+            wchan = f"wchan {p.get('wchan') or '-'}"
+            grid.add_row(str(p["pid"]), p["kind"], node_text(p["comm"]), p["state"], node_text(wchan))
         panel.update(grid)

@@ -15,7 +15,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from probes.errors import NodedocError
-from tui.widgets import NodeScreen
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text
 
 PIPE_WCHANS = (
     "pipe_write",
@@ -89,7 +90,7 @@ class ProcessesScreen(NodeScreen):
         self.query_one("#proc-table").set_class(False, "-stale")
         if isinstance(message.scan, str):
             self.query_one("#procs-status", Static).update(
-                Text(f"processes not available: {message.scan}", style="yellow")
+                node_text(f"processes not available: {message.scan}", style="yellow")
             )
             return
         self.scan = message.scan
@@ -103,11 +104,11 @@ class ProcessesScreen(NodeScreen):
             style = "bold red" if hung else ""
             table.add_row(
                 str(p["pid"]),
-                Text("  " * depth + ("└ " if depth else "") + p["comm"], style=style),
+                Text("  " * depth + ("└ " if depth else "") + neutralise(p["comm"]), style=style),
                 Text(p["state"] + (" BLOCKED" if hung else ""), style=style),
-                p.get("wchan") or "-",
+                node_text(p.get("wchan") or "-"),
                 age_text(p["age_s"]),
-                (p.get("container_id") or "-")[:13],
+                node_text((p.get("container_id") or "-")[:13]),
                 key=str(p["pid"]),
             )
         limits = self.scan["limits"]
@@ -153,7 +154,7 @@ class ProcessesScreen(NodeScreen):
                     + (" FULL" if full else ""),
                     style="bold red" if full else "",
                 ),
-                peers,
+                node_text(peers),
             )
         if not (proc or {}).get("pipes"):
             table.add_row("-", Text("no pipes", style="dim"), "", "", "")

@@ -19,7 +19,8 @@ from textual.widgets import DataTable, ProgressBar, Static, Tree
 
 from tui.format import human_bytes
 from tui.session import SnapshotCatalog
-from tui.widgets import NodeScreen, state_text
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text, state_text
 
 #: Seconds between two progress bar updates from the verifying thread.
 PROGRESS_EVERY_S = 0.1
@@ -108,7 +109,7 @@ class SnapshotsScreen(NodeScreen):
     def _loaded(self, message: Loaded) -> None:
         if isinstance(message.catalog, str):
             self.query_one("#snap-detail", Static).update(
-                Text(f"snapshots not available: {message.catalog}", style="yellow")
+                node_text(f"snapshots not available: {message.catalog}", style="yellow")
             )
             return
         self.catalog = message.catalog
@@ -126,9 +127,9 @@ class SnapshotsScreen(NodeScreen):
         tree.clear()
         images = tree.root.add(f"images ({len(self.catalog.images)})", expand=True)
         for image in self.catalog.images:
-            node = images.add(image["name"], expand=True)
+            node = images.add(node_text(image["name"]), expand=True)
             if image.get("error"):
-                node.add_leaf(Text(image["error"], style="yellow"))
+                node.add_leaf(node_text(image["error"], style="yellow"))
             for layer in image["layers"]:
                 snap = self.catalog.by_id(layer["snapshot"]) if layer["snapshot"] is not None else None
                 if snap is None:
@@ -139,7 +140,7 @@ class SnapshotsScreen(NodeScreen):
         group = tree.root.add(f"active ({len(active)})", expand=True)
         for snap in active:
             owner = (snap.get("owner_names") or ["?"])[0]
-            group.add_leaf(Text.assemble(self._label(snap, ""), " ", owner[:40]), data=snap["id"])
+            group.add_leaf(Text.assemble(self._label(snap, ""), " ", neutralise(owner)[:40]), data=snap["id"])
         tree.root.expand()
 
     # -- selection and files ----------------------------------------------------------------------------
@@ -164,7 +165,7 @@ class SnapshotsScreen(NodeScreen):
             return
         table = self.query_one("#snap-files", DataTable)
         table.clear()
-        table.border_title = f"files in #{message.snapshot_id}:{message.path}"
+        table.border_title = node_text(f"files in #{message.snapshot_id}:{message.path}")
         problems = problem_paths(self.verified.get(message.snapshot_id))
         present = set()
         for e in message.entries:
@@ -173,7 +174,7 @@ class SnapshotsScreen(NodeScreen):
             style = "bold red" if problem else ""
             table.add_row(
                 Text("✗" if problem else " ", style=style),
-                Text(e["name"] + ("/" if e["type"] == "dir" else ""), style=style),
+                node_text(e["name"] + ("/" if e["type"] == "dir" else ""), style=style),
                 Text(e["type"] + (f" ({problem})" if problem else ""), style=style),
                 f"{e['mode']:o}" if e["mode"] is not None else "-",
                 human_bytes(e["size"]) if e["size"] is not None else "-",
@@ -184,8 +185,8 @@ class SnapshotsScreen(NodeScreen):
             if path.startswith(prefix) and "/" not in path[len(prefix) :] and path not in present:
                 table.add_row(
                     Text("✗", style="bold red"),
-                    Text(path[len(prefix) :], style="bold red"),
-                    Text(problem, style="bold red"),
+                    node_text(path[len(prefix) :], style="bold red"),
+                    node_text(problem, style="bold red"),
                     "-",
                     "-",
                     key=path,
@@ -211,19 +212,19 @@ class SnapshotsScreen(NodeScreen):
         grid.add_column(style="bold")
         grid.add_column(overflow="fold")
         grid.add_row("snapshot", f"#{snap['id']} {snap['kind']}  parent #{snap['parent_id']}")
-        grid.add_row("images", ", ".join(snap["images"]) or "-")
+        grid.add_row("images", node_text(", ".join(snap["images"]) or "-"))
         if snap.get("layer_digest"):
             grid.add_row("layer", f"L{snap['layer']} {snap['layer_digest'][:19]}…")
         if snap.get("owner_names"):
-            grid.add_row("container", ", ".join(snap["owner_names"]))
-        grid.add_row("mounted", ", ".join(snap["mounted_at"]) or "no")
+            grid.add_row("container", node_text(", ".join(snap["owner_names"])))
+        grid.add_row("mounted", node_text(", ".join(snap["mounted_at"]) or "no"))
         result = self.verified.get(snap["id"])
         if result:
             check = result.get("check") or {}
             problems = check.get("missing", []) + check.get("changed", [])
-            line = Text.assemble(state_text(result["status"]), " ", result.get("reason") or "")
+            line = Text.assemble(state_text(result["status"]), " ", neutralise(result.get("reason") or ""))
             for p in problems[:4]:
-                line.append(f"\n{p}", style="bold red")
+                line.append("\n" + neutralise(p), style="bold red")
             grid.add_row("verified", line)
         else:
             grid.add_row("verified", Text("not yet (v verifies)", style="dim"))

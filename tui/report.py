@@ -22,6 +22,7 @@ from probes.builtin.runtime import runtime_facts
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from tui.redact import not_redacted, redact_document
+from tui.untrusted import neutralise_data
 
 SCHEMA = "nodedoc.report/v1"
 
@@ -148,6 +149,16 @@ def build_report(
     return cleaned
 
 
+def displayable(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as the text, Markdown and HTML writers show it: every string from the node made inert
+    (:mod:`tui.untrusted`); the runbook's hard-wrapped conclusion joined into one paragraph first."""
+    walk = doc.get("walkthrough") or {}
+    if walk.get("conclusion"):
+        conclusion = {**walk["conclusion"], "summary": " ".join(str(walk["conclusion"]["summary"]).split())}
+        doc = {**doc, "walkthrough": {**walk, "conclusion": conclusion}}
+    return neutralise_data(doc)  # type: ignore[no-any-return]
+
+
 def exit_code(doc: dict[str, Any]) -> int:
     """0 nothing worse than info, 1 a warning, 2 a critical finding."""
     severity = worst([Finding.from_dict(f) for f in doc["findings"]])
@@ -167,6 +178,7 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "
 
 def render_text(doc: dict[str, Any], console: Any) -> None:
     """Short and scannable: problems worst first with their first remedy, info one line each, then probes."""
+    doc = displayable(doc)
     findings = [f for f in doc["findings"] if f["severity"] != "ok"]
     runtime = doc["runtime"]
     head = f"{doc['node']['hostname']} · kernel {doc['node']['kernel']}"
@@ -272,6 +284,7 @@ def _containers_markdown(containers: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
+    doc = displayable(doc)
     out = [f"# nodedoc report: {doc['node']['hostname']}", ""]
     out.append(f"Generated {doc['generated_at']} · kernel {doc['node']['kernel']} · {doc['node']['os']}")
     rt = doc["runtime"]

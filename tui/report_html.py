@@ -1,6 +1,6 @@
 """The report as one self-contained HTML file: inline CSS, no script, no network, readable printed.
 
-Every value from the document is escaped; the document is already redacted by :func:`tui.report.build_report`.
+Every value from the document is neutralised (:mod:`tui.untrusted`) and HTML-escaped; the document is already redacted by :func:`tui.report.build_report`.
 """
 
 from __future__ import annotations
@@ -153,8 +153,9 @@ def _containers(containers: dict[str, Any]) -> str:
 
 
 def render_html(doc: dict[str, Any]) -> str:
-    from tui.report import _redaction_line
+    from tui.report import _redaction_line, displayable
 
+    doc = displayable(doc)  # control characters shown as escapes, then every value HTML-escaped
     node, rt = doc["node"], doc["runtime"]
     runtime = (
         f"{_e(rt['name'])} {_e(rt['version'])} (CRI {_e(rt['api_version'])}) at <code>{_e(rt['endpoint'])}</code>"
