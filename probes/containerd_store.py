@@ -709,7 +709,10 @@ class ContainerdDisk:
         if not info.layers:
             return Verification(info, "unverifiable", "no image in meta.db has this snapshot as a layer")
         ref = next((r for r in info.layers if self.content.has(r.layer.blob.digest)), info.layers[0])
-        blob = self.content.blob_path(ref.layer.blob.digest)
+        try:
+            blob = self.content.blob_path(ref.layer.blob.digest)
+        except ContentError as exc:
+            return Verification(info, "unverifiable", str(exc), ref)
         try:
             check = verify_layer(
                 blob,

@@ -282,6 +282,10 @@ class _TarReader:
             self.pos = len(self.buf)
 
 
+#: Larger than any long name or PAX record set a real layer has; more means a corrupt or hostile tar.
+MAX_EXTENDED_HEADER = 1024 * 1024
+
+
 def _num(field: bytes) -> int:
     if field and field[0] & 0x80:  # base-256
         value = field[0] & 0x3F
@@ -359,8 +363,17 @@ def iter_tar(tar: _TarReader) -> Iterator[tuple[str, str, int, int, str]]:
         if checksum != sum(header[:148]) + 256 + sum(header[156:]):
             raise BlobCorrupt(f"layer blob {tar.name}: tar header checksum mismatch near byte {tar.total}")
         typeflag = header[156:157]
+        if size < 0:  # base-256 can say so; reading "back" would loop over the same header forever
+            raise BlobCorrupt(
+                f"layer blob {tar.name}: tar header near byte {tar.total} has negative size {size}"
+            )
         padded = (size + 511) & ~511
         if typeflag in (b"x", b"g", b"L", b"K"):
+            if size > MAX_EXTENDED_HEADER:
+                raise BlobCorrupt(
+                    f"layer blob {tar.name}: a {size}-byte tar extended header near byte {tar.total} "
+                    f"(more than {MAX_EXTENDED_HEADER} bytes: not a name or PAX record)"
+                )
             data = tar.read(padded)
             if data is None:
                 raise BlobCorrupt(f"layer blob {tar.name} is truncated inside a tar extended header")
@@ -385,6 +398,8 @@ def iter_tar(tar: _TarReader) -> Iterator[tuple[str, str, int, int, str]]:
                 size = int(pax["size"])
             except ValueError:
                 pass
+            if size < 0:
+                raise BlobCorrupt(f"layer blob {tar.name}: PAX size {size} of {name!r} is negative")
             padded = (size + 511) & ~511
         long_name = long_link = None
         pax = {}
