@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from probes.node import NodeContext
+from probes.node import Need, NodeContext
+
+__all__ = [
+    "Finding",
+    "Need",
+    "NodeContext",
+    "Outcome",
+    "Probe",
+    "ProbeResult",
+    "ProbeStatus",
+    "Remedy",
+    "Severity",
+]
 
 
 class Severity(enum.StrEnum):
@@ -31,18 +42,11 @@ class Severity(enum.StrEnum):
 _RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
 
 
-class Need(enum.StrEnum):
-    """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
-
-    CRI = "cri"
-    CONTAINERD_ROOT = "containerd-root"
-    CONTAINERD_STATE = "containerd-state"
-    PROCFS = "procfs"
-    HOST_FILES = "host-files"
-
-
 class ProbeStatus(enum.StrEnum):
-    """Whether a probe ran. ``skipped`` (could not tell, with a reason) is not ``error`` (it broke)."""
+    """Whether a probe ran. ``skipped`` (could not look, with a reason) is not ``error`` (it broke).
+
+    Whether a skip leaves the verdict unknown is :attr:`ProbeResult.not_applicable`'s to say.
+    """
 
     OK = "ok"
     SKIPPED = "skipped"
@@ -109,7 +113,12 @@ class Outcome:
 
 @dataclass
 class ProbeResult:
-    """One probe's run as recorded in reports: status, reason, duration, findings and facts."""
+    """One probe's run as recorded in reports: status, reason, duration, findings and facts.
+
+    ``not_applicable`` marks a skip of something this run does not look at (post-mortem mode has no live
+    runtime; a copied tree has no processes): the verdict stands without it. Any other skip, and every
+    error, means the probe *could not run* where it should have: the verdict is unknown.
+    """
 
     probe: str
     title: str
@@ -118,6 +127,14 @@ class ProbeResult:
     duration_ms: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    not_applicable: bool = False
+
+    @property
+    def could_not_run(self) -> bool:
+        """It errored, timed out, or could not look at what it should: nothing it found is an all-clear."""
+        if self.status is ProbeStatus.ERROR:
+            return True
+        return self.status is ProbeStatus.SKIPPED and not self.not_applicable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,7 +143,23 @@ class ProbeResult:
             "status": str(self.status),
             "reason": self.reason,
             "duration_ms": round(self.duration_ms, 1),
+            "not_applicable": self.not_applicable,
+            "could_not_run": self.could_not_run,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
+        """Read back :meth:`to_dict` plus ``findings`` and ``facts`` (recordings, runbook sessions)."""
+        return cls(
+            probe=data["id"],
+            title=data.get("title", data["id"]),
+            status=ProbeStatus(data["status"]),
+            reason=data.get("reason", ""),
+            duration_ms=float(data.get("duration_ms", 0.0)),
+            findings=[Finding.from_dict(f) for f in data.get("findings") or []],
+            facts=data.get("facts") or {},
+            not_applicable=bool(data.get("not_applicable", False)),
+        )
 
 
 class Probe:
@@ -134,7 +167,8 @@ class Probe:
 
     ``run`` may return an :class:`Outcome` or just a list of findings. It may raise: the runner records
     the exception as this probe's error and the other probes carry on. :class:`probes.node.NeedUnmet`
-    raised from ``run`` marks the probe skipped with its message.
+    raised from ``run`` marks the probe skipped with its message (the verdict is then unknown);
+    :class:`probes.node.NotApplicable` marks it skipped as not part of this run.
     """
 
     id: ClassVar[str]

@@ -20,6 +20,8 @@ from textual.widgets import Static
 
 from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
 from probes.errors import NodedocError
+from probes.readers.cri.runtime import NODE_CONDITIONS
+from tui.report import could_not_run_text
 from tui.session import RuntimeUnreachable
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text, severity_text
@@ -114,9 +116,11 @@ class DashboardScreen(NodeScreen):
         grid.add_row("endpoint", node_text(facts["endpoint"]))
         for cond in facts["conditions"]:
             ok = cond["status"]
+            # Only the conditions the kubelet reads make the node NotReady; others are information.
+            bad = "bold red" if cond["type"] in NODE_CONDITIONS else "yellow"
             grid.add_row(
                 node_text(cond["type"]),
-                node_text("true" if ok else f"FALSE {cond['reason']}", style="green" if ok else "bold red"),
+                node_text("true" if ok else f"FALSE {cond['reason']}", style="green" if ok else bad),
             )
         panel.update(grid)
 
@@ -157,21 +161,31 @@ class DashboardScreen(NodeScreen):
 
     def _show_findings(self, results: list[ProbeResult]) -> None:
         findings = sort_worst_first([f for r in results for f in r.findings if f.severity is not Severity.OK])
+        missing = [r for r in results if r.could_not_run]
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        if missing:
+            # As loud as a critical: the verdict is unknown, whatever the other probes found.
+            table.add_row(
+                Text("UNKN ", style="bold red"),
+                Text(could_not_run_text([r.probe for r in missing]), style="bold"),
+            )
         for finding in findings[:WORST_SHOWN]:
             table.add_row(severity_text(finding.severity), node_text(finding.title))
         if not findings:
-            table.add_row(severity_text(Severity.OK), "No problems found.")
+            table.add_row(
+                severity_text(Severity.OK),
+                "No problems found by the probes that ran." if missing else "No problems found.",
+            )
         elif len(findings) > WORST_SHOWN:
             table.add_row("", Text(f"… {len(findings) - WORST_SHOWN} more: press f", style="dim"))
-        ran = {s: sum(1 for r in results if r.status is s) for s in ProbeStatus}
+        ran = sum(1 for r in results if r.status is ProbeStatus.OK)
+        na = sum(1 for r in results if r.not_applicable)
         table.add_row(
             "",
             Text(
-                f"probes: {ran[ProbeStatus.OK]} ran, {ran[ProbeStatus.SKIPPED]} skipped, "
-                f"{ran[ProbeStatus.ERROR]} failed",
+                f"probes: {ran} ran, {na} not applicable, {len(missing)} could not run",
                 style="dim",
             ),
         )

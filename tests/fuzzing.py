@@ -157,8 +157,8 @@ def exercise(run: Callable[[Any, Path], object], example: Any, measure_memory: b
 
 
 def read_meta_db(data: bytes, _scratch: Path) -> int:
-    from probes.bbolt import BoltFile
-    from probes.containerd_store import MetaDb
+    from probes.readers.disk.bbolt import BoltFile
+    from probes.readers.disk.containerd_store import MetaDb
 
     bolt = BoltFile.from_bytes(data, "fuzz-meta.db")
     meta = MetaDb(bolt)
@@ -168,8 +168,8 @@ def read_meta_db(data: bytes, _scratch: Path) -> int:
 
 
 def read_overlay_db(data: bytes, _scratch: Path) -> int:
-    from probes.bbolt import BoltFile
-    from probes.containerd_store import OverlayDb
+    from probes.readers.disk.bbolt import BoltFile
+    from probes.readers.disk.containerd_store import OverlayDb
 
     bolt = BoltFile.from_bytes(data, "fuzz-metadata.db")
     return len(OverlayDb(bolt).snapshots()) + sum(1 for _ in bolt.root.walk())
@@ -196,7 +196,7 @@ def containerd_root(
 
 def read_whole_root(root: Path) -> int:
     """What ``nodedoc snapshots --verify --containerd-root`` reads: both databases, images, snapshots."""
-    from probes.containerd_store import ContainerdDisk
+    from probes.readers.disk.containerd_store import ContainerdDisk
 
     disk = ContainerdDisk(root, None)
     n = len(disk.images()) + len(disk.orphans().namespace_records_without_backend)
@@ -310,7 +310,7 @@ def content_store_case(draw: st.DrawFn) -> tuple[dict[str, bytes], str, str]:
 
 
 def resolve_content(example: tuple[dict[str, bytes], str, str], scratch: Path) -> int:
-    from probes.images import ContentStore, Descriptor
+    from probes.readers.disk.images import ContentStore, Descriptor
 
     blobs, target, media = example
     root = scratch / "root"
@@ -432,7 +432,7 @@ def bomb(size: int) -> bytes:
 
 
 def verify_blob(blob: bytes, scratch: Path) -> int:
-    from probes.layer_verify import verify_layer
+    from probes.readers.disk.layer_verify import verify_layer
 
     path = scratch / "blob"
     path.write_bytes(blob)
@@ -522,10 +522,10 @@ def host_files_case() -> st.SearchStrategy[dict[str, str]]:
 
 def read_host_files(files: dict[str, str], scratch: Path) -> int:
     """The readers and the two probes that read these files (config, service), on a scratch host root."""
-    from probes import containerd_config, kubelet_config, systemd_unit
     from probes.builtin.config import ConfigProbe
     from probes.builtin.service import ServiceProbe
     from probes.node import NeedUnmet, NodeContext
+    from probes.readers.host import containerd_config, kubelet_config, systemd_unit
 
     host = _host(scratch, files)
     config = containerd_config.load(host, host / "proc", None)
@@ -634,9 +634,9 @@ def procfs_case() -> st.SearchStrategy[dict[str, Any]]:
 def read_procfs(case: dict[str, Any], scratch: Path) -> int:
     """``scan_runtime`` over a scratch /proc made of fuzzed stat/status/cmdline/cgroup files, and the
     mountinfo and netns parsers."""
-    from probes.mounts import mounts_for_root, parse_mounts
-    from probes.netns import parse_fib_trie, parse_if_inet6
-    from probes.procs import scan_runtime
+    from probes.readers.disk.mounts import mounts_for_root, parse_mounts
+    from probes.readers.procfs.netns import parse_fib_trie, parse_if_inet6
+    from probes.readers.procfs.procs import scan_runtime
 
     proc = scratch / "proc"
     (proc / "sys" / "fs").mkdir(parents=True)

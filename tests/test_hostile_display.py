@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from probes.containerd_store import ContainerdDisk
-from probes.cri import cri_pb2 as pb
+from probes.readers.cri import cri_pb2 as pb
+from probes.readers.disk.containerd_store import ContainerdDisk
 from screens.findings import FindingsScreen
 from screens.pod_detail import PodDetailScreen
 from screens.snapshots import SnapshotsScreen

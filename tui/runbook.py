@@ -21,7 +21,7 @@ import json
 import os
 import stat
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,19 +297,24 @@ def _check_graph(start: str, steps: dict[str, Step]) -> None:
         for target in step.targets():
             if target not in steps:
                 raise _Invalid(f"leads to unknown step {target!r}", step.id)
-    colour: dict[str, int] = {}  # 1 on the current path, 2 done
-
-    def visit(step_id: str, path: list[str]) -> None:
-        colour[step_id] = 1
-        for target in steps[step_id].targets():
-            if colour.get(target) == 1:
-                loop = " -> ".join([*path[path.index(target) :], step_id, target])
-                raise _Invalid(f"cycle: {loop}", step_id)
-            if target not in colour:
-                visit(target, [*path, step_id])
-        colour[step_id] = 2
-
-    visit(start, [])
+    # Depth-first with an explicit stack: a runbook may chain thousands of steps (no recursion limit).
+    colour: dict[str, int] = {start: 1}  # 1 on the current path, 2 done
+    path: list[str] = [start]
+    pending: list[Iterator[str]] = [iter(steps[start].targets())]
+    while pending:
+        step_id = path[-1]
+        target = next(pending[-1], None)
+        if target is None:
+            colour[step_id] = 2
+            path.pop()
+            pending.pop()
+        elif colour.get(target) == 1:
+            loop = " -> ".join([*path[path.index(target) :], target])
+            raise _Invalid(f"cycle: {loop}", step_id)
+        elif target not in colour:
+            colour[target] = 1
+            path.append(target)
+            pending.append(iter(steps[target].targets()))
     unreachable = [s for s in steps if s not in colour]
     if unreachable:
         raise _Invalid(f"unreachable from {start!r}", unreachable[0])
@@ -366,6 +371,10 @@ def _writable_by_others(path: Path) -> str | None:
 def load_runbook(path: Path, known_probes: Iterable[str] | None = None) -> Runbook:
     """One runbook file, validated; raises :class:`RunbookError` with the file (and step) in the message."""
     path = Path(path)
+    if path.is_dir():
+        raise RunbookError(f"{path}: is a directory (validate reads the *.toml files in it)")
+    if not path.exists():
+        raise RunbookError(f"{path}: no such file")
     unsafe = _writable_by_others(path)
     if unsafe:
         raise RunbookError(f"{path}: {unsafe}")
@@ -424,14 +433,7 @@ def result_to_dict(result: ProbeResult) -> dict[str, Any]:
 
 
 def result_from_dict(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult(
-        probe=data["id"],
-        title=data.get("title", data["id"]),
-        status=ProbeStatus(data["status"]),
-        reason=data.get("reason", ""),
-        duration_ms=float(data.get("duration_ms", 0.0)),
-        findings=[Finding.from_dict(f) for f in data.get("findings") or []],
-    )
+    return ProbeResult.from_dict(data)
 
 
 @dataclass
@@ -659,8 +661,11 @@ def run_step_probes(node: Any, probe_ids: list[str]) -> list[ProbeResult]:
         refs = select(probe_ids)
     except ValueError as exc:
         raise RunbookError(str(exc)) from None
-    node.forget()
-    return run_probes(node, refs)
+    fresh = node.fresh()
+    try:
+        return run_probes(fresh, refs)
+    finally:
+        fresh.close()
 
 
 def walk(

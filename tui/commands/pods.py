@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from probes.sandboxes import SandboxView, list_sandboxes
+from probes.errors import NodedocError
+from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
 from tui.untrusted import neutralise_data
@@ -48,7 +49,7 @@ def _regex(text: str | None, what: str) -> re.Pattern[str] | None:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise SystemExit(f"nodedoc: --{what} {text!r} is not a valid regular expression: {exc}") from None
+        raise NodedocError(f"--{what} {text!r} is not a valid regular expression: {exc}") from None
 
 
 def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
@@ -57,7 +58,7 @@ def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
     for item in args.label:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"nodedoc: --label {item!r} must be KEY=VALUE")
+            raise NodedocError(f"--label {item!r} must be KEY=VALUE")
         labels[key] = value
 
     def keep(view: SandboxView) -> bool:

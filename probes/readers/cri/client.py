@@ -22,7 +22,6 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from probes.cri import cri_pb2 as pb
 from probes.errors import (
     CriCallFailed,
     CriError,
@@ -31,6 +30,7 @@ from probes.errors import (
     EndpointPermissionDenied,
     NotCriRuntime,
 )
+from probes.readers.cri import cri_pb2 as pb
 
 DEFAULT_TIMEOUT = 2.0
 
@@ -77,7 +77,10 @@ class Candidate:
 def socket_path(endpoint: str) -> str:
     """The filesystem path of a ``unix://`` endpoint (a bare path is taken as one too)."""
     if endpoint.startswith("unix://"):
-        return endpoint[len("unix://") :]
+        path = endpoint[len("unix://") :]
+        if not path:
+            raise CriError(f"endpoint {endpoint!r} names no socket (unix:///run/containerd/containerd.sock)")
+        return path
     if "://" in endpoint:
         raise CriError(f"unsupported endpoint {endpoint!r}: nodedoc speaks CRI over unix sockets only")
     return endpoint
@@ -114,10 +117,17 @@ def candidate_endpoints(
         return [Candidate(explicit, "--endpoint")]
     if env.get("CONTAINER_RUNTIME_ENDPOINT"):
         return [Candidate(env["CONTAINER_RUNTIME_ENDPOINT"], "CONTAINER_RUNTIME_ENDPOINT")]
-    config = Path(env["CRI_CONFIG_FILE"]) if env.get("CRI_CONFIG_FILE") else host_root / "etc/crictl.yaml"
-    configured = read_crictl_config(config).get("runtime-endpoint")
-    if configured:
-        return [Candidate(configured, f"runtime-endpoint in {config}")]
+    if env.get("CRI_CONFIG_FILE"):  # the operator's own crictl config: its endpoint is used as given
+        config = Path(env["CRI_CONFIG_FILE"])
+        configured = read_crictl_config(config).get("runtime-endpoint")
+        if configured:
+            return [Candidate(configured, f"runtime-endpoint in {config}")]
+    else:  # the host's: it names the socket as the host sees it, so look under the host root
+        config = host_root / "etc/crictl.yaml"
+        configured = read_crictl_config(config).get("runtime-endpoint")
+        if configured:
+            endpoint = "unix://" + _under(host_root, socket_path(configured))
+            return [Candidate(endpoint, f"runtime-endpoint in {config}")]
     return [
         Candidate("unix://" + _under(host_root, socket_path(ep)), f"{name} default")
         for name, ep in KNOWN_ENDPOINTS
