@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Tree
 
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.disk.containerd_store import ContainerdDisk
@@ -103,6 +103,9 @@ def planted(lab) -> Iterator[Planted]:
             path = os.path.join(os.fsencode(fs), name)
             Path(os.fsdecode(path)).write_text("planted\n")
             made.append(path)
+    os.symlink("/", active.fs_dir / "escape")  # browsing must not follow it to the host's root
+    os.mkfifo(active.fs_dir / "fifo")  # nor open it (that would block)
+    made += [os.fsencode(active.fs_dir / "escape"), os.fsencode(active.fs_dir / "fifo")]
     try:
         yield Planted(lab, sandbox_id, container_id, committed.fs_dir, active.fs_dir)
     finally:
@@ -232,11 +235,26 @@ async def _drive_tui(planted: Planted) -> None:
         screen = app.screen
         assert isinstance(screen, SnapshotsScreen)
         await until(pilot, lambda: bool(screen.catalog.snapshots), what="the snapshot catalog")
-        screen._select(_snapshot_id(planted.active_fs))
+        active_id = _snapshot_id(planted.active_fs)
+        tree = screen.query_one(Tree)
+        await pilot.pause(0.3)
+        leaf = next(n for n in _tree_nodes(tree.root) if n.data == active_id)
+        tree.move_cursor(leaf)  # as the operator would: highlight the container's snapshot
         files = screen.query_one("#snap-files", DataTable)
-        await until(pilot, lambda: files.row_count >= len(FILE_NAMES), what="the planted files")
+        await until(
+            pilot,
+            lambda: f"#{active_id}:/" in str(files.border_title) and files.row_count >= len(FILE_NAMES),
+            what="the container's files",
+        )
         names = {files.get_row_at(i)[1].plain for i in range(files.row_count)}
         assert set(SHOWN[:6]) <= names, names
+        assert "escape" in names and "fifo" in names  # listed (as a link and a FIFO), not entered or opened
+        screen._select(active_id, "/escape")  # as if a path led through the link
+        await until(pilot, lambda: any("symlink" in n.message for n in app._notifications), what="refusal")
+        assert "/escape" in next(n.message for n in app._notifications if "symlink" in n.message)
+        shown_now = {str(files.get_row_at(i)[1]) for i in range(files.row_count)}
+        assert not shown_now & {"usr/", "var/", "work/"} and ":/escape" not in str(files.border_title)
+        screen._select(active_id)
         assert_inert(screen_text(app), ["evil\\x1b[31mred"], "snapshots screen")
 
         await pilot.press("f")
@@ -264,6 +282,12 @@ async def _drive_tui(planted: Planted) -> None:
         assert_inert(
             " ".join(shown), ["could not read evil\\x1b[31mRED", "\\x1b]0;owned\\x07"], "notification"
         )
+
+
+def _tree_nodes(node):
+    yield node
+    for child in node.children:
+        yield from _tree_nodes(child)
 
 
 def _snapshot_id(fs_dir: Path) -> int:

@@ -29,6 +29,7 @@ from probes.readers.disk.layer_verify import (
     LayerCheck,
     Progress,
     SnapshotDirMissing,
+    TreeTooLarge,
     list_dir,
     verify_layer,
 )
@@ -732,7 +733,7 @@ class ContainerdDisk:
             )
         except CompressionUnsupported as exc:
             return Verification(info, "unverifiable", str(exc), ref)
-        except SnapshotDirMissing as exc:
+        except (SnapshotDirMissing, TreeTooLarge) as exc:
             return Verification(info, "unverifiable", str(exc), ref)
         except BlobCorrupt as exc:
             return Verification(info, "corrupt-blob", str(exc), ref)
