@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import socket
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -24,6 +25,9 @@ from tui.redact import not_redacted, redact_document
 from tui.untrusted import neutralise_data
 
 SCHEMA = "nodedoc.report/v1"
+
+#: The report as JSON data (typed in the report package).
+ReportDocument = dict[str, Any]
 
 
 def node_facts(node: NodeContext) -> dict[str, str]:
@@ -422,3 +426,11 @@ def write_private(path: os.PathLike[str] | str, text: str) -> None:
             fh.write(text)
     except OSError as exc:
         raise NodedocError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def export_report(doc: ReportDocument, directory: Path, now: dt.datetime | None = None) -> Path:
+    """Write the report as HTML into ``directory`` (0600), named by host and time; the TUI's one export."""
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    path = directory / f"nodedoc-report-{doc['node']['hostname']}-{stamp}.html"
+    write_private(path, render(doc, "html"))
+    return path

@@ -6,7 +6,9 @@ A runbook has an id, a title, the symptoms it is for, and steps keyed by id. Eac
 - ``probe``: runs ``probes`` and branches on which findings appeared (``branches`` of ``{when, next}``,
   first match wins, then ``otherwise``; ``unavailable`` when none of the probes could run);
 - ``instruction``: ``text`` and exact ``commands`` to run or look at, then ``next``;
-- ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``.
+- ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``; with
+  ``remediation_from`` (finding ids, ``*`` globs) its remediation is those findings' own steps, concrete
+  and as proven on the lab, and ``remediation`` is shown only when no such finding was seen on the path.
 
 Loading validates every file (unknown step ids, unreachable steps, cycles, unknown probes, missing
 fields) and keeps going: a bad runbook is reported as a :class:`RunbookProblem` and the others load.
@@ -22,11 +24,11 @@ import os
 import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
 from probes.errors import NodedocError
 
 BUILTIN_DIR = Path(__file__).with_name("runbooks")
@@ -109,6 +111,8 @@ class Step:
     severity: Severity = Severity.OK
     summary: str = ""
     remediation: tuple[Remediation, ...] = ()
+    #: Finding ids (globs) whose own remediation this conclusion shows, so both say the same fix.
+    remediation_from: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
 
     def targets(self) -> list[str]:
@@ -288,6 +292,7 @@ def parse_step(step_id: str, table: Any) -> Step:
             command = r.get("command")
             remedies.append(Remediation(r["text"].strip(), command.strip() if command else None))
         kw["remediation"] = tuple(remedies)
+        kw["remediation_from"] = _strings(table, "remediation_from", step_id)
     return Step(**kw)
 
 
@@ -428,14 +433,6 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def result_to_dict(result: ProbeResult) -> dict[str, Any]:
-    return {**result.to_dict(), "findings": [f.to_dict() for f in result.findings]}
-
-
-def result_from_dict(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult.from_dict(data)
-
-
 @dataclass
 class StepRecord:
     """One step on the path taken: when it was entered and left, the answer or probe results, a note."""
@@ -456,7 +453,7 @@ class StepRecord:
             "left_at": self.left_at,
             "answer": self.answer,
             "answer_label": self.answer_label,
-            "probes": [result_to_dict(r) for r in self.results],
+            "probes": [r.to_record(facts=False) for r in self.results],
             "matched": list(self.matched),
             "note": self.note,
         }
@@ -469,7 +466,7 @@ class StepRecord:
             left_at=data.get("left_at", ""),
             answer=data.get("answer", ""),
             answer_label=data.get("answer_label", ""),
-            results=[result_from_dict(r) for r in data.get("probes") or []],
+            results=[ProbeResult.from_record(r) for r in data.get("probes") or []],
             matched=list(data.get("matched") or []),
             note=data.get("note", ""),
         )
@@ -539,6 +536,24 @@ class RunbookSession:
             for result in record.results:
                 out += [f for f in result.findings if (f.id, record.step) in matched]
         return sort_worst_first(out)
+
+    def remediation(self) -> list[Remedy]:
+        """The conclusion's steps: those of the findings it names (``remediation_from``) seen on the path,
+        worst finding first, each command once; else the runbook's own ``remediation``."""
+        step = self.conclusion
+        if step is None:
+            return []
+        out: list[Remedy] = []
+        seen: set[str] = set()
+        for f in self.findings():
+            if not any(fnmatch.fnmatchcase(f.id, pattern) for pattern in step.remediation_from):
+                continue
+            for remedy in f.remediation:
+                key = remedy.command or remedy.text
+                if key not in seen:
+                    seen.add(key)
+                    out.append(remedy)
+        return out or [Remedy(r.text, r.command) for r in step.remediation]
 
     # -- moving ---------------------------------------------------------------------------------------
 
@@ -612,7 +627,7 @@ class RunbookSession:
                 "diagnosis": conclusion.diagnosis,
                 "severity": str(conclusion.severity),
                 "summary": conclusion.summary,
-                "remediation": [{"text": r.text, "command": r.command} for r in conclusion.remediation],
+                "remediation": [asdict(r) for r in self.remediation()],
                 "references": list(conclusion.references),
                 "findings": [f.id for f in self.decisive_findings()],
             },

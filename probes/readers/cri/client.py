@@ -63,6 +63,8 @@ _RPCS: dict[str, tuple[str, type[Message], type[Message]]] = {
     "ListImages": ("ImageService", pb.ListImagesRequest, pb.ListImagesResponse),
     "ImageStatus": ("ImageService", pb.ImageStatusRequest, pb.ImageStatusResponse),
     "ImageFsInfo": ("ImageService", pb.ImageFsInfoRequest, pb.ImageFsInfoResponse),
+    "PullImage": ("ImageService", pb.PullImageRequest, pb.PullImageResponse),
+    "RemoveImage": ("ImageService", pb.RemoveImageRequest, pb.RemoveImageResponse),
 }
 
 
@@ -356,6 +358,14 @@ class CriClient:
 
     def remove_container(self, container_id: str, timeout: float = 30.0) -> None:
         self.call("RemoveContainer", pb.RemoveContainerRequest(container_id=container_id), timeout=timeout)
+
+    def pull_image(self, image: str, timeout: float = 120.0) -> str:
+        """Pull ``image`` through the runtime (its registry config applies); the image ref it returns."""
+        request = pb.PullImageRequest(image=pb.ImageSpec(image=image))
+        return str(self.call("PullImage", request, timeout=timeout).image_ref)
+
+    def remove_image(self, image: str, timeout: float = 60.0) -> None:
+        self.call("RemoveImage", pb.RemoveImageRequest(image=pb.ImageSpec(image=image)), timeout=timeout)
 
 
 def discover(
