@@ -53,7 +53,7 @@ def conclusion_body(session: RunbookSession, step: Step) -> list[Text]:
             lines.append(Text.assemble(severity_text(f.severity), " ", (f.id, "bold"), f"  {f.title}"))
             if not step.remediation_from:  # else they are the remediation below
                 lines += [Text(f"    $ {r.command}", style="cyan") for r in f.remediation if r.command][:3]
-    remediation = session.remediation()
+    remediation = neutralise_data(session.remediation())  # a finding's own steps quote node names
     if remediation:
         lines += [Text(""), Text("Remediation", style="bold underline")]
         for i, remedy in enumerate(remediation, 1):

@@ -83,8 +83,8 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
         "--containerd-config",
         default=default,
         metavar="FILE",
-        help="containerd's config.toml, a host path (default: the running containerd's --config, else the "
-        "standard locations)",
+        help="containerd's config.toml: a host path, or a path under --host-root as given (default: the running "
+        "containerd's --config, else the standard locations)",
     )
     group.add_argument(
         "--host-root",
@@ -102,15 +102,25 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     )
 
 
+def as_host_path(given: str, host_root: Path) -> str:
+    """A file named on the command line as the host sees it: a path under ``host_root`` loses that prefix."""
+    try:
+        inside = Path(given).resolve().relative_to(Path(host_root).resolve())
+    except (OSError, ValueError):
+        return given  # already a host path
+    return "/" + str(inside) if Path(host_root).resolve() != Path("/") else given
+
+
 def node_from_args(args: argparse.Namespace) -> NodeContext:
     options = {}
+    host_root = getattr(args, "host_root", Path("/"))
     if getattr(args, "containerd_config", None):
-        options["containerd_config"] = args.containerd_config
+        options["containerd_config"] = as_host_path(args.containerd_config, host_root)
     return NodeContext(
         options=options,
         endpoint=getattr(args, "endpoint", None),
         containerd_root=getattr(args, "containerd_root", None),
         containerd_state=getattr(args, "containerd_state", None),
-        host_root=getattr(args, "host_root", Path("/")),
+        host_root=host_root,
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
     )
