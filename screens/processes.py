@@ -14,17 +14,11 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from probes.errors import NodedocError
+from tui.format import human_age
 from tui.messages import ProcessesRead, Unavailable
 from tui.session import RuntimeProcesses
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text
-
-
-def age_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 class ProcessesScreen(NodeScreen):
@@ -92,7 +86,7 @@ class ProcessesScreen(NodeScreen):
                 Text("  " * depth + ("└ " if depth else "") + neutralise(p.comm), style=style),
                 Text(p.state + (" BLOCKED" if blocked else ""), style=style),
                 node_text(p.wchan or "-"),
-                age_text(p.age_s),
+                human_age(p.age_s),
                 node_text((p.container_id or "-")[:13]),
                 key=str(p.pid),
             )
