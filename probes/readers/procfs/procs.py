@@ -499,13 +499,16 @@ def workload_pids(root: str, shims: list[RuntimeProcess]) -> dict[int, str]:
             bundles = os.listdir(f"{root}/{shim.pid}/cwd/..")
         except OSError:
             continue
-        if tasks in seen:
+        if (
+            tasks in seen or "io.containerd.runtime." not in tasks
+        ):  # a shim not in a task bundle: unknown layout
             continue
         seen.add(tasks)
         for bundle in bundles:
             here = f"{root}/{shim.pid}/cwd/../{bundle}"
             try:
-                names = [n for n in os.listdir(here) if n.endswith(".pid")]
+                # init.pid and <exec-id>.pid are the container's; shim.pid (runtime v1) is the shim's own
+                names = [n for n in os.listdir(here) if n.endswith(".pid") and n != "shim.pid"]
             except OSError:
                 continue
             for name in names:
