@@ -40,6 +40,16 @@ def endpoint(text: str) -> str:
     return text
 
 
+def directory(text: str) -> Path:
+    """A directory named on the command line: it must exist (a typo is an error, not a node with no data)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text}: {'not a directory' if path.exists() else 'no such directory'}"
+        )
+    return path
+
+
 def output_file(text: str) -> str:
     """A file nodedoc will write: not a directory, and in a directory that exists."""
     path = Path(text)
@@ -67,14 +77,14 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     )
     group.add_argument(
         "--containerd-root",
-        type=Path,
+        type=directory,
         default=default,
         metavar="DIR",
         help="containerd root (alone: post-mortem mode on a copy of /var/lib/containerd)",
     )
     group.add_argument(
         "--containerd-state",
-        type=Path,
+        type=directory,
         default=default,
         metavar="DIR",
         help="containerd state directory (default from the runtime or its config)",
@@ -88,7 +98,7 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     )
     group.add_argument(
         "--host-root",
-        type=Path,
+        type=directory,
         default=Path("/") if top else argparse.SUPPRESS,
         metavar="DIR",
         help="the host's / mounted here (nodedoc in a debug pod)",
