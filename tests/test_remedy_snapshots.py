@@ -332,6 +332,9 @@ def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_pa
     [view] = [v for v in disk.images() if v.record.name == lab.image]
     assert view.resolved is not None
     layer, config = view.resolved.layers[0].blob.digest, view.resolved.config.digest
+    deadline = time.monotonic() + 60  # containerd's garbage collector deletes the blob, asynchronously
+    while disk.content.has(layer) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not disk.content.has(layer) and disk.content.has(config)  # discarded; the config is kept
     before = running_pods(lab)
     snap = pause_snapshot(lab)
