@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.sandboxes import list_sandboxes  # noqa: E402
+from probes.readers.cri.sandboxes import list_sandboxes  # noqa: E402
 from tui.lab import Lab  # noqa: E402
 
 TARGET = 5.0

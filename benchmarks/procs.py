@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.procs import scan_runtime  # noqa: E402
+from probes.readers.procfs.procs import scan_runtime  # noqa: E402
 
 
 def start_idle(count: int) -> list[subprocess.Popen]:

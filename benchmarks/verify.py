@@ -27,7 +27,7 @@ from pathlib import Path
 CHILD = """
 import sys, time
 from pathlib import Path
-from probes.layer_verify import verify_layer
+from probes.readers.disk.layer_verify import verify_layer
 t = time.monotonic()
 check = verify_layer(Path(sys.argv[1]), Path(sys.argv[2]))
 print(time.monotonic() - t, check.entries, len(check.missing) + len(check.changed) + len(check.extra))

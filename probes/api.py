@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from probes.node import NodeContext
+from probes.node import Need, NodeContext
+
+__all__ = [
+    "Finding",
+    "Need",
+    "NodeContext",
+    "Outcome",
+    "Probe",
+    "ProbeResult",
+    "ProbeStatus",
+    "Remedy",
+    "Severity",
+]
 
 
 class Severity(enum.StrEnum):
@@ -29,16 +40,6 @@ class Severity(enum.StrEnum):
 
 
 _RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
-
-
-class Need(enum.StrEnum):
-    """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
-
-    CRI = "cri"
-    CONTAINERD_ROOT = "containerd-root"
-    CONTAINERD_STATE = "containerd-state"
-    PROCFS = "procfs"
-    HOST_FILES = "host-files"
 
 
 class ProbeStatus(enum.StrEnum):

@@ -7,17 +7,27 @@ With only ``--containerd-root`` nodedoc works post-mortem: no live runtime is lo
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import threading
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from probes.api import Need
 from probes.errors import CriError, NodedocError
+
+if TYPE_CHECKING:
+    from probes.readers.cri.client import CriClient
+    from probes.readers.cri.runtime import RuntimeFacts
+    from probes.readers.cri.sandboxes import SandboxView
+    from probes.readers.disk.containerd_store import ContainerdDisk
+    from probes.readers.host.binaries import Binary
+    from probes.readers.host.containerd_config import ContainerdConfig
+    from probes.readers.host.systemd_unit import Unit
+    from probes.readers.procfs.procs import RuntimeScan
 
 T = TypeVar("T")
 
@@ -36,9 +46,26 @@ CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
+#: The unit whose ExecStart, drop-ins and PATH say how containerd is started.
+CONTAINERD_UNIT = "containerd.service"
+
+
+class Need(enum.StrEnum):
+    """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
+
+    CRI = "cri"
+    CONTAINERD_ROOT = "containerd-root"
+    CONTAINERD_STATE = "containerd-state"
+    PROCFS = "procfs"
+    HOST_FILES = "host-files"
+
 
 class NeedUnmet(NodedocError):
     """A probe cannot look at what it needs; it is skipped with this message as the reason."""
+
+
+#: What depends on the live runtime connection, dropped together when the runtime stops answering.
+_RUNTIME_KEYS = ("cri", "runtime_config", "runtime_facts", "sandboxes", "root", "state")
 
 
 @dataclass
@@ -53,8 +80,8 @@ class NodeContext:
     timeout: float = 2.0
     #: Per-run choices probes may read (``quick``: verify only what sandboxes use).
     options: dict[str, Any] = field(default_factory=dict)
-    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     @property
     def post_mortem(self) -> bool:
@@ -66,7 +93,28 @@ class NodeContext:
         p = Path(path)
         return self.host_root / p.relative_to("/") if p.is_absolute() else self.host_root / p
 
-    def memo(self, key: str, factory: Callable[[], T]) -> T:
+    # -- what is read once per node ------------------------------------------------------------------
+
+    def fresh(self) -> NodeContext:
+        """The same node with nothing read yet: a new run sees the node as it is now."""
+        return replace(self)
+
+    def close(self) -> None:
+        """Forget everything read, closing the runtime connection and open databases."""
+        with self._lock:
+            values = list(self._memo.values())
+            self._memo.clear()
+        for ok, value in values:
+            if ok and hasattr(value, "close"):
+                value.close()
+
+    def forget_runtime(self) -> None:
+        """Drop the runtime connection and what was read through it, so the next call reconnects."""
+        with self._lock:
+            for key in _RUNTIME_KEYS:
+                self._memo.pop(key, None)
+
+    def _once(self, key: str, factory: Callable[[], T]) -> T:
         """Compute a shared value once per node, even when probes ask for it concurrently.
 
         An error is remembered too, so a dead runtime is not asked again by every probe.
@@ -82,27 +130,27 @@ class NodeContext:
             raise value
         return value  # type: ignore[no-any-return]
 
-    def forget(self, *keys: str) -> None:
-        """Drop cached values (all of them when no key is named) so the next read goes to the node."""
-        with self._lock:
-            if keys:
-                for key in keys:
-                    self._memo.pop(key, None)
-            else:
-                for value in self._memo.values():
-                    if value[0] and hasattr(value[1], "close"):
-                        value[1].close()
-                self._memo.clear()
-
     # -- the runtime ------------------------------------------------------------------------------
 
-    def cri(self) -> Any:
+    def cri(self) -> CriClient:
         """The connected CRI client, or :class:`CriError` saying why there is none."""
         if self.post_mortem:
             raise NeedUnmet("post-mortem mode (only --containerd-root given): no live runtime is used")
-        from probes.cri_client import discover
+        from probes.readers.cri.client import discover
 
-        return self.memo("cri", lambda: discover(self.endpoint, self.timeout, host_root=self.host_root))
+        return self._once("cri", lambda: discover(self.endpoint, self.timeout, host_root=self.host_root))
+
+    def runtime_facts(self) -> RuntimeFacts:
+        """Name, version, API and conditions of the live runtime (raises :class:`CriError`)."""
+        from probes.readers.cri.runtime import read_runtime_facts
+
+        return self._once("runtime_facts", lambda: read_runtime_facts(self.cri()))
+
+    def sandboxes(self) -> list[SandboxView]:
+        """Every pod sandbox the runtime knows, with its IPs and verbose info."""
+        from probes.readers.cri.sandboxes import list_sandboxes
+
+        return self._once("sandboxes", lambda: list_sandboxes(self.cri()))
 
     def runtime_config(self) -> dict[str, Any]:
         """The CRI plugin's own view of its config (``Status`` verbose ``config``), {} when unknown."""
@@ -114,9 +162,9 @@ class NodeContext:
             except (CriError, NeedUnmet, ValueError):
                 return {}
 
-        return self.memo("runtime_config", read)
+        return self._once("runtime_config", read)
 
-    def containerd_config(self) -> tuple[Path | None, dict[str, Any]]:
+    def containerd_config_file(self) -> tuple[Path | None, dict[str, Any]]:
         """The first containerd config.toml that exists under the host root, parsed ({} if it does not parse)."""
 
         def read() -> tuple[Path | None, dict[str, Any]]:
@@ -129,7 +177,7 @@ class NodeContext:
                         return path, {}
             return None, {}
 
-        return self.memo("containerd_config", read)
+        return self._once("containerd_config_file", read)
 
     def _dir_from_sources(
         self, explicit: Path | None, runtime_key: str, config_key: str, default_idx: int
@@ -143,7 +191,7 @@ class NodeContext:
             if runtime_key == "stateDir" and conf.get(runtime_key):
                 # The CRI plugin's state dir is <containerd state>/io.containerd.grpc.v1.cri.
                 return Path(conf[runtime_key]).parent
-        path, parsed = self.containerd_config()
+        path, parsed = self.containerd_config_file()
         if parsed.get(config_key):
             return self.host_path(parsed[config_key])
         for rel, *defaults in CONTAINERD_CONFIGS:
@@ -155,7 +203,7 @@ class NodeContext:
 
     def root(self) -> Path:
         """containerd's root directory (``/var/lib/containerd`` on a plain node)."""
-        return self.memo(
+        return self._once(
             "root",
             lambda: self._require_dir(
                 self._dir_from_sources(self.containerd_root, "containerdRootDir", "root", 0), "root"
@@ -164,7 +212,7 @@ class NodeContext:
 
     def state(self) -> Path:
         """containerd's state directory (``/run/containerd`` on a plain node)."""
-        return self.memo(
+        return self._once(
             "state",
             lambda: self._require_dir(
                 self._dir_from_sources(self.containerd_state, "stateDir", "state", 1), "state"
@@ -178,6 +226,54 @@ class NodeContext:
         if not os.access(path, os.R_OK | os.X_OK):
             raise NeedUnmet(f"containerd {what} {path} is not readable: run nodedoc as root")
         return path
+
+    def containerd_disk(self) -> ContainerdDisk:
+        """containerd's bolt databases and content store under its root, opened read-only."""
+        from probes.readers.disk.containerd_store import ContainerdDisk
+
+        root = self.root()
+        proc = None if self.post_mortem else self.proc_root
+        return self._once(f"containerd_disk:{root}", lambda: ContainerdDisk(root, proc))
+
+    # -- the host --------------------------------------------------------------------------------------
+
+    def containerd_unit(self) -> Unit:
+        """containerd.service as systemd would load it on this node."""
+        from probes.readers.host.systemd_unit import read_unit
+
+        return self._once("containerd_unit", lambda: read_unit(self.host_root, CONTAINERD_UNIT))
+
+    def containerd_config(self) -> ContainerdConfig:
+        """The containerd config this node's containerd uses: the unit's ``--config``, imports merged."""
+        from probes.readers.host.containerd_config import load
+        from probes.readers.host.systemd_unit import parse_exec
+
+        def read() -> ContainerdConfig:
+            start = self.containerd_unit().all("Service", "ExecStart")
+            command = parse_exec(start[-1]) if start else None
+            proc = None if self.post_mortem else self.proc_root
+            args = command.args if command else ()
+            return load(self.host_root, proc, self.endpoint, args, self.options.get("containerd_config"))
+
+        return self._once("containerd_config", read)
+
+    def binary(self, name: str, path: str) -> Binary:
+        """A runtime binary's version, read once per real file per node."""
+        from probes.readers.host import binaries
+
+        real = binaries.host_realpath(self.host_root, path)
+        return self._once(
+            f"binary:{real}",
+            lambda: binaries.inspect(self.host_root, name, path, timeout=max(self.timeout, 5.0)),
+        )
+
+    # -- processes -------------------------------------------------------------------------------------
+
+    def runtime_scan(self) -> RuntimeScan:
+        """containerd, its shims, runc and runc init processes with every pipe they hold."""
+        from probes.readers.procfs.procs import scan_runtime
+
+        return self._once("runtime_scan", lambda: scan_runtime(self.proc_root))
 
     # -- needs --------------------------------------------------------------------------------------
 

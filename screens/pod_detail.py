@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Collapsible, DataTable, Static
 
 from probes.errors import NodedocError
-from probes.sandboxes import SandboxView
+from probes.readers.cri.sandboxes import SandboxView
 from tui.format import age_of_ns, short_id
 from tui.session import redact
 from tui.widgets import NodeScreen, state_text

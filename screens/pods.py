@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
 from probes.api import ProbeResult, Severity, worst
-from probes.sandboxes import SandboxView
+from probes.readers.cri.sandboxes import SandboxView
 from tui.format import age_of_ns, human_age
 from tui.widgets import NodeScreen, severity_text, state_text
 

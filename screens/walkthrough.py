@@ -8,8 +8,7 @@ path taken, and ``e`` writes the report with the walkthrough in it. The engine i
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,6 @@ from textual.widgets.option_list import Option
 from probes.api import ProbeResult, sort_worst_first
 from tui.runbook import Catalog, RunbookSession, Step, choose_branch, load_catalog
 from tui.widgets import NodeScreen, severity_text
-
-
-def results_for(session: Any, probe_ids: list[str]) -> list[ProbeResult]:
-    """Run (or, on a recording, replay) just these probes on the session's node; blocks."""
-    from tui.session import RecordedSession
-
-    if isinstance(session, RecordedSession):
-        return [r for r in session.probe_results() if r.probe in probe_ids]
-    from probes.registry import run_probes, select
-
-    node = getattr(session, "node", session)
-    fresh = replace(node, _memo={}, _lock=threading.RLock())
-    try:
-        return run_probes(fresh, select(probe_ids))
-    finally:
-        fresh.forget()
 
 
 def step_body(step: Step) -> list[Text]:
@@ -235,7 +218,7 @@ class WalkthroughScreen(NodeScreen):
 
     @work(thread=True, exclusive=True, group="walk-probes", exit_on_error=False)
     def run_step_probes(self, step: Step) -> None:
-        results = results_for(self.session, list(step.probes))
+        results = self.session.probe_results(only=list(step.probes))
         self.post_message(self.ProbesDone(step.id, results))
 
     @on(ProbesDone)

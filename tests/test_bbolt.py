@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.bbolt import BoltError, BoltFile, fnv1a64
-from probes.containerd_store import MetaDb, OverlayDb, meta_db_path, overlay_db_path
+from probes.readers.disk.bbolt import BoltError, BoltFile, fnv1a64
+from probes.readers.disk.containerd_store import MetaDb, OverlayDb, meta_db_path, overlay_db_path
 
 
 def _ctr(lab, *args: str) -> str:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from probes.containerd_store import ContainerdDisk
+from probes.readers.disk.containerd_store import ContainerdDisk
 
 pytestmark = pytest.mark.lab
 

@@ -8,8 +8,8 @@ import pytest
 
 from probes.api import Severity
 from probes.builtin.config import ConfigProbe
-from probes.kubelet_config import read_top_level
 from probes.node import NodeContext
+from probes.readers.host.kubelet_config import read_top_level
 
 V2_RUNC = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]'
 V3_RUNC = "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]"

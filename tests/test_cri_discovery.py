@@ -14,8 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from probes.cri_client import CriClient, candidate_endpoints, discover
 from probes.errors import CriTimeout, EndpointNotFound, NotCriRuntime
+from probes.readers.cri.client import CriClient, candidate_endpoints, discover
 from tui.lab.record import ReplayServer, load_recording
 
 RECORDING = load_recording(Path(__file__).parent / "fixtures" / "lab-recording.json")
@@ -159,7 +159,7 @@ def test_permission_denied_says_to_run_as_root():
     os.chmod(tmp_path, 0o755)
     code = (
         "import os,sys\n"
-        "from probes.cri_client import CriClient\n"
+        "from probes.readers.cri.client import CriClient\n"
         "from probes.errors import EndpointPermissionDenied\n"
         "os.setgid(65534); os.setuid(65534)\n"
         f"try:\n    CriClient.connect('unix://{path}', 1)\n"

@@ -6,25 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from probes.cri import cri_pb2
+from probes.readers.cri import cri_pb2
 
 CRI_DIR = Path(cri_pb2.__file__).resolve().parent
 
 
 def test_committed_stubs_match_proto(tmp_path: Path) -> None:
     pytest.importorskip("grpc_tools")
-    from probes.cri.regenerate import generate
+    from probes.readers.cri.regenerate import generate
 
     generated = generate(tmp_path)
     assert generated, "protoc generated nothing"
     for fresh in generated:
         committed = CRI_DIR / fresh.name
         assert committed.is_file(), (
-            f"{committed} is missing; run `python -m probes.cri.regenerate` and commit the result"
+            f"{committed} is missing; run `python -m probes.readers.cri.regenerate` and commit the result"
         )
         assert committed.read_bytes() == fresh.read_bytes(), (
             f"{committed.name} is stale compared with cri.proto; "
-            "run `python -m probes.cri.regenerate` and commit the result"
+            "run `python -m probes.readers.cri.regenerate` and commit the result"
         )
 
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 from google.protobuf import json_format
 
-from probes.cri import cri_pb2 as pb
-from probes.netns import parse_fib_trie, parse_if_inet6
+from probes.readers.cri import cri_pb2 as pb
+from probes.readers.procfs.netns import parse_fib_trie, parse_if_inet6
 from tui.lab.record import ReplayServer, record
 
 FIB_TRIE = """Main:
@@ -134,7 +134,7 @@ def test_recording_round_trips_through_the_stand_in(tmp_path):
 
     recording = load_recording(Path(__file__).parent / "fixtures" / "lab-recording.json")
     with ReplayServer(recording, tmp_path / "cri.sock") as server:
-        from probes.cri_client import CriClient
+        from probes.readers.cri.client import CriClient
 
         with CriClient.connect(server.endpoint) as client:
             first = next(iter(recording["PodSandboxStatus"]))

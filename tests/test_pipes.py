@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from probes.pipe_accounting import kernel_shrunk_pages, read_credentials, read_pipe_limits
-from probes.pipes import F_GETPIPE_SZ, measure_pipe, measure_pipes, pipe_end, pipe_fds
-from probes.procs import scan_runtime
+from probes.readers.procfs.pipe_accounting import kernel_shrunk_pages, read_credentials, read_pipe_limits
+from probes.readers.procfs.pipes import F_GETPIPE_SZ, measure_pipe, measure_pipes, pipe_end, pipe_fds
+from probes.readers.procfs.procs import scan_runtime
 
 F_SETPIPE_SZ = 1031
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fixtures.pipe_hog import built, idle
 
-from probes.procs import classify, runc_container_id, runc_subcommand, scan_runtime, shim_args
+from probes.readers.procfs.procs import classify, runc_container_id, runc_subcommand, scan_runtime, shim_args
 
 REPO = Path(__file__).resolve().parent.parent
 CID = "3489a459ff78" + "0" * 52
@@ -179,7 +179,7 @@ def test_unreadable_fds_are_counted_not_fatal(bindir: Path) -> None:
     python = shutil.which("python3", path="/usr/bin:/bin")
     if python is None:
         pytest.skip("no system python3 for uid 65534")
-    code = "import json; from probes.procs import scan_runtime; print(json.dumps(scan_runtime().to_dict()))"
+    code = "import json; from probes.readers.procfs.procs import scan_runtime; print(json.dumps(scan_runtime().to_dict()))"
     out = subprocess.run(
         [python, "-c", code],
         user=65534,

@@ -17,7 +17,7 @@ from fixtures.pipe_hog import built, hung_init
 
 from probes.api import Severity
 from probes.node import NodeContext
-from probes.sandboxes import list_sandboxes
+from probes.readers.cri.sandboxes import list_sandboxes
 from tui.runbook import BUILTIN_DIR, RunbookSession, load_catalog, walk
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]

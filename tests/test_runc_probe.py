@@ -17,8 +17,8 @@ from fixtures.pipe_hog import built, hung_init, idle
 from probes.api import Finding, ProbeStatus, Severity
 from probes.builtin.runc import THRESHOLD_ENV, RuncProbe, blocked_pipe, suggested_soft_limit
 from probes.node import NodeContext
-from probes.pipes import PipeEnd
-from probes.procs import RuntimeProcess, scan_runtime
+from probes.readers.procfs.pipes import PipeEnd
+from probes.readers.procfs.procs import RuntimeProcess, scan_runtime
 from probes.registry import ProbeRef, run_probes
 
 REF = ProbeRef("runc", cls=RuncProbe)

@@ -9,7 +9,7 @@ import pytest
 from probes.api import Severity
 from probes.builtin.service import ServiceProbe
 from probes.node import NodeContext
-from probes.systemd_unit import read_unit
+from probes.readers.host.systemd_unit import read_unit
 
 UPSTREAM_UNIT = """[Unit]
 Description=containerd container runtime

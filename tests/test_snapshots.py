@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from probes.builtin.snapshots import SnapshotsProbe
-from probes.containerd_store import ContainerdDisk
-from probes.layer_verify import (
+from probes.node import NodeContext
+from probes.readers.disk.containerd_store import ContainerdDisk
+from probes.readers.disk.layer_verify import (
     BlobCorrupt,
     BlobMissing,
     CompressionUnsupported,
@@ -24,8 +25,7 @@ from probes.layer_verify import (
     verify_layer,
     zstd_available,
 )
-from probes.mounts import parse_mounts
-from probes.node import NodeContext
+from probes.readers.disk.mounts import parse_mounts
 from tui.cli import main
 
 
@@ -222,7 +222,7 @@ def test_parse_overlay_mounts(line: str, lowers, upper, cid) -> None:
 
 def test_probes_stay_free_of_textual() -> None:
     code = (
-        "import sys, probes.builtin.snapshots, probes.containerd_store, probes.layer_verify, probes.mounts; "
+        "import sys, probes.builtin.snapshots, probes.readers.disk.containerd_store, probes.readers.disk.layer_verify, probes.readers.disk.mounts; "
         "print('textual' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -9,7 +9,6 @@ coming back.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 from collections.abc import Iterable
 from functools import partial
@@ -26,7 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet
-from probes.sandboxes import SandboxView
+from probes.readers.cri.sandboxes import SandboxView
 from screens.dashboard import DashboardScreen
 from screens.findings import FindingsScreen
 from screens.help import HelpScreen
@@ -34,6 +33,7 @@ from screens.pod_detail import PodDetailScreen
 from screens.pods import PodsScreen
 from screens.processes import ProcessesScreen
 from screens.snapshots import SnapshotsScreen
+from screens.walkthrough import WalkthroughScreen
 from tui.session import NodeSession, RuntimeUnreachable
 from tui.widgets import NodeScreen
 
@@ -223,14 +223,7 @@ class NodedocApp(App[None]):
         self.push_screen(HelpScreen(self.screen))
 
     def action_runbooks(self) -> None:
-        try:
-            module = importlib.import_module("screens.walkthrough")
-        except ModuleNotFoundError as exc:
-            if exc.name != "screens.walkthrough":
-                raise
-            self.notify("Runbooks are not available in this build.", severity="warning")
-            return
-        self.push_screen(module.WalkthroughScreen(self.session))
+        self.push_screen(WalkthroughScreen(self.session))
 
     def action_post_mortem(self) -> None:
         self._enter_post_mortem()

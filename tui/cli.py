@@ -8,16 +8,16 @@ and a non-zero exit; nothing prints a traceback unless ``NODEDOC_DEBUG=1``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from probes.errors import NodedocError
+from tui.commands import check, demo, lab, pods, procs, report, runbook, snapshots
 from tui.options import add_node_options
 
-#: Subcommand modules under tui.commands, in help order.
-COMMANDS = ("pods", "check", "snapshots", "procs", "runbook", "report", "lab", "demo")
+#: Subcommand modules, in help order.
+COMMANDS = (pods, check, snapshots, procs, runbook, report, lab, demo)
 
 EXIT_CANNOT_RUN = 3
 
@@ -30,13 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_node_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"tui.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"tui.commands.{name}":
-                continue  # not built yet
-            raise
+    for module in COMMANDS:
         module.register(sub)
     return parser
 

@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from probes.cri_client import DEFAULT_TIMEOUT
 from probes.errors import NodedocError
 from probes.node import NodeContext
+from probes.readers.cri.client import DEFAULT_TIMEOUT
 
 
 def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None:

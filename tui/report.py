@@ -18,7 +18,6 @@ from typing import Any
 from rich.markup import escape
 
 from probes.api import Finding, ProbeResult, Severity, sort_worst_first, worst
-from probes.builtin.runtime import runtime_facts
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from tui.redact import not_redacted, redact_document
@@ -45,7 +44,7 @@ def node_facts(node: NodeContext) -> dict[str, str]:
 def runtime_section(node: NodeContext) -> dict[str, Any]:
     """The report's runtime block, from the runtime probe's facts (read once per node, shared with it)."""
     try:
-        facts = node.memo("runtime_facts", lambda: runtime_facts(node))
+        facts = node.runtime_facts().to_dict()
     except (CriError, NeedUnmet) as exc:
         return {
             "name": None,
@@ -61,7 +60,7 @@ def container_facts(node: NodeContext) -> dict[str, Any]:
     """Every container the runtime knows, with its pod and environment (redacted later, by the writer)."""
     if node.post_mortem:
         return {"items": [], "error": "post-mortem mode: no live runtime"}
-    from probes.sandboxes import list_containers
+    from probes.readers.cri.sandboxes import list_containers
 
     try:
         client = node.cri()

@@ -659,8 +659,11 @@ def run_step_probes(node: Any, probe_ids: list[str]) -> list[ProbeResult]:
         refs = select(probe_ids)
     except ValueError as exc:
         raise RunbookError(str(exc)) from None
-    node.forget()
-    return run_probes(node, refs)
+    fresh = node.fresh()
+    try:
+        return run_probes(fresh, refs)
+    finally:
+        fresh.close()
 
 
 def walk(

@@ -9,19 +9,18 @@ JSON recording made on the real lab (``record_session``), for snapshot tests wit
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from probes.api import Finding, ProbeResult, ProbeStatus
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.sandboxes import ContainerView, SandboxView
+from probes.readers.cri.sandboxes import ContainerView, SandboxView
 from tui.redact import Redactor
 
 FORMAT = "nodedoc.session/v1"
@@ -57,13 +56,6 @@ class SnapshotCatalog:
 
     def by_name(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.snapshots if s["name"] == name), None)
-
-
-def _module_present(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 class NodeSession:
@@ -108,7 +100,7 @@ class NodeSession:
         except NeedUnmet:
             raise
         except CriError as exc:
-            self.node.forget("cri", "runtime_config", "root", "state")
+            self.node.forget_runtime()
             raise RuntimeUnreachable(str(exc)) from None
 
     def node_facts(self) -> dict[str, str]:
@@ -118,16 +110,16 @@ class NodeSession:
 
     def runtime(self) -> dict[str, Any]:
         """Name, version, API, endpoint and conditions (RuntimeUnreachable when it does not answer)."""
-        from probes.builtin.runtime import runtime_facts
+        from probes.readers.cri.runtime import read_runtime_facts
 
-        return self._cri(lambda _client: runtime_facts(self.node))
+        return self._cri(lambda client: read_runtime_facts(client).to_dict())
 
     def heartbeat(self) -> None:
         """One cheap call (Version) to tell whether the runtime still answers."""
         self._cri(lambda client: client.version())
 
     def sandboxes(self) -> list[SandboxView]:
-        from probes.sandboxes import list_sandboxes
+        from probes.readers.cri.sandboxes import list_sandboxes
 
         views = self._cri(list_sandboxes)
         with self._lock:
@@ -135,7 +127,7 @@ class NodeSession:
         return views
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
-        from probes.sandboxes import list_containers
+        from probes.readers.cri.sandboxes import list_containers
 
         views = self._cri(lambda client: list_containers(client, sandbox_id))
         for view in views:
@@ -144,33 +136,37 @@ class NodeSession:
 
     def pod_network(self, view: SandboxView) -> dict[str, Any]:
         """CRI's IPs beside the addresses really configured in the pod's namespace."""
-        from probes.builtin.network import compare_pod
+        from probes.readers.procfs.netns import compare_pod
 
-        return compare_pod(view, self.node.proc_root)
+        return compare_pod(view, self.node.proc_root).to_dict()
 
     def image_count(self) -> int:
         return len(self._cri(lambda client: client.list_images()))
 
     # -- probes -------------------------------------------------------------------------------------
 
-    def probe_results(self, on_result: Callable[[ProbeResult], None] | None = None) -> list[ProbeResult]:
-        """Every registered probe, run on a fresh context so nothing cached from the last run is reused."""
-        from probes.registry import run_probes
+    def probe_results(
+        self, on_result: Callable[[ProbeResult], None] | None = None, only: list[str] | None = None
+    ) -> list[ProbeResult]:
+        """The registered probes (those in ``only`` when given), on a fresh view of the node.
 
-        fresh = replace(self.node, _memo={}, _lock=threading.RLock())
+        Nothing cached from an earlier run is reused. A full run is kept as ``last_results``.
+        """
+        from probes.registry import run_probes, select
+
+        fresh = self.node.fresh()
         try:
-            results = run_probes(fresh, on_result=on_result)
+            results = run_probes(fresh, select(only) if only is not None else None, on_result=on_result)
         finally:
-            fresh.forget()
-        self.last_results = results
+            fresh.close()
+        if only is None:
+            self.last_results = results
         return results
 
     # -- snapshots ----------------------------------------------------------------------------------
 
     def disk(self, reload: bool = False) -> Any:
-        if not _module_present("probes.containerd_store"):
-            raise ProbeUnavailable("snapshot reader (probes.containerd_store) not available in this build")
-        from probes.containerd_store import ContainerdDisk
+        from probes.readers.disk.containerd_store import ContainerdDisk
 
         with self._lock:
             if self._disk is None or reload:
@@ -224,9 +220,7 @@ class NodeSession:
         """The runtime's process tree with pipes and per-uid pipe budgets (``RuntimeScan.to_dict``)."""
         if self.post_mortem:
             raise ProbeUnavailable("post-mortem mode: the processes here are not the broken node's")
-        if not _module_present("probes.procs"):
-            raise ProbeUnavailable("process reader (probes.procs) not available in this build")
-        from probes.procs import scan_runtime
+        from probes.readers.procfs.procs import scan_runtime
 
         return scan_runtime(self.node.proc_root).to_dict()
 
@@ -326,13 +320,18 @@ class RecordedSession(NodeSession):
         self._live()
         return int(self.data.get("images", 0))
 
-    def probe_results(self, on_result: Callable[[ProbeResult], None] | None = None) -> list[ProbeResult]:
+    def probe_results(
+        self, on_result: Callable[[ProbeResult], None] | None = None, only: list[str] | None = None
+    ) -> list[ProbeResult]:
         self._wait()
         results = [result_from_dict(r) for r in self.data["results"]]
+        if only is not None:
+            results = [r for r in results if r.probe in only]
         for r in results:
             if on_result:
                 on_result(r)
-        self.last_results = results
+        if only is None:
+            self.last_results = results
         return results
 
     def _snap(self) -> dict[str, Any]:
@@ -362,7 +361,7 @@ class RecordedSession(NodeSession):
         for n, sid in enumerate(ids, 1):
             self._wait()
             if cancel is not None and cancel.is_set():
-                from probes.layer_verify import VerifyCancelled
+                from probes.readers.disk.layer_verify import VerifyCancelled
 
                 raise VerifyCancelled("verification cancelled")
             result = recorded.get(str(sid)) or {"id": sid, "status": "unverifiable", "reason": "not recorded"}

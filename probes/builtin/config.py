@@ -1,6 +1,6 @@
 """containerd's config.toml against what the node needs: registry config, cgroup driver, sandbox image, CNI dirs.
 
-The file is the one the node's containerd uses (see :mod:`probes.containerd_config` for how it is found;
+The file is the one the node's containerd uses (see :mod:`probes.readers.host.containerd_config` for how it is found;
 ``NODEDOC_CONTAINERD_CONFIG`` names it explicitly). A config that does not parse is a finding with the line.
 """
 
@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes import binaries, knowledge
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.service import node_binary, node_config, node_unit, unit_search_path
-from probes.containerd_config import ContainerdConfig, read_cni
-from probes.kubelet_config import KubeletConfig
-from probes.kubelet_config import read as read_kubelet
 from probes.node import NodeContext
+from probes.readers.host import binaries
+from probes.readers.host.containerd_config import ContainerdConfig, read_cni
+from probes.readers.host.kubelet_config import KubeletConfig
+from probes.readers.host.kubelet_config import read as read_kubelet
+from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version
 
 CERTS_DIR = "/etc/containerd/certs.d"
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
-    unit = node_unit(node)
-    path = binaries.which(node.host_root, "containerd", unit_search_path(unit))
-    return node_binary(node, "containerd", path).version if path else None
+    unit = node.containerd_unit()
+    path = binaries.which(node.host_root, "containerd", search_path(unit))
+    return node.binary("containerd", path).version if path else None
 
 
 def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> str:
@@ -52,7 +53,7 @@ class ConfigProbe(Probe):
     needs = frozenset({Need.HOST_FILES})
 
     def run(self, node: NodeContext) -> Outcome:
-        config = node_config(node)
+        config = node.containerd_config()
         kubelet = read_kubelet(node.host_root)
         facts: dict[str, Any] = {
             "path": config.path,

@@ -15,11 +15,10 @@ from typing import Any
 
 from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.service import node_config
-from probes.containerd_config import read_cni
 from probes.errors import NodedocError
-from probes.kubelet_config import read as read_kubelet
 from probes.node import NodeContext
+from probes.readers.host.containerd_config import read_cni
+from probes.readers.host.kubelet_config import read as read_kubelet
 
 PIPE_USER_PAGES_SOFT_DEFAULT = 16384
 SYSCTL_FILE = "/etc/sysctl.d/90-nodedoc.conf"
@@ -86,7 +85,7 @@ class HostProbe(Probe):
     def run(self, node: NodeContext) -> Outcome:
         facts: dict[str, Any] = {"proc": str(proc_dir(node))}
         try:
-            config = node_config(node)
+            config = node.containerd_config()
         except NodedocError:
             config = None
         findings = self._overlay(node, config, facts)

@@ -11,9 +11,9 @@ from typing import Any
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
-from probes.netns import NetnsUnreadable, read_netns_addresses
 from probes.node import NodeContext
-from probes.sandboxes import SandboxView, list_sandboxes
+from probes.readers.cri.sandboxes import SandboxView
+from probes.readers.procfs.netns import PodNetwork, compare_pod
 
 BUG_7843 = "containerd-7843"
 REFS_7843 = [
@@ -34,31 +34,6 @@ def affected_by_7843(runtime_name: str, version: str) -> bool | None:
     return any(m.issue.id == BUG_7843 and m.affected for m in matches)
 
 
-def compare_pod(view: SandboxView, proc_root: Any) -> dict[str, Any]:
-    """CRI's IPs beside the namespace's real addresses, for one sandbox (what the pod screen shows too)."""
-    row: dict[str, Any] = {
-        "id": view.id,
-        "name": view.name,
-        "namespace": view.namespace,
-        "pid": view.pid,
-        "netns_path": view.netns_path,
-        "cri_ips": list(view.ips),
-        "netns_ips": None,
-        "error": "",
-    }
-    if view.pid is None:
-        row["error"] = "the runtime reports no sandbox pid"
-        return row
-    try:
-        addrs = read_netns_addresses(view.pid, proc_root)
-    except NetnsUnreadable as exc:
-        row["error"] = str(exc)
-        return row
-    row["netns_ips"] = addrs.pod_addresses
-    row["interfaces"] = addrs.interfaces
-    return row
-
-
 class NetworkProbe(Probe):
     id = "network"
     title = "Pod networks"
@@ -70,7 +45,7 @@ class NetworkProbe(Probe):
         client = node.cri()
         version = client.version()
         affected = affected_by_7843(version.runtime_name, version.runtime_version)
-        views = node.memo("sandboxes", lambda: list_sandboxes(client))
+        views = node.sandboxes()
         rows, findings = [], []
         checked = 0
         for view in views:
@@ -78,7 +53,7 @@ class NetworkProbe(Probe):
                 continue
             row = compare_pod(view, node.proc_root)
             rows.append(row)
-            if row["netns_ips"] is None:
+            if row.netns_ips is None:
                 continue
             checked += 1
             finding = self._judge(view, row, version, affected)
@@ -97,17 +72,21 @@ class NetworkProbe(Probe):
             )
         return Outcome(
             findings=findings,
-            facts={"pods": rows, "runtime_version": version.runtime_version, "affected_by_7843": affected},
+            facts={
+                "pods": [r.to_dict() for r in rows],
+                "runtime_version": version.runtime_version,
+                "affected_by_7843": affected,
+            },
         )
 
     def _judge(
-        self, view: SandboxView, row: dict[str, Any], version: Any, affected: bool | None
+        self, view: SandboxView, row: PodNetwork, version: Any, affected: bool | None
     ) -> Finding | None:
-        cri, real = set(row["cri_ips"]), set(row["netns_ips"])
+        cri, real = set(row.cri_ips), set(row.netns_ips or [])
         subject = {"kind": "pod", "name": view.name, "namespace": view.namespace, "id": view.id}
         evidence = {
-            "cri_ips": row["cri_ips"],
-            "netns_ips": row["netns_ips"],
+            "cri_ips": row.cri_ips,
+            "netns_ips": row.netns_ips,
             "sandbox_pid": view.pid,
             "netns_path": view.netns_path,
             "runtime_version": version.runtime_version,
@@ -159,7 +138,7 @@ class NetworkProbe(Probe):
                 "network.netns-ip-missing",
                 Severity.CRITICAL,
                 f"{view.namespace}/{view.name} no longer has its IP {', '.join(sorted(lost))}",
-                f"CRI reports {', '.join(row['cri_ips'])} but the pod's network namespace has "
+                f"CRI reports {', '.join(row.cri_ips)} but the pod's network namespace has "
                 f"{', '.join(sorted(real)) or 'no address'}: traffic to the pod is black-holed while the "
                 "cluster still routes to it.",
                 subject=subject,
@@ -182,7 +161,7 @@ class NetworkProbe(Probe):
                 "network.ip-mismatch",
                 Severity.WARNING,
                 f"{view.namespace}/{view.name} has addresses CRI does not report",
-                f"CRI reports {', '.join(row['cri_ips'])}; the namespace also has "
+                f"CRI reports {', '.join(row.cri_ips)}; the namespace also has "
                 f"{', '.join(sorted(real - cri))}.",
                 subject=subject,
                 evidence=evidence,

@@ -18,9 +18,9 @@ from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
-from probes.pipe_accounting import UserPipeUsage
-from probes.pipes import PipeEnd
-from probes.procs import RuntimeProcess, RuntimeScan, scan_runtime
+from probes.readers.procfs.pipe_accounting import UserPipeUsage
+from probes.readers.procfs.pipes import PipeEnd
+from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
 from probes.versions import find_version
 
 THRESHOLD_ENV = "NODEDOC_RUNC_INIT_THRESHOLD"
@@ -142,7 +142,7 @@ class RuncProbe(Probe):
     init_blocked_after: ClassVar[float] = 30.0
 
     def run(self, node: NodeContext) -> Outcome:
-        scan: RuntimeScan = node.memo("runtime_scan", lambda: scan_runtime(node.proc_root))
+        scan = node.runtime_scan()
         threshold = init_threshold(self.init_blocked_after)
         findings = [
             *self.blocked_inits(scan, threshold),

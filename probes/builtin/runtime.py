@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from probes.api import Finding, Outcome, Probe, Remedy, Severity
 from probes.errors import CriError
@@ -27,24 +27,6 @@ CONDITION_REMEDY = {
 }
 
 
-def runtime_facts(node: NodeContext) -> dict[str, Any]:
-    """Name, version, API version, endpoint and conditions of the live runtime (raises CriError)."""
-    client = node.cri()
-    version = client.version()
-    status = client.status(verbose=False)
-    return {
-        "name": version.runtime_name,
-        "version": version.runtime_version,
-        "api_version": version.runtime_api_version,
-        "api_package": client.api,
-        "endpoint": client.endpoint,
-        "conditions": [
-            {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-            for c in status.status.conditions
-        ],
-    }
-
-
 class RuntimeProbe(Probe):
     id = "runtime"
     title = "Container runtime"
@@ -53,40 +35,40 @@ class RuntimeProbe(Probe):
 
     def run(self, node: NodeContext) -> Outcome:
         try:
-            facts = node.memo("runtime_facts", lambda: runtime_facts(node))
+            facts = node.runtime_facts()
         except NeedUnmet:
             raise
         except CriError as exc:
             return Outcome(findings=[self._unreachable(exc)])
         findings: list[Finding] = []
-        for cond in facts["conditions"]:
-            if not cond["status"]:
+        for cond in facts.conditions:
+            if not cond.status:
                 findings.append(
                     self.finding(
                         "runtime.condition-not-ready",
                         Severity.CRITICAL,
-                        f"{cond['type']} is false",
-                        f"The runtime reports {cond['type']}=false"
-                        + (f" ({cond['reason']}: {cond['message']})" if cond["reason"] else "")
+                        f"{cond.type} is false",
+                        f"The runtime reports {cond.type}=false"
+                        + (f" ({cond.reason}: {cond.message})" if cond.reason else "")
                         + "; the kubelet marks the node NotReady while this holds.",
-                        subject={"kind": "runtime", "name": facts["name"], "condition": cond["type"]},
-                        evidence={"condition": cond},
-                        remediation=CONDITION_REMEDY.get(cond["type"], []),
+                        subject={"kind": "runtime", "name": facts.name, "condition": cond.type},
+                        evidence={"condition": asdict(cond)},
+                        remediation=CONDITION_REMEDY.get(cond.type, []),
                         references=[
                             "https://github.com/kubernetes/cri-api/blob/master/pkg/apis/runtime/v1/api.proto"
                         ],
                     )
                 )
-        if facts["api_package"] != "runtime.v1":
+        if facts.api_package != "runtime.v1":
             findings.append(
                 self.finding(
                     "runtime.cri-v1alpha2",
                     Severity.WARNING,
                     "The runtime speaks only CRI v1alpha2",
-                    f"{facts['name']} {facts['version']} does not implement CRI runtime.v1; kubelet 1.26 and "
+                    f"{facts.name} {facts.version} does not implement CRI runtime.v1; kubelet 1.26 and "
                     "newer need v1 (containerd >= 1.6.15 or >= 1.7.0).",
-                    subject={"kind": "runtime", "name": facts["name"]},
-                    evidence={"version": facts["version"], "api": facts["api_package"]},
+                    subject={"kind": "runtime", "name": facts.name},
+                    evidence={"version": facts.version, "api": facts.api_package},
                     remediation=[
                         Remedy("Upgrade containerd to a release that serves CRI v1 (1.6.15+ or 1.7+)")
                     ],
@@ -99,13 +81,13 @@ class RuntimeProbe(Probe):
                     "runtime.ok",
                     Severity.OK,
                     "Runtime reachable and ready",
-                    f"{facts['name']} {facts['version']} (CRI {facts['api_version']}) at {facts['endpoint']}; "
+                    f"{facts.name} {facts.version} (CRI {facts.api_version}) at {facts.endpoint}; "
                     "all conditions true.",
-                    subject={"kind": "runtime", "name": facts["name"]},
-                    evidence={"version": facts["version"], "conditions": facts["conditions"]},
+                    subject={"kind": "runtime", "name": facts.name},
+                    evidence={"version": facts.version, "conditions": facts.to_dict()["conditions"]},
                 )
             )
-        return Outcome(findings=findings, facts=facts)
+        return Outcome(findings=findings, facts=facts.to_dict())
 
     def _unreachable(self, exc: CriError) -> Finding:
         return self.finding(

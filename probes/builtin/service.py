@@ -8,69 +8,21 @@ containers), unit findings are only informational and the binaries are still che
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any
 
-from probes import binaries, knowledge
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.binaries import Binary
-from probes.containerd_config import ContainerdConfig
-from probes.containerd_config import load as load_config
 from probes.errors import NodedocError
+from probes.node import CONTAINERD_UNIT as UNIT
 from probes.node import NodeContext
-from probes.systemd_unit import Unit, parse_exec, read_unit
+from probes.readers.host import binaries
+from probes.readers.host.binaries import Binary
+from probes.readers.host.systemd_unit import Unit, parse_exec, read_unit, search_path, systemd_running
 
-UNIT = "containerd.service"
 DROPIN_DIR = "/etc/systemd/system/containerd.service.d"
 SUPERVISOR_UNITS = ("k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service")
 LIMITS = ("LimitNOFILE", "LimitNPROC", "LimitCORE", "LimitMEMLOCK", "TasksMax")
-
-
-def node_unit(node: NodeContext) -> Unit:
-    """containerd.service as systemd would load it on this node (shared between probes)."""
-    return node.memo("nodedoc.containerd_unit", lambda: read_unit(node.host_root, UNIT))
-
-
-def node_config(node: NodeContext) -> ContainerdConfig:
-    """The containerd config this node's containerd uses (shared between probes)."""
-
-    def read() -> ContainerdConfig:
-        unit = node_unit(node)
-        start = unit.all("Service", "ExecStart")
-        command = parse_exec(start[-1]) if start else None
-        proc = None if node.post_mortem else node.proc_root
-        args = command.args if command else ()
-        return load_config(node.host_root, proc, node.endpoint, args, node.options.get("containerd_config"))
-
-    return node.memo("nodedoc.containerd_config_doc", read)
-
-
-def node_binary(node: NodeContext, name: str, path: str) -> Binary:
-    """A binary's version, run once per real file per node."""
-    real = binaries.host_realpath(node.host_root, path)
-    return node.memo(
-        f"nodedoc.binary:{real}",
-        lambda: binaries.inspect(node.host_root, name, path, timeout=max(node.timeout, 5.0)),
-    )
-
-
-def systemd_running(node: NodeContext) -> bool:
-    """systemd's own test (sd_booted): /run/systemd/system exists when systemd is PID 1."""
-    return node.host_path("/run/systemd/system").is_dir()
-
-
-def unit_search_path(unit: Unit) -> tuple[str, ...]:
-    """The PATH containerd gets from the unit (Environment=PATH=...), else systemd's default."""
-    for assignment in reversed(unit.all("Service", "Environment")):
-        try:
-            words = shlex.split(assignment.value)
-        except ValueError:
-            words = assignment.value.split()
-        for word in words:
-            if word.startswith("PATH="):
-                return tuple(p for p in word[5:].split(":") if p)
-    return binaries.DEFAULT_PATH
 
 
 def _dropin_command(name: str, *lines: str) -> str:
@@ -107,8 +59,8 @@ class ServiceProbe(Probe):
     def run(self, node: NodeContext) -> Outcome:
         findings: list[Finding] = []
         facts: dict[str, Any] = {}
-        unit = node_unit(node)
-        booted = systemd_running(node)
+        unit = node.containerd_unit()
+        booted = systemd_running(node.host_root)
         facts["systemd_running"] = booted
         facts["unit"] = self._unit_facts(unit)
         if unit.masked:
@@ -300,7 +252,7 @@ class ServiceProbe(Probe):
                 )
             )
         if not binaries.is_executable(node.host_root, command.binary):
-            other = binaries.which(node.host_root, "containerd", unit_search_path(unit))
+            other = binaries.which(node.host_root, "containerd", search_path(unit))
             fix = other or "/usr/local/bin/containerd"
             found.append(
                 self.finding(
@@ -445,13 +397,13 @@ class ServiceProbe(Probe):
         self, node: NodeContext, unit: Unit, booted: bool, facts: dict[str, Any]
     ) -> list[Finding]:
         host = node.host_root
-        search = unit_search_path(unit)
+        search = search_path(unit)
         found: dict[str, list[Binary]] = {}
         for name in ("containerd", "containerd-shim-runc-v2", "ctr", "runc"):
             paths = binaries.find_all(
                 host, name, tuple(dict.fromkeys(search + binaries.DEFAULT_PATH + binaries.EXTRA_DIRS))
             )
-            found[name] = [node_binary(node, name, p) for p in paths]
+            found[name] = [node.binary(name, p) for p in paths]
         facts["binaries"] = {name: [_describe(b) for b in items] for name, items in found.items()}
         findings: list[Finding] = []
         if not found["containerd"]:
@@ -472,10 +424,10 @@ class ServiceProbe(Probe):
         starts = unit.all("Service", "ExecStart") if unit.exists and not unit.masked else []
         command = parse_exec(starts[-1]) if starts else None
         on_path = binaries.which(host, "containerd", search)
-        path_bin = node_binary(node, "containerd", on_path) if on_path else None
+        path_bin = node.binary("containerd", on_path) if on_path else None
         unit_bin = None
         if command and binaries.is_executable(host, command.binary):
-            unit_bin = node_binary(node, "containerd", command.binary)
+            unit_bin = node.binary("containerd", command.binary)
         in_use = unit_bin or path_bin or found["containerd"][0]
         facts["containerd_in_use"] = _describe(in_use)
         if unit_bin and path_bin and unit_bin.real != path_bin.real:
@@ -576,7 +528,7 @@ class ServiceProbe(Probe):
                     ],
                 )
             ]
-        shim = node_binary(node, "containerd-shim-runc-v2", path)
+        shim = node.binary("containerd-shim-runc-v2", path)
         if shim.version is None or containerd.version is None or _same_version(shim, containerd):
             return []
         matching = beside if binaries.is_executable(host, beside) and beside != path else None
@@ -610,7 +562,7 @@ class ServiceProbe(Probe):
     def _runc(self, node: NodeContext, containerd: Binary, search: tuple[str, ...]) -> list[Finding]:
         host = node.host_root
         try:
-            config = node_config(node)
+            config = node.containerd_config()
             binary_name = config.runtime_option("BinaryName", "")
         except NodedocError:
             config, binary_name = None, None
@@ -641,10 +593,10 @@ class ServiceProbe(Probe):
                     )
                 ]
             return []
-        runtime_runc = node_binary(node, "runc", runtime_path)
+        runtime_runc = node.binary("runc", runtime_path)
         if not shell_path or binaries.host_realpath(host, shell_path) == runtime_runc.real:
             return []
-        shell_runc = node_binary(node, "runc", shell_path)
+        shell_runc = node.binary("runc", shell_path)
         if _same_version(runtime_runc, shell_runc):
             return []
         why = f"BinaryName = {configured!r}" if configured else f"containerd's PATH {':'.join(search)}"

@@ -13,8 +13,8 @@ import os
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
 from probes.node import NeedUnmet, NodeContext
+from probes.readers.disk.containerd_store import Orphans, SnapshotInfo, Verification
 
 MAX_LISTED = 50
 QUICK_ENV = "NODEDOC_SNAPSHOTS_QUICK"
@@ -25,7 +25,7 @@ def sandbox_image(node: NodeContext) -> str:
     conf = {} if node.post_mortem else node.runtime_config()
     if conf.get("sandboxImage"):
         return str(conf["sandboxImage"])
-    _path, parsed = node.containerd_config()
+    _path, parsed = node.containerd_config_file()
     plugins = parsed.get("plugins") or {}
     for name in ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images"):
         section = plugins.get(name) or {}
@@ -51,8 +51,7 @@ class SnapshotsProbe(Probe):
         root = node.root()
         if not (root / "io.containerd.metadata.v1.bolt" / "meta.db").exists():
             raise NeedUnmet(f"{root} has no io.containerd.metadata.v1.bolt/meta.db: not a containerd root")
-        proc = None if node.post_mortem else node.proc_root
-        disk = node.memo(f"containerd_disk:{root}", lambda: ContainerdDisk(root, proc))
+        disk = node.containerd_disk()
         quick = self.quick or bool(node.options.get("quick")) or os.environ.get(QUICK_ENV) == "1"
         pause = sandbox_image(node)
         committed = [s for s in disk.snapshots() if s.kind == "committed"]

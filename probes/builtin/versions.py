@@ -13,11 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from probes import binaries, knowledge
+from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
-from probes.builtin.service import node_binary, node_config, node_unit, unit_search_path
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
+from probes.readers.host import binaries
+from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
 KUBELET_PATHS = (
@@ -95,8 +96,8 @@ class VersionsProbe(Probe):
     # -- reading versions -------------------------------------------------------------------------------
 
     def _containerd(self, node: NodeContext) -> dict[str, Any] | None:
-        path = binaries.which(node.host_root, "containerd", unit_search_path(node_unit(node)))
-        b = node_binary(node, "containerd", path) if path else None
+        path = binaries.which(node.host_root, "containerd", search_path(node.containerd_unit()))
+        b = node.binary("containerd", path) if path else None
         try:
             answer = node.cri().version()
             if answer.runtime_name == "containerd" or answer.runtime_version:
@@ -123,10 +124,10 @@ class VersionsProbe(Probe):
         return {"version": b.package or b.version.raw, "source": f"{path} --version", "path": path}
 
     def _runc(self, node: NodeContext) -> dict[str, Any] | None:
-        search = unit_search_path(node_unit(node))
+        search = search_path(node.containerd_unit())
         configured = ""
         try:
-            value = node_config(node).runtime_option("BinaryName", "").value
+            value = node.containerd_config().runtime_option("BinaryName", "").value
             configured = value if isinstance(value, str) else ""
         except NodedocError:
             pass
@@ -137,7 +138,7 @@ class VersionsProbe(Probe):
         )
         if not path or not binaries.is_executable(node.host_root, path):
             return None
-        b = node_binary(node, "runc", path)
+        b = node.binary("runc", path)
         source = f"{path} --version" + (" (BinaryName)" if configured else "")
         return {
             "version": (b.package or b.version.raw) if b.version else None,
@@ -149,7 +150,7 @@ class VersionsProbe(Probe):
     def _kubelet(self, node: NodeContext) -> dict[str, Any] | None:
         for path in KUBELET_PATHS:
             if binaries.is_executable(node.host_root, path):
-                b = node_binary(node, "kubelet", path)
+                b = node.binary("kubelet", path)
                 return {
                     "version": b.version.raw if b.version else None,
                     "source": f"{path} --version",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from probes.sandboxes import SandboxView, list_sandboxes
+from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
 

@@ -9,8 +9,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from probes.pipes import PipeEnd
-from probes.procs import RuntimeProcess, RuntimeScan, scan_runtime
+from probes.readers.procfs.pipes import PipeEnd
+from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan, scan_runtime
 from tui.options import add_node_options, node_from_args
 
 #: How many uids the budget table shows (busiest first); JSON has them all.

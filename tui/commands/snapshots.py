@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from probes.containerd_store import ContainerdDisk, SnapshotInfo, Verification
+from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo, Verification
 from tui.options import add_node_options, node_from_args
 
 EXIT_DAMAGED = 1

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from probes.cri import cri_pb2 as pb
-from probes.cri_client import CriClient
 from probes.errors import CriError, NodedocError
+from probes.readers.cri import cri_pb2 as pb
+from probes.readers.cri.client import CriClient
 from tui.lab.image import IMAGE_NAME, build_image
 
 NAMESPACE = "k8s.io"

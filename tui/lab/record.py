@@ -17,8 +17,8 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from probes.cri import cri_pb2 as pb
-from probes.cri_client import _RPCS, CriClient
+from probes.readers.cri import cri_pb2 as pb
+from probes.readers.cri.client import _RPCS, CriClient
 
 FORMAT = "nodedoc.cri-recording/v1"
 

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from probes.cri import cri_pb2 as probes_dot_cri_dot_cri__pb2
+from probes.readers.cri import cri_pb2 as probes_dot_readers_dot_cri_dot_cri__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in probes/cri/cri_pb2_grpc.py depends on'
+        + ' but the generated code in probes/readers/cri/cri_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -38,68 +38,68 @@ class RuntimeServiceStub:
         """
         self.Version = channel.unary_unary(
                 '/runtime.v1.RuntimeService/Version',
-                request_serializer=probes_dot_cri_dot_cri__pb2.VersionRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.VersionResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.VersionRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.VersionResponse.FromString,
                 _registered_method=True)
         self.Status = channel.unary_unary(
                 '/runtime.v1.RuntimeService/Status',
-                request_serializer=probes_dot_cri_dot_cri__pb2.StatusRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.StatusResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StatusRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StatusResponse.FromString,
                 _registered_method=True)
         self.RunPodSandbox = channel.unary_unary(
                 '/runtime.v1.RuntimeService/RunPodSandbox',
-                request_serializer=probes_dot_cri_dot_cri__pb2.RunPodSandboxRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.RunPodSandboxResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RunPodSandboxRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RunPodSandboxResponse.FromString,
                 _registered_method=True)
         self.StopPodSandbox = channel.unary_unary(
                 '/runtime.v1.RuntimeService/StopPodSandbox',
-                request_serializer=probes_dot_cri_dot_cri__pb2.StopPodSandboxRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.StopPodSandboxResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopPodSandboxRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopPodSandboxResponse.FromString,
                 _registered_method=True)
         self.RemovePodSandbox = channel.unary_unary(
                 '/runtime.v1.RuntimeService/RemovePodSandbox',
-                request_serializer=probes_dot_cri_dot_cri__pb2.RemovePodSandboxRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.RemovePodSandboxResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemovePodSandboxRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemovePodSandboxResponse.FromString,
                 _registered_method=True)
         self.PodSandboxStatus = channel.unary_unary(
                 '/runtime.v1.RuntimeService/PodSandboxStatus',
-                request_serializer=probes_dot_cri_dot_cri__pb2.PodSandboxStatusRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.PodSandboxStatusResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.PodSandboxStatusRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.PodSandboxStatusResponse.FromString,
                 _registered_method=True)
         self.ListPodSandbox = channel.unary_unary(
                 '/runtime.v1.RuntimeService/ListPodSandbox',
-                request_serializer=probes_dot_cri_dot_cri__pb2.ListPodSandboxRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.ListPodSandboxResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListPodSandboxRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListPodSandboxResponse.FromString,
                 _registered_method=True)
         self.CreateContainer = channel.unary_unary(
                 '/runtime.v1.RuntimeService/CreateContainer',
-                request_serializer=probes_dot_cri_dot_cri__pb2.CreateContainerRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.CreateContainerResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.CreateContainerRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.CreateContainerResponse.FromString,
                 _registered_method=True)
         self.StartContainer = channel.unary_unary(
                 '/runtime.v1.RuntimeService/StartContainer',
-                request_serializer=probes_dot_cri_dot_cri__pb2.StartContainerRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.StartContainerResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StartContainerRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StartContainerResponse.FromString,
                 _registered_method=True)
         self.StopContainer = channel.unary_unary(
                 '/runtime.v1.RuntimeService/StopContainer',
-                request_serializer=probes_dot_cri_dot_cri__pb2.StopContainerRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.StopContainerResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopContainerRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopContainerResponse.FromString,
                 _registered_method=True)
         self.RemoveContainer = channel.unary_unary(
                 '/runtime.v1.RuntimeService/RemoveContainer',
-                request_serializer=probes_dot_cri_dot_cri__pb2.RemoveContainerRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.RemoveContainerResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveContainerRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveContainerResponse.FromString,
                 _registered_method=True)
         self.ListContainers = channel.unary_unary(
                 '/runtime.v1.RuntimeService/ListContainers',
-                request_serializer=probes_dot_cri_dot_cri__pb2.ListContainersRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.ListContainersResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListContainersRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListContainersResponse.FromString,
                 _registered_method=True)
         self.ContainerStatus = channel.unary_unary(
                 '/runtime.v1.RuntimeService/ContainerStatus',
-                request_serializer=probes_dot_cri_dot_cri__pb2.ContainerStatusRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.ContainerStatusResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ContainerStatusRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ContainerStatusResponse.FromString,
                 _registered_method=True)
 
 
@@ -191,68 +191,68 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Version': grpc.unary_unary_rpc_method_handler(
                     servicer.Version,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.VersionRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.VersionResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.VersionRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.VersionResponse.SerializeToString,
             ),
             'Status': grpc.unary_unary_rpc_method_handler(
                     servicer.Status,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.StatusRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.StatusResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StatusRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StatusResponse.SerializeToString,
             ),
             'RunPodSandbox': grpc.unary_unary_rpc_method_handler(
                     servicer.RunPodSandbox,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.RunPodSandboxRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.RunPodSandboxResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RunPodSandboxRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RunPodSandboxResponse.SerializeToString,
             ),
             'StopPodSandbox': grpc.unary_unary_rpc_method_handler(
                     servicer.StopPodSandbox,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.StopPodSandboxRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.StopPodSandboxResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopPodSandboxRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopPodSandboxResponse.SerializeToString,
             ),
             'RemovePodSandbox': grpc.unary_unary_rpc_method_handler(
                     servicer.RemovePodSandbox,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.RemovePodSandboxRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.RemovePodSandboxResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemovePodSandboxRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemovePodSandboxResponse.SerializeToString,
             ),
             'PodSandboxStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.PodSandboxStatus,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.PodSandboxStatusRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.PodSandboxStatusResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.PodSandboxStatusRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.PodSandboxStatusResponse.SerializeToString,
             ),
             'ListPodSandbox': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPodSandbox,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.ListPodSandboxRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.ListPodSandboxResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListPodSandboxRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListPodSandboxResponse.SerializeToString,
             ),
             'CreateContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateContainer,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.CreateContainerRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.CreateContainerResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.CreateContainerRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.CreateContainerResponse.SerializeToString,
             ),
             'StartContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.StartContainer,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.StartContainerRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.StartContainerResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StartContainerRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StartContainerResponse.SerializeToString,
             ),
             'StopContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.StopContainer,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.StopContainerRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.StopContainerResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopContainerRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.StopContainerResponse.SerializeToString,
             ),
             'RemoveContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveContainer,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.RemoveContainerRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.RemoveContainerResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveContainerRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveContainerResponse.SerializeToString,
             ),
             'ListContainers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListContainers,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.ListContainersRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.ListContainersResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListContainersRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListContainersResponse.SerializeToString,
             ),
             'ContainerStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ContainerStatus,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.ContainerStatusRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.ContainerStatusResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ContainerStatusRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ContainerStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -282,8 +282,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/Version',
-            probes_dot_cri_dot_cri__pb2.VersionRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.VersionResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.VersionRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.VersionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -309,8 +309,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/Status',
-            probes_dot_cri_dot_cri__pb2.StatusRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.StatusResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StatusRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -336,8 +336,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/RunPodSandbox',
-            probes_dot_cri_dot_cri__pb2.RunPodSandboxRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.RunPodSandboxResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RunPodSandboxRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RunPodSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -363,8 +363,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/StopPodSandbox',
-            probes_dot_cri_dot_cri__pb2.StopPodSandboxRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.StopPodSandboxResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StopPodSandboxRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StopPodSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -390,8 +390,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/RemovePodSandbox',
-            probes_dot_cri_dot_cri__pb2.RemovePodSandboxRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.RemovePodSandboxResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RemovePodSandboxRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RemovePodSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -417,8 +417,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/PodSandboxStatus',
-            probes_dot_cri_dot_cri__pb2.PodSandboxStatusRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.PodSandboxStatusResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.PodSandboxStatusRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.PodSandboxStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -444,8 +444,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/ListPodSandbox',
-            probes_dot_cri_dot_cri__pb2.ListPodSandboxRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.ListPodSandboxResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ListPodSandboxRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ListPodSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -471,8 +471,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/CreateContainer',
-            probes_dot_cri_dot_cri__pb2.CreateContainerRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.CreateContainerResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.CreateContainerRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.CreateContainerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -498,8 +498,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/StartContainer',
-            probes_dot_cri_dot_cri__pb2.StartContainerRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.StartContainerResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StartContainerRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StartContainerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -525,8 +525,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/StopContainer',
-            probes_dot_cri_dot_cri__pb2.StopContainerRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.StopContainerResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StopContainerRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.StopContainerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -552,8 +552,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/RemoveContainer',
-            probes_dot_cri_dot_cri__pb2.RemoveContainerRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.RemoveContainerResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RemoveContainerRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RemoveContainerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -579,8 +579,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/ListContainers',
-            probes_dot_cri_dot_cri__pb2.ListContainersRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.ListContainersResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ListContainersRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ListContainersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -606,8 +606,8 @@ class RuntimeService:
             request,
             target,
             '/runtime.v1.RuntimeService/ContainerStatus',
-            probes_dot_cri_dot_cri__pb2.ContainerStatusRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.ContainerStatusResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ContainerStatusRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ContainerStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -630,18 +630,18 @@ class ImageServiceStub:
         """
         self.ListImages = channel.unary_unary(
                 '/runtime.v1.ImageService/ListImages',
-                request_serializer=probes_dot_cri_dot_cri__pb2.ListImagesRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.ListImagesResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListImagesRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListImagesResponse.FromString,
                 _registered_method=True)
         self.ImageStatus = channel.unary_unary(
                 '/runtime.v1.ImageService/ImageStatus',
-                request_serializer=probes_dot_cri_dot_cri__pb2.ImageStatusRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.ImageStatusResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusResponse.FromString,
                 _registered_method=True)
         self.ImageFsInfo = channel.unary_unary(
                 '/runtime.v1.ImageService/ImageFsInfo',
-                request_serializer=probes_dot_cri_dot_cri__pb2.ImageFsInfoRequest.SerializeToString,
-                response_deserializer=probes_dot_cri_dot_cri__pb2.ImageFsInfoResponse.FromString,
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoResponse.FromString,
                 _registered_method=True)
 
 
@@ -671,18 +671,18 @@ def add_ImageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ListImages': grpc.unary_unary_rpc_method_handler(
                     servicer.ListImages,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.ListImagesRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.ListImagesResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListImagesRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ListImagesResponse.SerializeToString,
             ),
             'ImageStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ImageStatus,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.ImageStatusRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.ImageStatusResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusResponse.SerializeToString,
             ),
             'ImageFsInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.ImageFsInfo,
-                    request_deserializer=probes_dot_cri_dot_cri__pb2.ImageFsInfoRequest.FromString,
-                    response_serializer=probes_dot_cri_dot_cri__pb2.ImageFsInfoResponse.SerializeToString,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -710,8 +710,8 @@ class ImageService:
             request,
             target,
             '/runtime.v1.ImageService/ListImages',
-            probes_dot_cri_dot_cri__pb2.ListImagesRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.ListImagesResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ListImagesRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ListImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -737,8 +737,8 @@ class ImageService:
             request,
             target,
             '/runtime.v1.ImageService/ImageStatus',
-            probes_dot_cri_dot_cri__pb2.ImageStatusRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.ImageStatusResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -764,8 +764,8 @@ class ImageService:
             request,
             target,
             '/runtime.v1.ImageService/ImageFsInfo',
-            probes_dot_cri_dot_cri__pb2.ImageFsInfoRequest.SerializeToString,
-            probes_dot_cri_dot_cri__pb2.ImageFsInfoResponse.FromString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from probes.errors import NodedocError
-from probes.pipe_accounting import (
+from probes.readers.procfs.pipe_accounting import (
     Credentials,
     PipeLimits,
     UserPipeUsage,
@@ -25,7 +25,7 @@ from probes.pipe_accounting import (
     read_credentials,
     read_pipe_limits,
 )
-from probes.pipes import PipeEnd, PipePeer, PipeState, measure_pipes, pipe_end, pipe_fds
+from probes.readers.procfs.pipes import PipeEnd, PipePeer, PipeState, measure_pipes, pipe_end, pipe_fds
 
 #: comm of runc's init stages (nsexec names them; 15 characters at most).
 RUNC_INIT_COMMS = frozenset({"runc:[0:PARENT]", "runc:[1:CHILD]", "runc:[2:INIT]"})

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probes.binaries import host_realpath, local
+from probes.readers.host.binaries import DEFAULT_PATH, host_realpath, local
 
 #: systemd's system unit search path, highest priority first (the runtime / generator dirs left out).
 UNIT_DIRS = (
@@ -201,3 +201,21 @@ def parse_exec(assignment: Assignment) -> ExecCommand | None:
     return ExecCommand(
         binary=words[0], args=tuple(words[1:]), ignore_failure="-" in prefixes, origin=assignment.origin
     )
+
+
+def search_path(unit: Unit) -> tuple[str, ...]:
+    """The PATH the unit's service gets (``Environment=PATH=...``), else systemd's default."""
+    for assignment in reversed(unit.all("Service", "Environment")):
+        try:
+            words = shlex.split(assignment.value)
+        except ValueError:
+            words = assignment.value.split()
+        for word in words:
+            if word.startswith("PATH="):
+                return tuple(p for p in word[5:].split(":") if p)
+    return DEFAULT_PATH
+
+
+def systemd_running(host_root: Path) -> bool:
+    """systemd's own test (sd_booted): /run/systemd/system exists when systemd is PID 1."""
+    return (host_root / "run/systemd/system").is_dir()

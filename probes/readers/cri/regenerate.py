@@ -1,6 +1,6 @@
 """Regenerate the CRI stubs from cri.proto.
 
-Usage, from the repository root: ``python -m probes.cri.regenerate``.
+Usage, from the repository root: ``python -m probes.readers.cri.regenerate``.
 Needs grpcio-tools (a test-only dependency), imported only when generating.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PROTO = Path("probes") / "cri" / "cri.proto"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PROTO = Path("probes") / "readers" / "cri" / "cri.proto"
 GENERATED = ("cri_pb2.py", "cri_pb2.pyi", "cri_pb2_grpc.py")
 
 
 def generate(out_dir: Path) -> list[Path]:
-    """Compile cri.proto into ``out_dir/probes/cri/`` and return the generated files."""
+    """Compile cri.proto into ``out_dir/probes/readers/cri/`` and return the generated files."""
     from importlib import resources
 
     from grpc_tools import protoc

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probes.pipes import PipeState
+from probes.readers.procfs.pipes import PipeState
 
 PIPE_DEF_PAGES = 16
 CAP_SYS_ADMIN = 21

@@ -1,4 +1,4 @@
-"""Models of containerd's two bolt databases, read with :mod:`probes.bbolt`.
+"""Models of containerd's two bolt databases, read with :mod:`probes.readers.disk.bbolt`.
 
 ``meta.db`` (``<root>/io.containerd.metadata.v1.bolt/meta.db``): namespaces, images, containers and CRI
 sandboxes, content entries, the snapshots each snapshotter holds per namespace, leases.
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from probes.bbolt import BoltError, BoltFile, Bucket, open_bolt
 from probes.errors import NodedocError
-from probes.images import ContentError, ContentStore, Descriptor, Layer, ResolvedImage
-from probes.layer_verify import (
+from probes.readers.disk.bbolt import BoltError, BoltFile, Bucket, open_bolt
+from probes.readers.disk.images import ContentError, ContentStore, Descriptor, Layer, ResolvedImage
+from probes.readers.disk.layer_verify import (
     BlobCorrupt,
     BlobMissing,
     CompressionUnsupported,
@@ -32,7 +32,7 @@ from probes.layer_verify import (
     list_dir,
     verify_layer,
 )
-from probes.mounts import MountsError, OverlayMount, mounts_for_root, read_overlay_mounts
+from probes.readers.disk.mounts import MountsError, OverlayMount, mounts_for_root, read_overlay_mounts
 
 META_DB = Path("io.containerd.metadata.v1.bolt/meta.db")
 OVERLAY_DIR = Path("io.containerd.snapshotter.v1.overlayfs")

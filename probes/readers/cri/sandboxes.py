@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from probes.cri import cri_pb2 as pb
 from probes.errors import CriError
+from probes.readers.cri import cri_pb2 as pb
 
 _NETWORK_MODE_NODE = pb.NamespaceMode.Value("NODE")
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probes.binaries import host_realpath, local
 from probes.errors import NodedocError
+from probes.readers.host.binaries import host_realpath, local
 
 ENV_VAR = "NODEDOC_CONTAINERD_CONFIG"
 DEFAULT_SOCKET = "/run/containerd/containerd.sock"

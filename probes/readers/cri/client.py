@@ -22,7 +22,6 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from probes.cri import cri_pb2 as pb
 from probes.errors import (
     CriCallFailed,
     CriError,
@@ -31,6 +30,7 @@ from probes.errors import (
     EndpointPermissionDenied,
     NotCriRuntime,
 )
+from probes.readers.cri import cri_pb2 as pb
 
 DEFAULT_TIMEOUT = 2.0
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probes.binaries import local
+from probes.readers.host.binaries import local
 
 CONFIG = "/var/lib/kubelet/config.yaml"
 FLAG_FILES = ("/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet", "/etc/sysconfig/kubelet")

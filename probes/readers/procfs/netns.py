@@ -9,8 +9,12 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import NodedocError
+
+if TYPE_CHECKING:
+    from probes.readers.cri.sandboxes import SandboxView
 
 
 class NetnsUnreadable(NodedocError):
@@ -77,3 +81,73 @@ def read_netns_addresses(pid: int, proc_root: Path = Path("/proc")) -> NetnsAddr
     return NetnsAddresses(
         pid=pid, ipv4=parse_fib_trie(fib), ipv6=parse_if_inet6(inet6), interfaces=interfaces
     )
+
+
+@dataclass
+class PodNetwork:
+    """CRI's IPs for one sandbox beside the addresses really configured in its namespace.
+
+    ``netns_ips`` is None when the namespace could not be read; ``error`` then says why.
+    """
+
+    id: str
+    name: str
+    namespace: str
+    pid: int | None
+    netns_path: str
+    cri_ips: list[str]
+    netns_ips: list[str] | None = None
+    interfaces: list[str] = field(default_factory=list)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "namespace": self.namespace,
+            "pid": self.pid,
+            "netns_path": self.netns_path,
+            "cri_ips": list(self.cri_ips),
+            "netns_ips": self.netns_ips,
+            "error": self.error,
+        }
+        if self.netns_ips is not None:
+            data["interfaces"] = list(self.interfaces)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PodNetwork:
+        return cls(
+            id=str(data.get("id") or ""),
+            name=str(data.get("name") or ""),
+            namespace=str(data.get("namespace") or ""),
+            pid=data.get("pid"),
+            netns_path=str(data.get("netns_path") or ""),
+            cri_ips=list(data.get("cri_ips") or []),
+            netns_ips=None if data.get("netns_ips") is None else list(data["netns_ips"]),
+            interfaces=list(data.get("interfaces") or []),
+            error=str(data.get("error") or ""),
+        )
+
+
+def compare_pod(view: SandboxView, proc_root: Path) -> PodNetwork:
+    """CRI's IPs beside the namespace's real addresses, for one sandbox (the network probe and pod screen)."""
+    row = PodNetwork(
+        id=view.id,
+        name=view.name,
+        namespace=view.namespace,
+        pid=view.pid,
+        netns_path=view.netns_path,
+        cri_ips=list(view.ips),
+    )
+    if view.pid is None:
+        row.error = "the runtime reports no sandbox pid"
+        return row
+    try:
+        addrs = read_netns_addresses(view.pid, proc_root)
+    except NetnsUnreadable as exc:
+        row.error = str(exc)
+        return row
+    row.netns_ips = addrs.pod_addresses
+    row.interfaces = addrs.interfaces
+    return row

@@ -1,0 +1,84 @@
+"""Who may import whom: node → readers → probes → findings → screens, report, runbook.
+
+Read from the code's own import statements (including imports inside functions), so a probe that
+reaches into another probe, or a reader that reaches up into the probes, fails here by name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers
+#: and the knowledge base of known issues (with the version parsing it rests on).
+PROBE_MAY_IMPORT = (
+    "probes.api",
+    "probes.node",
+    "probes.errors",
+    "probes.readers",
+    "probes.knowledge",
+    "probes.versions",
+)
+
+#: What a reader may import from nodedoc: the errors, other readers and version parsing.
+READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions")
+
+
+def nodedoc_imports(path: Path) -> list[str]:
+    """Every module of this project that ``path`` imports, in the order written."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "probes":
+                found += [f"probes.{alias.name}" for alias in node.names]
+            else:
+                found.append(node.module)
+    return [name for name in found if name.split(".")[0] in {"probes", "tui", "screens"}]
+
+
+def _allowed(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _modules(folder: str) -> list[Path]:
+    return sorted(p for p in (REPO / folder).rglob("*.py") if "cri_pb2" not in p.name)
+
+
+@pytest.mark.parametrize("path", _modules("probes/builtin"), ids=lambda p: p.stem)
+def test_a_builtin_probe_imports_readers_and_the_api_only(path: Path) -> None:
+    wrong = [m for m in nodedoc_imports(path) if not _allowed(m, PROBE_MAY_IMPORT)]
+    assert wrong == [], f"{path.relative_to(REPO)} imports {wrong}: a probe reads the node through readers"
+
+
+@pytest.mark.parametrize(
+    "path", _modules("probes/readers"), ids=lambda p: str(p.relative_to(REPO / "probes/readers"))
+)
+def test_a_reader_knows_nothing_of_probes(path: Path) -> None:
+    wrong = [m for m in nodedoc_imports(path) if not _allowed(m, READER_MAY_IMPORT)]
+    assert wrong == [], f"{path.relative_to(REPO)} imports {wrong}: a reader returns data, it does not judge"
+
+
+def test_the_check_sees_an_import_of_another_probe(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "def run(node):\n    from probes.builtin.service import ServiceProbe\n    return ServiceProbe\n"
+    )
+    assert [m for m in nodedoc_imports(probe) if not _allowed(m, PROBE_MAY_IMPORT)] == [
+        "probes.builtin.service"
+    ]
+
+
+@pytest.mark.parametrize("folder", ["probes", "tui"])
+def test_only_the_app_imports_screens(folder: str) -> None:
+    importers = [
+        str(p.relative_to(REPO))
+        for p in _modules(folder)
+        if any(m.split(".")[0] == "screens" for m in nodedoc_imports(p))
+    ]
+    assert importers in ([], ["tui/app.py"])
