@@ -11,18 +11,19 @@ upstream number but may carry backported fixes, so its matches carry a ``distrib
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import functools
-import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from probes.api import Remedy, Severity
+from probes.compat import StrEnum, tomllib
 from probes.errors import KnowledgeBaseError
 from probes.versions import Version, VersionError, parse
 
-DATA_DIR = Path(__file__).parent / "data"
+# Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
+DATA_DIR = resources.files("probes") / "data"
 KNOWN_ISSUES = DATA_DIR / "known_issues.toml"
 COMPATIBILITY = DATA_DIR / "compatibility.toml"
 
@@ -104,7 +105,7 @@ class KnownIssue:
         return [r.fixed.upstream for r in self.affected if r.fixed is not None]
 
 
-class Verdict(enum.StrEnum):
+class Verdict(StrEnum):
     AFFECTED = "affected"
     FIXED = "fixed"
 

@@ -7,16 +7,15 @@ With only ``--containerd-root`` nodedoc works post-mortem: no live runtime is lo
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from probes.compat import StrEnum, tomllib
 from probes.errors import CriError, NodedocError
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
 CONTAINERD_UNIT = "containerd.service"
 
 
-class Need(enum.StrEnum):
+class Need(StrEnum):
     """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
 
     CRI = "cri"

@@ -16,11 +16,11 @@ import subprocess
 import sys
 import tarfile
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomllib
 from conftest import REPO, skip_or_fail
 from fixtures.pipe_hog import built, hung_init
 

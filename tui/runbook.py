@@ -20,16 +20,18 @@ import fnmatch
 import json
 import os
 import stat
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from probes.compat import tomllib
 from probes.errors import NodedocError
 
-BUILTIN_DIR = Path(__file__).with_name("runbooks")
+# Read through importlib.resources, so the built-ins load from a wheel and from the one-file nodedoc.pyz.
+BUILTIN_DIR = resources.files("tui") / "runbooks"
 SYSTEM_DIR = Path("/etc/nodedoc/runbooks")
 SESSION_SCHEMA = "nodedoc.runbook-session/v1"
 STEP_KINDS = ("question", "probe", "instruction", "conclusion")
@@ -148,7 +150,7 @@ class Runbook:
 
     @property
     def builtin(self) -> bool:
-        return self.source.parent == BUILTIN_DIR
+        return str(self.source.parent).rstrip("/") == str(BUILTIN_DIR).rstrip("/")
 
     def probes(self) -> list[str]:
         return sorted({p for s in self.steps.values() for p in s.probes})
@@ -365,8 +367,8 @@ def _writable_by_others(path: Path) -> str | None:
 
 def load_runbook(path: Path, known_probes: Iterable[str] | None = None) -> Runbook:
     """One runbook file, validated; raises :class:`RunbookError` with the file (and step) in the message."""
-    path = Path(path)
-    unsafe = _writable_by_others(path)
+    path = Path(path) if isinstance(path, str) else path
+    unsafe = _writable_by_others(path) if isinstance(path, Path) else ""  # a built-in inside nodedoc.pyz
     if unsafe:
         raise RunbookError(f"{path}: {unsafe}")
     try:
@@ -395,10 +397,10 @@ def load_catalog(
     catalog = Catalog()
     paths: list[Path] = []
     for directory in search_dirs() if dirs is None else dirs:
-        directory = Path(directory)
+        directory = Path(directory) if isinstance(directory, str) else directory
         if not directory.is_dir():
             continue
-        paths += sorted(directory.glob("*.toml"))
+        paths += sorted((p for p in directory.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
     paths += [Path(f) for f in files]
     for path in paths:
         try:
@@ -416,7 +418,7 @@ def load_catalog(
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def result_to_dict(result: ProbeResult) -> dict[str, Any]:
@@ -600,8 +602,7 @@ class RunbookSession:
             "started_at": self.started_at,
             "finished": self.finished,
             "path": [
-                {**r.to_dict(), "kind": s.kind, "title": s.title}
-                for r, s in zip(self.records, self.path, strict=True)
+                {**r.to_dict(), "kind": s.kind, "title": s.title} for r, s in zip(self.records, self.path)
             ],
             "conclusion": None
             if conclusion is None

@@ -16,11 +16,11 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.compat import tomllib
 from probes.errors import NodedocError
 from probes.readers.host.binaries import host_realpath, local
 
