@@ -43,7 +43,10 @@ _RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICA
 
 
 class ProbeStatus(StrEnum):
-    """Whether a probe ran. ``skipped`` (could not tell, with a reason) is not ``error`` (it broke)."""
+    """Whether a probe ran. ``skipped`` (could not look, with a reason) is not ``error`` (it broke).
+
+    Whether a skip leaves the verdict unknown is :attr:`ProbeResult.not_applicable`'s to say.
+    """
 
     OK = "ok"
     SKIPPED = "skipped"
@@ -110,7 +113,12 @@ class Outcome:
 
 @dataclass
 class ProbeResult:
-    """One probe's run as recorded in reports: status, reason, duration, findings and facts."""
+    """One probe's run as recorded in reports: status, reason, duration, findings and facts.
+
+    ``not_applicable`` marks a skip of something this run does not look at (post-mortem mode has no live
+    runtime; a copied tree has no processes): the verdict stands without it. Any other skip, and every
+    error, means the probe *could not run* where it should have: the verdict is unknown.
+    """
 
     probe: str
     title: str
@@ -119,15 +127,46 @@ class ProbeResult:
     duration_ms: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    not_applicable: bool = False
+
+    @property
+    def could_not_run(self) -> bool:
+        """It errored, timed out, or could not look at what it should: nothing it found is an all-clear."""
+        if self.status is ProbeStatus.ERROR:
+            return True
+        return self.status is ProbeStatus.SKIPPED and not self.not_applicable
 
     def to_dict(self) -> dict[str, Any]:
+        """How the probe ran, without its findings: the report's list of probes."""
         return {
             "id": self.probe,
             "title": self.title,
             "status": str(self.status),
             "reason": self.reason,
             "duration_ms": round(self.duration_ms, 1),
+            "not_applicable": self.not_applicable,
+            "could_not_run": self.could_not_run,
         }
+
+    def to_record(self, facts: bool = True) -> dict[str, Any]:
+        """The whole result as JSON data (the facts left out when ``facts`` is False)."""
+        data = {**self.to_dict(), "findings": [f.to_dict() for f in self.findings]}
+        if facts:
+            data["facts"] = self.facts
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> ProbeResult:
+        return cls(
+            probe=data["id"],
+            title=data.get("title") or data["id"],
+            status=ProbeStatus(data["status"]),
+            reason=data.get("reason") or "",
+            duration_ms=float(data.get("duration_ms") or 0.0),
+            findings=[Finding.from_dict(f) for f in data.get("findings") or []],
+            facts=dict(data.get("facts") or {}),
+            not_applicable=bool(data.get("not_applicable", False)),
+        )
 
 
 class Probe:
@@ -135,7 +174,8 @@ class Probe:
 
     ``run`` may return an :class:`Outcome` or just a list of findings. It may raise: the runner records
     the exception as this probe's error and the other probes carry on. :class:`probes.node.NeedUnmet`
-    raised from ``run`` marks the probe skipped with its message.
+    raised from ``run`` marks the probe skipped with its message (the verdict is then unknown);
+    :class:`probes.node.NotApplicable` marks it skipped as not part of this run.
     """
 
     id: ClassVar[str]

@@ -5,13 +5,18 @@ the support table and end-of-life dates. Both are validated when loaded: a malfo
 :class:`~probes.errors.KnowledgeBaseError` naming the file and the entry.
 
 A verdict rests on the upstream version number. A distribution build (``1.1.5+ds1-1+deb12u1``) keeps the
-upstream number but may carry backported fixes, so its matches carry a ``distribution_note`` saying so.
+upstream number but may carry backported fixes: it keeps the knowledge base's verdict unless there is evidence
+that the build carries the fix, either on the node (the package changelog names the issue in the installed
+revision or an older one, :class:`PackageRecord`) or in the knowledge base (``fixed_builds``, each with its
+reference). A match says which (``evidence``), or, for an affected build, what was looked at
+(``distribution_note``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,6 +25,7 @@ from typing import Any
 from probes.api import Remedy, Severity
 from probes.compat import StrEnum, tomllib
 from probes.errors import KnowledgeBaseError
+from probes.readers.host.packages import Changelog, compare_debian
 from probes.versions import Version, VersionError, parse
 
 # Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
@@ -84,6 +90,44 @@ class Range:
 
 
 @dataclass(frozen=True)
+class FixedBuild:
+    """A build whose upstream number is affected but which carries the fix (and later builds of its series)."""
+
+    build: Version
+    reference: str = ""
+
+    def covers(self, version: Version) -> bool:
+        """True for this build and later builds of the same series: same upstream number, same packager
+        suffix apart from its last number, and that number at least this one's (``v1.6.14+k3s1`` and
+        ``1.6.14-k3s2`` are covered by ``1.6.14-k3s1``; ``1.1.5+ds1-1+deb12u2`` by ``...deb12u1``)."""
+        if not version.same_upstream(self.build) or not version.distribution:
+            return False
+        mine, theirs = _series(self.build.distribution), _series(version.distribution)
+        if mine[0] != theirs[0]:
+            return False
+        return compare_debian(theirs[1] or "0", mine[1] or "0") >= 0
+
+
+def _series(suffix: str) -> tuple[str, str]:
+    """``-k3s1`` → (``k3s``, ``1``); ``+ds1-1+deb12u1`` → (``ds1-1+deb12u``, ``1``): the packager's series and
+    its build number."""
+    bare = suffix.lstrip("-+~.")
+    digits = len(bare) - len(bare.rstrip("0123456789"))
+    return (bare[: len(bare) - digits] if digits else bare), (bare[len(bare) - digits :] if digits else "")
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    """What the node's package database says about a component's package, to look for backported fixes in."""
+
+    name: str
+    version: str
+    changelog: Changelog | None
+    changelog_path: str
+    manager: str = "dpkg"
+
+
+@dataclass(frozen=True)
 class KnownIssue:
     """One entry of the knowledge base."""
 
@@ -95,9 +139,17 @@ class KnownIssue:
     symptom: str
     detection: str
     affected: tuple[Range, ...] = ()
-    fixed_builds: tuple[str, ...] = ()
+    fixed_builds: tuple[FixedBuild, ...] = ()
     remediation: tuple[Remedy, ...] = ()
     references: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The ids a changelog may name this issue by: its id and the CVE/GHSA ids in its references."""
+        found = [self.id] if self.id.upper().startswith(("CVE-", "GHSA-")) else []
+        for ref in self.references:
+            found += re.findall(r"(CVE-\d{4}-\d{4,}|GHSA(?:-[0-9a-z]{4}){3})", ref, re.IGNORECASE)
+        return tuple(dict.fromkeys(n.upper() if n.upper().startswith("CVE") else n for n in found))
 
     @property
     def fixed_versions(self) -> list[str]:
@@ -119,6 +171,9 @@ class Match:
     verdict: Verdict
     matched_range: Range | None = None
     distribution_note: str | None = None
+    #: For a build judged fixed though its upstream number is affected: what shows the fix, and where.
+    evidence: str | None = None
+    evidence_source: str | None = None
 
     @property
     def affected(self) -> bool:
@@ -237,6 +292,30 @@ def _range(entry: _Entry, index: int, data: Any) -> Range:
     return Range(introduced=introduced, fixed=fixed, last_affected=last, branch=branch)
 
 
+def _fixed_builds(entry: _Entry) -> tuple[FixedBuild, ...]:
+    """``fixed_builds``: version strings, or tables ``{ build = "...", reference = "https://..." }``."""
+    raw = entry.data.get("fixed_builds", [])
+    if not isinstance(raw, list):
+        entry.fail("fixed_builds must be a list")
+    builds = []
+    for n, item in enumerate(raw):
+        if isinstance(item, str):
+            builds.append(FixedBuild(entry.version(f"fixed_builds[{n}]", item)))
+            continue
+        if not isinstance(item, dict) or set(item) - {"build", "reference"} or "build" not in item:
+            entry.fail(
+                f'fixed_builds[{n}] must be a version or {{ build = "...", reference = "https://..." }}'
+            )
+        reference = item.get("reference", "")
+        if reference and not (isinstance(reference, str) and reference.startswith("https://")):
+            entry.fail(f"fixed_builds[{n}].reference {reference!r} is not an https URL")
+        version = entry.version(f"fixed_builds[{n}].build", item["build"])
+        if not version.distribution:
+            entry.fail(f"fixed_builds[{n}].build {item['build']!r} is an upstream version, not a build")
+        builds.append(FixedBuild(version, reference))
+    return tuple(builds)
+
+
 def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
     steps = entry.data.get("remediation")
     if not isinstance(steps, list) or not steps:
@@ -286,9 +365,7 @@ def _issue(path: Path, index: int, data: Any) -> KnownIssue:
     for ref in references:
         if not ref.startswith("https://"):
             entry.fail(f"reference {ref!r} is not an https URL")
-    fixed_builds = entry.strings("fixed_builds")
-    for build in fixed_builds:
-        entry.version("fixed_builds", build)
+    fixed_builds = _fixed_builds(entry)
     return KnownIssue(
         id=entry.text("id"),
         component=component,
@@ -298,7 +375,7 @@ def _issue(path: Path, index: int, data: Any) -> KnownIssue:
         symptom=entry.text("symptom"),
         detection=entry.text("detection"),
         affected=ranges,
-        fixed_builds=tuple(b.lstrip("v") for b in fixed_builds),
+        fixed_builds=fixed_builds,
         remediation=_remedies(entry),
         references=references,
     )
@@ -392,38 +469,60 @@ def issue(issue_id: str) -> KnownIssue:
     return load().issues[issue_id]
 
 
-def changelog_command(component: str, version: Version) -> str:
+def changelog_command(component: str, version: Version, manager: str = "") -> str:
     """The command that shows a distribution package's changelog, to look a fix up in."""
     suffix = version.distribution.lower()
     package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component, component)
-    if ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
+    if manager == "rpm" or ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
         return f"rpm -q --changelog {package} | less"
     if "k3s" in suffix or "rke2" in suffix:
         return "k3s --version  # then read the k3s/RKE2 release notes for this build"
     return f"apt changelog {package} | less"
 
 
-def _distribution_note(issue_: KnownIssue, version: Version, verdict: Verdict, component: str) -> str | None:
-    if not version.is_distribution_build:
+def _backport(issue_: KnownIssue, version: Version, package: PackageRecord | None) -> tuple[str, str] | None:
+    """(evidence, source) that this build carries the fix although its upstream number is affected."""
+    named = None
+    if package is not None and package.changelog is not None and issue_.names:
+        named = package.changelog.naming(issue_.names, package.version)
+    if named is None:
+        for fixed in issue_.fixed_builds:
+            if fixed.covers(version):
+                return (
+                    f"{version.raw} is a build of the {fixed.build.raw} series, which carries the fix for {issue_.id}",
+                    fixed.reference or "knowledge base fixed_builds",
+                )
         return None
-    if verdict is Verdict.FIXED:
-        return (
-            f"{version.raw} is a distribution build of upstream {version.upstream}; "
-            "the verdict rests on the upstream number."
-        )
+    assert package is not None
+    entry, line = named
     return (
-        f"{version.raw} is a distribution build of upstream {version.upstream}: the verdict rests on the "
-        f"upstream number alone and the distribution may carry the fix for {issue_.id}. "
-        f"Look for it in the package changelog: {changelog_command(component, version)}"
+        f"the {package.name} changelog names {issue_.id} in revision {entry.version}"
+        + (" (the installed one)" if entry.version == package.version else f" (installed: {package.version})")
+        + f": {line[:200]}",
+        package.changelog_path,
+    )
+
+
+def _distribution_note(
+    issue_: KnownIssue, version: Version, component: str, package: PackageRecord | None
+) -> str:
+    base = f"{version.raw} is a distribution build of upstream {version.upstream}"
+    if package is not None and package.changelog is not None:
+        return (
+            f"{base}; its changelog ({package.changelog_path}) names no fix for {issue_.id} up to "
+            f"{package.version}, so the upstream verdict stands."
+        )
+    where = f" (no {package.changelog_path} on the node)" if package is not None else ""
+    return (
+        f"{base}: no record of a backported fix for {issue_.id} was found{where}, so the verdict rests on the "
+        f"upstream number. Check the package changelog: "
+        f"{changelog_command(package.name if package else component, version, package.manager if package else '')}"
     )
 
 
 def _verdict(issue_: KnownIssue, version: Version) -> tuple[Verdict | None, Range | None]:
-    bare = version.raw.lstrip("v")
     for rng in issue_.affected:
         if rng.contains(version):
-            if bare in issue_.fixed_builds:
-                return Verdict.FIXED, rng
             return Verdict.AFFECTED, rng
     for rng in issue_.affected:
         if rng.fixed is not None and version >= rng.fixed and version.branch == rng.fixed.branch:
@@ -433,11 +532,18 @@ def _verdict(issue_: KnownIssue, version: Version) -> tuple[Verdict | None, Rang
     return None, None
 
 
-def known_issues_for(component: str, version: str | Version, kb: KnowledgeBase | None = None) -> list[Match]:
+def known_issues_for(
+    component: str,
+    version: str | Version,
+    kb: KnowledgeBase | None = None,
+    package: PackageRecord | None = None,
+) -> list[Match]:
     """The version-determined issues of ``component`` that ``version`` is affected by or has the fix for.
 
-    Issues the version predates (or whose affected lines it is not on) are left out. A version string that
-    does not parse is a :class:`~probes.versions.VersionError`.
+    Issues the version predates (or whose affected lines it is not on) are left out. A build whose upstream
+    number is affected is judged fixed only on evidence: the knowledge base's ``fixed_builds``, or the
+    ``package`` changelog naming the issue; otherwise it stays affected, with a note of what was looked at.
+    A version string that does not parse is a :class:`~probes.versions.VersionError`.
     """
     kb = kb or load()
     parsed = version if isinstance(version, Version) else parse(version)
@@ -448,16 +554,52 @@ def known_issues_for(component: str, version: str | Version, kb: KnowledgeBase |
         verdict, rng = _verdict(entry, parsed)
         if verdict is None:
             continue
+        evidence = note = None
+        if verdict is Verdict.AFFECTED and (parsed.is_distribution_build or package is not None):
+            evidence = _backport(entry, parsed, package)
+            if evidence:
+                verdict = Verdict.FIXED
+            elif parsed.is_distribution_build:
+                note = _distribution_note(entry, parsed, component, package)
         matches.append(
             Match(
                 issue=entry,
                 version=parsed,
                 verdict=verdict,
                 matched_range=rng,
-                distribution_note=_distribution_note(entry, parsed, verdict, component),
+                distribution_note=note,
+                evidence=evidence[0] if evidence else None,
+                evidence_source=evidence[1] if evidence else None,
             )
         )
     return matches
+
+
+def lowest_unaffected(component: str, branch: str, kb: KnowledgeBase | None = None) -> Version | None:
+    """The first release on ``branch`` (``1.6``) that no warning or critical version issue affects: the least
+    an upgrade on that branch should go to. None when every release the knowledge base knows of on it is
+    affected without a fix."""
+    kb = kb or load()
+    floor = parse(f"{branch}.0")
+    for _ in range(100):
+        blocking = [
+            rng
+            for issue_ in kb.for_component(component)
+            if issue_.kind == "version" and issue_.severity.rank >= Severity.WARNING.rank
+            for rng in issue_.affected
+            if rng.contains(floor)
+        ]
+        if not blocking:
+            return floor
+        ends = [r.fixed for r in blocking if r.fixed is not None]
+        ends += [
+            parse(f"{r.last_affected.upstream}.1") for r in blocking if r.fixed is None and r.last_affected
+        ]
+        nxt = max(ends, default=None)
+        if nxt is None or nxt <= floor or nxt.branch != branch:
+            return None
+        floor = nxt
+    return None
 
 
 def _minor(kube_version: str | Version) -> str:

@@ -60,7 +60,16 @@ class Need(StrEnum):
 
 
 class NeedUnmet(NodedocError):
-    """A probe cannot look at what it needs; it is skipped with this message as the reason."""
+    """A probe cannot look at what it needs on a node where it should: skipped, and the verdict is unknown."""
+
+
+class NotApplicable(NeedUnmet):
+    """What a probe looks at is not part of this run: skipped with this reason, the verdict stands.
+
+    Only the mode the operator chose makes a probe not applicable: post-mortem mode (no live runtime, no
+    processes), a foreign ``--host-root`` with no procfs under it (a copied tree has no processes), and
+    a live runtime that is not containerd (containerd's disk and state do not exist there).
+    """
 
 
 #: What depends on the live runtime connection, dropped together when the runtime stops answering.
@@ -75,12 +84,26 @@ class NodeContext:
     containerd_root: Path | None = None
     containerd_state: Path | None = None
     host_root: Path = Path("/")
-    proc_root: Path = Path("/proc")
+    #: procfs; by default ``<host root>/proc``, so a foreign root's processes are its own or none.
+    proc_root: Path = None  # type: ignore[assignment]
     timeout: float = 2.0
     #: Per-run choices probes may read (``quick``: verify only what sandboxes use).
     options: dict[str, Any] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.host_root = Path(self.host_root)
+        if self.proc_root is None:
+            self.proc_root = self.host_root / "proc"
+
+    @property
+    def foreign_root(self) -> bool:
+        """``--host-root`` names another tree than this machine's own ``/`` (a mount or a copy)."""
+        try:
+            return self.host_root.resolve() != Path("/")
+        except OSError:
+            return True
 
     @property
     def post_mortem(self) -> bool:
@@ -134,7 +157,7 @@ class NodeContext:
     def cri(self) -> CriClient:
         """The connected CRI client, or :class:`CriError` saying why there is none."""
         if self.post_mortem:
-            raise NeedUnmet("post-mortem mode (only --containerd-root given): no live runtime is used")
+            raise NotApplicable("post-mortem mode (only --containerd-root given): no live runtime is used")
         from probes.readers.cri.client import discover
 
         return self._once("cri", lambda: discover(self.endpoint, self.timeout, host_root=self.host_root))
@@ -184,12 +207,13 @@ class NodeContext:
         if explicit is not None:
             return explicit
         if not self.post_mortem:
+            # The runtime names paths as the host sees them: read them under the host root.
             conf = self.runtime_config()
             if runtime_key == "containerdRootDir" and conf.get(runtime_key):
-                return Path(conf[runtime_key])
+                return self.host_path(conf[runtime_key])
             if runtime_key == "stateDir" and conf.get(runtime_key):
                 # The CRI plugin's state dir is <containerd state>/io.containerd.grpc.v1.cri.
-                return Path(conf[runtime_key]).parent
+                return self.host_path(conf[runtime_key]).parent
         path, parsed = self.containerd_config_file()
         if parsed.get(config_key):
             return self.host_path(parsed[config_key])
@@ -257,14 +281,31 @@ class NodeContext:
         return self._once("containerd_config", read)
 
     def binary(self, name: str, path: str) -> Binary:
-        """A runtime binary's version, read once per real file per node."""
+        """A runtime binary's version, read (never run) once per real file per node."""
         from probes.readers.host import binaries
 
         real = binaries.host_realpath(self.host_root, path)
-        return self._once(
-            f"binary:{real}",
-            lambda: binaries.inspect(self.host_root, name, path, timeout=max(self.timeout, 5.0)),
-        )
+        return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path))
+
+    def containerd_runc(self) -> tuple[str | None, str]:
+        """The runc containerd's shims run: the host path of the config's BinaryName (absolute, or looked up
+        on the unit's PATH) or of ``runc`` on that PATH, and the BinaryName ('' when none set); the path is
+        None when no such executable exists."""
+        from probes.readers.host import binaries
+        from probes.readers.host.systemd_unit import search_path
+
+        configured = ""
+        try:
+            value = self.containerd_config().runtime_option("BinaryName", "").value
+            configured = value if isinstance(value, str) else ""
+        except NodedocError:
+            pass
+        path = configured if configured.startswith("/") else None
+        if path is None:
+            path = binaries.which(self.host_root, configured or "runc", search_path(self.containerd_unit()))
+        if not path or not binaries.is_executable(self.host_root, path):
+            return None, configured
+        return path, configured
 
     # -- processes -------------------------------------------------------------------------------------
 
@@ -278,22 +319,54 @@ class NodeContext:
 
     def unmet(self, need: Need) -> str | None:
         """Why ``need`` cannot be met on this node, or None when it can."""
+        problem = self.unmet_need(need)
+        return str(problem) if problem else None
+
+    def unmet_need(self, need: Need) -> NeedUnmet | None:
+        """Why ``need`` cannot be met, typed: :class:`NotApplicable` when this run does not look there."""
         try:
             if need is Need.CRI:
                 self.cri()
             elif need is Need.CONTAINERD_ROOT:
-                self.root()
+                self._containerd_dir(self.root)
             elif need is Need.CONTAINERD_STATE:
                 if self.post_mortem and self.containerd_state is None:
-                    return "post-mortem mode: no containerd state directory (it lives in /run)"
-                self.state()
+                    return NotApplicable("post-mortem mode: no containerd state directory (it lives in /run)")
+                self._containerd_dir(self.state)
             elif need is Need.PROCFS:
-                if not (self.proc_root / "self").exists():
-                    return f"{self.proc_root} is not a mounted procfs"
                 if self.post_mortem:
-                    return "post-mortem mode: the processes here are not the broken node's"
+                    return NotApplicable("post-mortem mode: the processes here are not the broken node's")
+                if not (self.proc_root / "self").exists():
+                    if self.foreign_root:
+                        return NotApplicable(
+                            f"no procfs at {self.proc_root}: a host root without proc (a copied tree) has "
+                            "no processes to read"
+                        )
+                    return NeedUnmet(f"{self.proc_root} is not a mounted procfs")
             elif need is Need.HOST_FILES and not self.host_root.is_dir():
-                return f"host root {self.host_root} does not exist"
+                return NeedUnmet(f"host root {self.host_root} does not exist")
+        except NeedUnmet as exc:
+            return exc
         except NodedocError as exc:
-            return str(exc)
+            return NeedUnmet(str(exc))
         return None
+
+    def _containerd_dir(self, read: Callable[[], Path]) -> Path:
+        """containerd's root or state; not applicable when the live runtime is another one (CRI-O)."""
+        try:
+            return read()
+        except NeedUnmet as exc:
+            other = self._other_runtime()
+            if other:
+                raise NotApplicable(f"the runtime here is {other}, not containerd ({exc})") from None
+            raise
+
+    def _other_runtime(self) -> str:
+        """The live runtime's name when it answers and is not containerd, else ""."""
+        if self.post_mortem or self.containerd_root is not None:
+            return ""
+        try:
+            name = str(self.cri().version().runtime_name)
+        except (NodedocError, AttributeError):
+            return ""
+        return "" if not name or "containerd" in name.lower() else name

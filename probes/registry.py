@@ -3,6 +3,9 @@
 Built-in probes register through the same entry-point group a third party uses. A probe is imported
 only when it is run; one that fails to import, raises, or overruns its timeout becomes an ``error``
 result with the reason, and one whose needs are unmet is ``skipped`` with the reason.
+
+Every error and every skip leaves the verdict unknown (:attr:`ProbeResult.could_not_run`), except a skip
+for :class:`probes.node.NotApplicable`: what this run does not look at (post-mortem mode, a copied tree).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from importlib.metadata import EntryPoint
 
 from probes.api import Finding, Outcome, Probe, ProbeResult, ProbeStatus
 from probes.compat import entry_points_in
-from probes.node import NeedUnmet, NodeContext
+from probes.errors import NodedocError
+from probes.node import NeedUnmet, NodeContext, NotApplicable
 
 GROUP = "nodedoc.probes"
 
@@ -60,7 +64,10 @@ def select(ids: Iterable[str] | None = None) -> list[ProbeRef]:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line: a typed reader error's own message, else the exception's type and first line."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, NodedocError) and text:
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -69,7 +76,11 @@ def run_one(ref: ProbeRef, node: NodeContext) -> ProbeResult:
     start = time.monotonic()
 
     def done(
-        status: ProbeStatus, reason: str = "", outcome: Outcome | None = None, title: str = ""
+        status: ProbeStatus,
+        reason: str = "",
+        outcome: Outcome | None = None,
+        title: str = "",
+        not_applicable: bool = False,
     ) -> ProbeResult:
         outcome = outcome or Outcome()
         return ProbeResult(
@@ -80,6 +91,12 @@ def run_one(ref: ProbeRef, node: NodeContext) -> ProbeResult:
             duration_ms=(time.monotonic() - start) * 1000,
             findings=outcome.findings,
             facts=outcome.facts,
+            not_applicable=not_applicable,
+        )
+
+    def skipped(exc: NeedUnmet, prefix: str = "") -> ProbeResult:
+        return done(
+            ProbeStatus.SKIPPED, prefix + str(exc), title=title, not_applicable=isinstance(exc, NotApplicable)
         )
 
     try:
@@ -88,13 +105,13 @@ def run_one(ref: ProbeRef, node: NodeContext) -> ProbeResult:
         return done(ProbeStatus.ERROR, f"could not load probe: {_describe(exc)}")
     title = getattr(cls, "title", ref.id)
     for need in sorted(cls.needs):
-        why = node.unmet(need)
+        why = node.unmet_need(need)
         if why:
-            return done(ProbeStatus.SKIPPED, f"needs {need}: {why}", title=title)
+            return skipped(why, f"needs {need}: ")
     try:
         out = cls().run(node)
     except NeedUnmet as exc:
-        return done(ProbeStatus.SKIPPED, str(exc), title=title)
+        return skipped(exc)
     except Exception as exc:
         return done(ProbeStatus.ERROR, _describe(exc), title=title)
     outcome = out if isinstance(out, Outcome) else Outcome(findings=list(out))

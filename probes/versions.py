@@ -108,30 +108,3 @@ def try_parse(text: str | None) -> Version | None:
         return parse(text)
     except VersionError:
         return None
-
-
-_VERSION_TOKEN = re.compile(r"^v?\d+\.\d+[\w.~+\-]*$")
-
-
-def find_version(output: str) -> tuple[Version | None, str]:
-    """The first version in a tool's ``--version`` output and, when shown, the package build it names.
-
-    containerd prints ``containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3`` (Debian
-    puts the package version where upstream puts the commit); runc prints ``runc version 1.1.5+ds1`` and
-    ``commit: 1.1.5+ds1-1+deb12u1``; the shim prints ``Version:`` and ``Revision:`` lines; kubelet prints
-    ``Kubernetes v1.26.0``. The package build is a later token that starts with the version and goes on.
-    """
-    tokens = [tok.strip(",;()") for tok in output.split()]
-    version: Version | None = None
-    package = ""
-    for tok in tokens:
-        if not _VERSION_TOKEN.match(tok):
-            continue
-        if version is None:
-            version = try_parse(tok)
-            continue
-        bare, base = tok.lstrip("v"), version.raw.lstrip("v")
-        if bare != base and bare.startswith(base) and not _GIT_DESCRIBE.match(bare[len(base) :]):
-            package = tok
-            break
-    return version, package

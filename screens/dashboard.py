@@ -6,20 +6,29 @@ cannot be reached the screen says why and offers post-mortem mode on the contain
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Static
 
 from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
 from probes.errors import NodedocError
+from probes.readers.cri.runtime import NODE_CONDITIONS, RuntimeFacts
+from probes.readers.cri.sandboxes import SandboxView
+from probes.readers.disk.catalog import SnapshotRow
+from tui.messages import (
+    CatalogRead,
+    ImagesCounted,
+    ResultsRead,
+    RuntimeLost,
+    RuntimeRead,
+    SandboxesRead,
+    Unavailable,
+)
+from tui.report import could_not_run_text
 from tui.session import RuntimeUnreachable
 from tui.widgets import NodeScreen, severity_text
 
@@ -31,13 +40,6 @@ class DashboardScreen(NodeScreen):
     BINDINGS = [
         Binding("m", "post_mortem", "Post-mortem", id="post-mortem"),
     ]
-
-    @dataclass
-    class Loaded(Message):
-        """One part of the dashboard read from the node."""
-
-        part: str
-        data: Any
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -67,7 +69,10 @@ class DashboardScreen(NodeScreen):
         self.app.action_post_mortem()  # type: ignore[attr-defined]
 
     def refresh_data(self) -> None:
-        self.counts: dict[str, Any] = {}
+        self.pods: list[SandboxView] | None = None
+        self.images: int | None = None
+        self.snapshots: list[SnapshotRow] | None = None
+        self.snapshots_unavailable = ""
         self.query_one("#findings-panel", Static).update("running probes…")
         self.load()
 
@@ -76,55 +81,73 @@ class DashboardScreen(NodeScreen):
         session = self.session
         if not session.post_mortem:
             try:
-                self.post_message(self.Loaded("runtime", session.runtime()))
-                views = session.sandboxes()
-                self.post_message(self.Loaded("pods", views))
-                self.post_message(self.Loaded("images", session.image_count()))
+                self.post_message(RuntimeRead(session.runtime()))
+                self.post_message(SandboxesRead(session.sandboxes()))
+                self.post_message(ImagesCounted(session.image_count()))
             except RuntimeUnreachable as exc:
-                self.post_message(self.Loaded("runtime", {"error": str(exc)}))
+                self.post_message(RuntimeLost(str(exc)))
         try:
-            catalog = session.snapshot_catalog()
-            self.post_message(self.Loaded("snapshots", catalog.snapshots))
+            self.post_message(CatalogRead(session.snapshot_catalog()))
         except NodedocError as exc:
-            self.post_message(self.Loaded("snapshots", str(exc)))
-        self.post_message(self.Loaded("results", session.probe_results()))
+            self.post_message(Unavailable("snapshots", str(exc)))
+        self.post_message(ResultsRead(session.probe_results()))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        if message.part == "runtime":
-            self._show_runtime(message.data)
-        elif message.part == "results":
-            self._show_findings(message.data)
-        else:
-            self.counts[message.part] = message.data
-            self._show_counts()
+    @on(RuntimeRead)
+    def _runtime_read(self, message: RuntimeRead) -> None:
+        self._show_runtime(message.facts)
 
-    def _show_runtime(self, facts: dict[str, Any]) -> None:
-        panel = self.query_one("#runtime-panel", Static)
-        if "error" in facts:
-            panel.update(Text("not reachable (see above)", style="bold red"))
-            self.app.runtime_lost(facts["error"])  # type: ignore[attr-defined]
-            return
+    @on(RuntimeLost)
+    def _runtime_lost(self, message: RuntimeLost) -> None:
+        self.query_one("#runtime-panel", Static).update(Text("not reachable (see above)", style="bold red"))
+        self.app.runtime_lost(message.reason)  # type: ignore[attr-defined]
+
+    @on(SandboxesRead)
+    def _sandboxes_read(self, message: SandboxesRead) -> None:
+        self.pods = message.sandboxes
+        self._show_counts()
+
+    @on(ImagesCounted)
+    def _images_counted(self, message: ImagesCounted) -> None:
+        self.images = message.count
+        self._show_counts()
+
+    @on(CatalogRead)
+    def _catalog_read(self, message: CatalogRead) -> None:
+        self.snapshots = message.catalog.snapshots
+        self._show_counts()
+
+    @on(Unavailable)
+    def _unavailable(self, message: Unavailable) -> None:
+        self.snapshots_unavailable = message.reason
+        self._show_counts()
+
+    @on(ResultsRead)
+    def _results_read(self, message: ResultsRead) -> None:
+        self._show_findings(message.results)
+
+    def _show_runtime(self, facts: RuntimeFacts) -> None:
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("runtime", f"{facts['name']} {facts['version']}")
-        grid.add_row("CRI", f"{facts['api_version']} ({facts['api_package']})")
-        grid.add_row("endpoint", facts["endpoint"])
-        for cond in facts["conditions"]:
-            ok = cond["status"]
+        grid.add_row("runtime", f"{facts.name} {facts.version}")
+        grid.add_row("CRI", f"{facts.api_version} ({facts.api_package})")
+        grid.add_row("endpoint", facts.endpoint)
+        for cond in facts.conditions:
+            # Only the conditions the kubelet reads make the node NotReady; others are information.
+            bad = "bold red" if cond.type in NODE_CONDITIONS else "yellow"
             grid.add_row(
-                cond["type"],
-                Text("true" if ok else f"FALSE {cond['reason']}", style="green" if ok else "bold red"),
+                cond.type,
+                Text(
+                    "true" if cond.status else f"FALSE {cond.reason}", style="green" if cond.status else bad
+                ),
             )
-        panel.update(grid)
+        self.query_one("#runtime-panel", Static).update(grid)
 
     def _show_counts(self) -> None:
-        counts = self.counts
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        pods = counts.get("pods")
+        pods = self.pods
         if pods is not None:
             ready = sum(1 for v in pods if v.ready)
             grid.add_row(
@@ -139,37 +162,47 @@ class DashboardScreen(NodeScreen):
             grid.add_row("pods", Text("unknown (no runtime)", style="dim"))
         else:
             grid.add_row("pods", "loading…")
-        if "images" in counts:
-            grid.add_row("images", str(counts["images"]))
-        snaps = counts.get("snapshots")
-        if isinstance(snaps, list):
+        if self.images is not None:
+            grid.add_row("images", str(self.images))
+        snaps = self.snapshots
+        if snaps is not None:
             kinds: dict[str, int] = {}
             for row in snaps:
-                kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+                kinds[row.kind] = kinds.get(row.kind, 0) + 1
             grid.add_row(
                 "snapshots", f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
             )
-        elif isinstance(snaps, str):
-            grid.add_row("snapshots", Text(f"not available: {snaps}", style="yellow"))
+        elif self.snapshots_unavailable:
+            grid.add_row("snapshots", Text(f"not available: {self.snapshots_unavailable}", style="yellow"))
         self.query_one("#counts-panel", Static).update(grid)
 
     def _show_findings(self, results: list[ProbeResult]) -> None:
         findings = sort_worst_first([f for r in results for f in r.findings if f.severity is not Severity.OK])
+        missing = [r for r in results if r.could_not_run]
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        if missing:
+            # As loud as a critical: the verdict is unknown, whatever the other probes found.
+            table.add_row(
+                Text("UNKN ", style="bold red"),
+                Text(could_not_run_text([r.probe for r in missing]), style="bold"),
+            )
         for finding in findings[:WORST_SHOWN]:
             table.add_row(severity_text(finding.severity), finding.title)
         if not findings:
-            table.add_row(severity_text(Severity.OK), "No problems found.")
+            table.add_row(
+                severity_text(Severity.OK),
+                "No problems found by the probes that ran." if missing else "No problems found.",
+            )
         elif len(findings) > WORST_SHOWN:
             table.add_row("", Text(f"… {len(findings) - WORST_SHOWN} more: press f", style="dim"))
-        ran = {s: sum(1 for r in results if r.status is s) for s in ProbeStatus}
+        ran = sum(1 for r in results if r.status is ProbeStatus.OK)
+        na = sum(1 for r in results if r.not_applicable)
         table.add_row(
             "",
             Text(
-                f"probes: {ran[ProbeStatus.OK]} ran, {ran[ProbeStatus.SKIPPED]} skipped, "
-                f"{ran[ProbeStatus.ERROR]} failed",
+                f"probes: {ran} ran, {na} not applicable, {len(missing)} could not run",
                 style="dim",
             ),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from rich.console import Group
 from rich.text import Text
@@ -11,10 +10,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.widgets import Static, Tree
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from tui.messages import ResultsRead
 from tui.widgets import SEVERITY_MARK, NodeScreen, severity_text
 
 
@@ -56,10 +55,6 @@ class FindingsScreen(NodeScreen):
         Binding("r", "refresh", "Re-run probes", id="findings.refresh"),
     ]
 
-    @dataclass
-    class Loaded(Message):
-        results: list[ProbeResult]
-
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         with Horizontal(id="findings-body"):
@@ -89,10 +84,10 @@ class FindingsScreen(NodeScreen):
 
     @work(thread=True, exclusive=True, group="findings", exit_on_error=False)
     def load(self) -> None:
-        self.post_message(self.Loaded(self.session.probe_results()))
+        self.post_message(ResultsRead(self.session.probe_results()))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(ResultsRead)
+    def _loaded(self, message: ResultsRead) -> None:
         self._show(message.results)
 
     def _show(self, results: list[ProbeResult]) -> None:

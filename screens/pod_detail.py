@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -12,21 +10,24 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.widgets import Collapsible, DataTable, Static
 
 from probes.errors import NodedocError
-from probes.readers.cri.sandboxes import SandboxView
+from probes.readers.cri.sandboxes import ContainerView, SandboxView
+from probes.readers.disk.catalog import SnapshotRow
+from probes.readers.procfs.netns import PodNetwork
+from probes.readers.procfs.procs import RuntimeProcess
 from tui.format import age_of_ns, short_id
-from tui.session import redact
+from tui.messages import ContainersRead, PodNetworkRead, ProcessesRead, SnapshotChainRead, Unavailable
+from tui.redact import redacted
 from tui.widgets import NodeScreen, state_text
 
 
-def network_table(row: dict[str, Any]) -> Table | Text:
+def network_table(row: PodNetwork) -> Table | Text:
     """CRI's IPs beside the namespace's real addresses, with a verdict a person reads without colour."""
-    if row.get("error"):
-        return Text(f"namespace not readable: {row['error']}", style="yellow")
-    cri, real = set(row.get("cri_ips") or []), set(row.get("netns_ips") or [])
+    if row.error:
+        return Text(f"namespace not readable: {row.error}", style="yellow")
+    cri, real = set(row.cri_ips), set(row.netns_ips or [])
     grid = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     grid.add_column("ADDRESS")
     grid.add_column("CRI")
@@ -50,11 +51,6 @@ class PodDetailScreen(NodeScreen):
     TITLE_TEXT = "Pod"
     BINDINGS = [Binding("r", "refresh", "Refresh", id="pod.refresh"), Binding("escape", "app.back", "Back")]
 
-    @dataclass
-    class Loaded(Message):
-        part: str
-        data: Any
-
     def __init__(self, view: SandboxView) -> None:
         super().__init__()
         self.view = view
@@ -69,7 +65,7 @@ class PodDetailScreen(NodeScreen):
             yield Static("reading processes…", id="pod-procs", classes="section")
             with Collapsible(title="verbose info (JSON, secrets redacted)", id="pod-verbose"):
                 yield Static(
-                    json.dumps(redact(self.view.info), indent=1, sort_keys=True), id="pod-verbose-json"
+                    json.dumps(redacted(self.view.info), indent=1, sort_keys=True), id="pod-verbose-json"
                 )
         yield from self.compose_bottom()
 
@@ -97,49 +93,57 @@ class PodDetailScreen(NodeScreen):
 
     @work(thread=True, exclusive=True, group="pod-runtime", exit_on_error=False)
     def load_runtime(self) -> None:
-        self.post_message(self.Loaded("network", self.session.pod_network(self.view)))
+        self.post_message(PodNetworkRead(self.session.pod_network(self.view)))
         if not self.session.post_mortem:
-            self.post_message(self.Loaded("containers", self.session.containers(self.view.id)))
+            self.post_message(ContainersRead(self.session.containers(self.view.id)))
 
     @work(thread=True, exclusive=True, group="pod-disk", exit_on_error=False)
     def load_disk(self) -> None:
         try:
             catalog = self.session.snapshot_catalog()
         except NodedocError as exc:
-            self.post_message(self.Loaded("snapshot", str(exc)))
+            self.post_message(Unavailable("snapshot", str(exc)))
             return
-        own = catalog.by_name(self.view.snapshot_key)
-        chain = []
-        cur = own
+        chain: list[SnapshotRow] = []
+        cur = catalog.by_name(self.view.snapshot_key)
         while cur is not None and len(chain) < 64:
             chain.append(cur)
-            cur = catalog.by_id(cur["parent_id"]) if cur["parent_id"] is not None else None
-        self.post_message(self.Loaded("snapshot", (chain, None)))
-        committed = [s["id"] for s in chain if s["kind"] == "committed"]
+            cur = catalog.by_id(cur.parent_id) if cur.parent_id is not None else None
+        self.post_message(SnapshotChainRead(chain))
+        committed = [s.id for s in chain if s.kind == "committed"]
         if committed:
             results = self.session.verify(committed)
-            self.post_message(self.Loaded("snapshot", (chain, {r["id"]: r for r in results})))
+            self.post_message(SnapshotChainRead(chain, {r.id: r for r in results}))
 
     @work(thread=True, exclusive=True, group="pod-procs", exit_on_error=False)
     def load_procs(self) -> None:
         try:
-            scan = self.session.processes()
+            self.post_message(ProcessesRead(self.session.processes()))
         except NodedocError as exc:
-            self.post_message(self.Loaded("procs", str(exc)))
-            return
-        self.post_message(self.Loaded("procs", scan["processes"]))
+            self.post_message(Unavailable("processes", str(exc)))
 
     # -- drawing ---------------------------------------------------------------------------------------
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        draw = {
-            "network": self._network,
-            "containers": self._containers,
-            "snapshot": self._snapshot,
-            "procs": self._procs,
-        }[message.part]
-        draw(message.data)
+    @on(PodNetworkRead)
+    def _network(self, message: PodNetworkRead) -> None:
+        self.query_one("#pod-network", Static).update(network_table(message.network))
+
+    @on(ContainersRead)
+    def _containers_read(self, message: ContainersRead) -> None:
+        self._containers(message.containers)
+
+    @on(SnapshotChainRead)
+    def _snapshot_read(self, message: SnapshotChainRead) -> None:
+        self._snapshot(message)
+
+    @on(ProcessesRead)
+    def _processes_read(self, message: ProcessesRead) -> None:
+        self._procs(message.processes.scan.processes)
+
+    @on(Unavailable)
+    def _unavailable(self, message: Unavailable) -> None:
+        panel = "#pod-snapshot" if message.what == "snapshot" else "#pod-procs"
+        self.query_one(panel, Static).update(Text(f"not available: {message.reason}", style="yellow"))
 
     def _status_text(self) -> Table:
         v = self.view
@@ -157,10 +161,7 @@ class PodDetailScreen(NodeScreen):
             grid.add_row("status", Text(v.status_error, style="bold red"), "", "")
         return grid
 
-    def _network(self, row: dict[str, Any]) -> None:
-        self.query_one("#pod-network", Static).update(network_table(row))
-
-    def _containers(self, containers: list[Any]) -> None:
+    def _containers(self, containers: list[ContainerView]) -> None:
         table = self.query_one("#pod-containers", DataTable)
         table.clear()
         for c in containers:
@@ -178,12 +179,9 @@ class PodDetailScreen(NodeScreen):
             table.add_row(Text("no containers", style="dim"), "", "", "", "", "")
         table.styles.height = len(containers) + 3 if containers else 4
 
-    def _snapshot(self, data: Any) -> None:
+    def _snapshot(self, data: SnapshotChainRead) -> None:
         panel = self.query_one("#pod-snapshot", Static)
-        if isinstance(data, str):
-            panel.update(Text(f"not available: {data}", style="yellow"))
-            return
-        chain, verified = data
+        chain, verified = data.chain, data.verified
         if not chain:
             panel.update(
                 Text(
@@ -196,31 +194,24 @@ class PodDetailScreen(NodeScreen):
         for _ in range(4):
             grid.add_column()
         for snap in chain:
-            if snap["kind"] != "committed":
+            if snap.kind != "committed":
                 check = Text("rw layer (not verifiable)", style="dim")
             elif verified is None:
                 check = Text("verifying…", style="dim")
             else:
-                result = verified.get(snap["id"], {})
-                status = result.get("status", "?")
-                problems = (result.get("check") or {}).get("missing", []) + (result.get("check") or {}).get(
-                    "changed", []
-                )
+                result = verified.get(snap.id)
+                status = result.status if result else "?"
+                problems = result.check.missing + result.check.changed if result and result.check else []
                 check = Text.assemble(state_text(status), " " + "; ".join(problems[:3]))
-            grid.add_row(f"#{snap['id']}", snap["kind"], ", ".join(snap["images"]) or "-", check)
+            grid.add_row(f"#{snap.id}", snap.kind, ", ".join(snap.images) or "-", check)
         panel.update(grid)
 
-    def _procs(self, data: Any) -> None:
+    def _procs(self, processes: list[RuntimeProcess]) -> None:
         panel = self.query_one("#pod-procs", Static)
-        if isinstance(data, str):
-            panel.update(Text(f"not available: {data}", style="yellow"))
-            return
-        ids = {self.view.id}
         mine = [
             p
-            for p in data
-            if p.get("container_id") in ids
-            or (p["kind"] == "shim" and self.view.id in " ".join(p.get("cmdline") or []))
+            for p in processes
+            if p.container_id == self.view.id or (p.kind == "shim" and self.view.id in " ".join(p.cmdline))
         ]
         if not mine:
             panel.update(Text("no shim or runc process found for this sandbox", style="yellow"))
@@ -229,5 +220,5 @@ class PodDetailScreen(NodeScreen):
         for _ in range(5):
             grid.add_column()
         for p in mine:
-            grid.add_row(str(p["pid"]), p["kind"], p["comm"], p["state"], f"wchan {p.get('wchan') or '-'}")
+            grid.add_row(str(p.pid), p.kind, p.comm, p.state, f"wchan {p.wchan or '-'}")
         panel.update(grid)

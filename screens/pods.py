@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
 from probes.api import ProbeResult, Severity, worst
 from probes.readers.cri.sandboxes import SandboxView
 from tui.format import age_of_ns, human_age
+from tui.messages import SandboxesRead
 from tui.widgets import NodeScreen, severity_text, state_text
 
 AUTO_REFRESH_S = 2.0
@@ -67,10 +65,6 @@ class PodsScreen(NodeScreen):
     sort_column: reactive[str] = reactive("NAME")
     """The column the table is sorted by."""
 
-    @dataclass
-    class Loaded(Message):
-        views: list[SandboxView]
-
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Input(
@@ -108,7 +102,7 @@ class PodsScreen(NodeScreen):
             views = self.session.sandboxes()
         finally:
             self.app.call_from_thread(self._done_loading)
-        self.post_message(self.Loaded(views))
+        self.post_message(SandboxesRead(views))
 
     def _done_loading(self) -> None:
         self.loading_now = False
@@ -118,9 +112,9 @@ class PodsScreen(NodeScreen):
         if not self.loading_now and self.app.runtime_state == "connected":  # type: ignore[attr-defined]
             self.refresh_data()
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        self.views = message.views
+    @on(SandboxesRead)
+    def _loaded(self, message: SandboxesRead) -> None:
+        self.views = message.sandboxes
         self.query_one(DataTable).set_class(False, "-stale")
         self._fill()
 

@@ -1,30 +1,22 @@
 """The runtime's process tree (containerd, shims, runc, runc init); the selected process's pipes with
-capacity, bytes waiting and peers; each uid's pipe pages against fs.pipe-user-pages-soft."""
+capacity, bytes waiting and peers; each uid's pipe pages against fs.pipe-user-pages-soft.
+
+Whether a runc init is hung is the runc probe's verdict on the scan shown, never re-derived here.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from probes.errors import NodedocError
+from tui.messages import ProcessesRead, Unavailable
+from tui.session import RuntimeProcesses
 from tui.widgets import NodeScreen
-
-PIPE_WCHANS = (
-    "pipe_write",
-    "anon_pipe_write",
-    "pipe_wait_writable",
-    "pipe_read",
-    "anon_pipe_read",
-    "pipe_wait",
-)
 
 
 def age_text(seconds: float) -> str:
@@ -34,20 +26,9 @@ def age_text(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def blocked(proc: dict[str, Any]) -> bool:
-    """A runc init asleep in a pipe call: the seed-003 hang, shown in words not only colour."""
-    return (
-        proc["kind"] == "runc-init" and proc.get("wchan", "") in PIPE_WCHANS and proc["state"] in ("S", "D")
-    )
-
-
 class ProcessesScreen(NodeScreen):
     TITLE_TEXT = "Processes"
     BINDINGS = [Binding("r", "refresh", "Refresh", id="procs.refresh")]
-
-    @dataclass
-    class Loaded(Message):
-        scan: dict[str, Any] | str
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -59,7 +40,7 @@ class ProcessesScreen(NodeScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        self.scan: dict[str, Any] = {}
+        self.processes: RuntimeProcesses | None = None
         procs = self.query_one("#proc-table", DataTable)
         for column in ("PID", "PROCESS", "STATE", "WCHAN", "AGE", "CONTAINER"):
             procs.add_column(column, key=column)
@@ -80,48 +61,51 @@ class ProcessesScreen(NodeScreen):
     @work(thread=True, exclusive=True, group="procs", exit_on_error=False)
     def load(self) -> None:
         try:
-            self.post_message(self.Loaded(self.session.processes()))
+            self.post_message(ProcessesRead(self.session.processes()))
         except NodedocError as exc:
-            self.post_message(self.Loaded(str(exc)))
+            self.post_message(Unavailable("processes", str(exc)))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
+    @on(Unavailable)
+    def _unavailable(self, message: Unavailable) -> None:
         self.query_one("#proc-table").set_class(False, "-stale")
-        if isinstance(message.scan, str):
-            self.query_one("#procs-status", Static).update(
-                Text(f"processes not available: {message.scan}", style="yellow")
-            )
-            return
-        self.scan = message.scan
-        procs = self.scan["processes"]
-        runtime = {p["pid"] for p in procs}
+        self.query_one("#procs-status", Static).update(
+            Text(f"processes not available: {message.reason}", style="yellow")
+        )
+
+    @on(ProcessesRead)
+    def _loaded(self, message: ProcessesRead) -> None:
+        self.query_one("#proc-table").set_class(False, "-stale")
+        self.processes = message.processes
+        scan = message.processes.scan
+        runtime = {p.pid for p in scan.processes}
         table = self.query_one("#proc-table", DataTable)
         table.clear()
-        for p in procs:
-            depth = sum(1 for a in p.get("ancestors", []) if a in runtime)
-            hung = blocked(p)
-            style = "bold red" if hung else ""
+        hung = 0
+        for p in scan.processes:
+            depth = sum(1 for a in p.ancestors if a in runtime)
+            blocked = message.processes.blocked_init(p.pid) is not None
+            hung += blocked
+            style = "bold red" if blocked else ""
             table.add_row(
-                str(p["pid"]),
-                Text("  " * depth + ("└ " if depth else "") + p["comm"], style=style),
-                Text(p["state"] + (" BLOCKED" if hung else ""), style=style),
-                p.get("wchan") or "-",
-                age_text(p["age_s"]),
-                (p.get("container_id") or "-")[:13],
-                key=str(p["pid"]),
+                str(p.pid),
+                Text("  " * depth + ("└ " if depth else "") + p.comm, style=style),
+                Text(p.state + (" BLOCKED" if blocked else ""), style=style),
+                p.wchan or "-",
+                age_text(p.age_s),
+                (p.container_id or "-")[:13],
+                key=str(p.pid),
             )
-        limits = self.scan["limits"]
-        hung = sum(1 for p in procs if blocked(p))
+        limits = scan.limits
         self.query_one("#procs-status", Static).update(
             Text.assemble(
-                f"{len(procs)} runtime processes · {self.scan['pipes']} pipes · soft limit "
-                f"{limits['soft_pages']} pages · shrunk pipe = {limits['shrunk_bytes']} B",
+                f"{len(scan.processes)} runtime processes · {scan.pipes} pipes · soft limit "
+                f"{limits.soft_pages} pages · shrunk pipe = {limits.shrunk_bytes} B",
                 (f" · {hung} runc init BLOCKED on a pipe" if hung else "", "bold red"),
             )
         )
         self._users()
-        if procs:
-            self._pipes(procs[0]["pid"])
+        if scan.processes:
+            self._pipes(scan.processes[0].pid)
 
     @on(DataTable.RowHighlighted, "#proc-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -129,41 +113,41 @@ class ProcessesScreen(NodeScreen):
             self._pipes(int(event.row_key.value))
 
     def _pipes(self, pid: int) -> None:
-        proc = next((p for p in self.scan.get("processes", []) if p["pid"] == pid), None)
+        if self.processes is None:
+            return
+        scan = self.processes.scan
+        proc = scan.by_pid(pid)
+        pipes = proc.pipes if proc else []
         table = self.query_one("#pipe-table", DataTable)
         table.clear()
         table.border_title = f"pipes of {pid}"
-        shrunk = self.scan["limits"]["shrunk_bytes"]
-        for pipe in (proc or {}).get("pipes", []):
-            full = (
-                pipe["capacity"] is not None
-                and pipe["bytes_waiting"] is not None
-                and pipe["bytes_waiting"] >= pipe["capacity"]
-            )
-            cap = "?" if pipe["capacity"] is None else str(pipe["capacity"])
-            if pipe["capacity"] == shrunk:
+        for pipe in pipes:
+            cap = "?" if pipe.capacity is None else str(pipe.capacity)
+            if pipe.capacity == scan.limits.shrunk_bytes:
                 cap += " shrunk"
-            peers = ", ".join(f"{p['comm']}[{p['pid']}]" for p in pipe["peers"][:2]) or "-"
+            peers = ", ".join(f"{p.comm}[{p.pid}]" for p in pipe.peers[:2]) or "-"
             table.add_row(
-                str(pipe["fd"]),
-                pipe["end"],
+                str(pipe.fd),
+                pipe.end,
                 Text(cap, style="yellow" if "shrunk" in cap else ""),
                 Text(
-                    ("?" if pipe["bytes_waiting"] is None else str(pipe["bytes_waiting"]))
-                    + (" FULL" if full else ""),
-                    style="bold red" if full else "",
+                    ("?" if pipe.bytes_waiting is None else str(pipe.bytes_waiting))
+                    + (" FULL" if pipe.full else ""),
+                    style="bold red" if pipe.full else "",
                 ),
                 peers,
             )
-        if not (proc or {}).get("pipes"):
+        if not pipes:
             table.add_row("-", Text("no pipes", style="dim"), "", "", "")
 
     def _users(self) -> None:
+        if self.processes is None:
+            return
         out = Text()
-        for user in self.scan["users"][:6]:
-            over = user["over_soft"]
+        for user in self.processes.scan.users[:6]:
+            over = user.over_soft
             out.append(
-                f"uid {user['uid']:<6} {user['pages']:>5}/{user['soft_limit']} pages {user['pipes']} pipes",
+                f"uid {user.uid:<6} {user.pages:>5}/{user.soft_limit} pages {user.pipes} pipes",
                 style="bold red" if over else "",
             )
             out.append(" OVER SOFT" if over else "", style="bold red")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -14,23 +12,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static, Tree
 
+from probes.errors import NodedocError
+from probes.readers.disk.catalog import SnapshotCatalog, SnapshotRow, VerifyResult
 from tui.format import human_bytes
-from tui.session import SnapshotCatalog
+from tui.messages import CatalogRead, FilesRead, SnapshotVerified, Unavailable, VerificationEnded
 from tui.widgets import NodeScreen, state_text
 
 #: Seconds between two progress bar updates from the verifying thread.
 PROGRESS_EVERY_S = 0.1
-
-
-def problem_paths(result: dict[str, Any] | None) -> dict[str, str]:
-    """Path → problem ("missing", "changed") from a verification result."""
-    check = (result or {}).get("check") or {}
-    out = {text.split(" ", 1)[0]: "missing" for text in check.get("missing", [])}
-    out.update({text.split(":", 1)[0]: "changed" for text in check.get("changed", [])})
-    return out
 
 
 class SnapshotsScreen(NodeScreen):
@@ -42,24 +33,6 @@ class SnapshotsScreen(NodeScreen):
         Binding("backspace", "parent_dir", "Up dir", id="snap.up"),
         Binding("r", "refresh", "Refresh", id="snap.refresh"),
     ]
-
-    @dataclass
-    class Loaded(Message):
-        catalog: SnapshotCatalog | str
-
-    @dataclass
-    class Files(Message):
-        snapshot_id: int
-        path: str
-        entries: list[dict[str, Any]]
-
-    @dataclass
-    class Verified(Message):
-        result: dict[str, Any]
-
-    @dataclass
-    class VerifyEnded(Message):
-        error: str
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -75,7 +48,7 @@ class SnapshotsScreen(NodeScreen):
 
     def on_mount(self) -> None:
         self.catalog = SnapshotCatalog()
-        self.verified: dict[int, dict[str, Any]] = {}
+        self.verified: dict[int, VerifyResult] = {}
         self.selected: int | None = None
         self.cwd = "/"
         self.cancel_event = threading.Event()
@@ -97,55 +70,54 @@ class SnapshotsScreen(NodeScreen):
 
     @work(thread=True, exclusive=True, group="snapshots", exit_on_error=False)
     def load(self) -> None:
-        from probes.errors import NodedocError
-
         try:
-            self.post_message(self.Loaded(self.session.snapshot_catalog()))
+            self.post_message(CatalogRead(self.session.snapshot_catalog()))
         except NodedocError as exc:
-            self.post_message(self.Loaded(str(exc)))
+            self.post_message(Unavailable("snapshots", str(exc)))
 
-    @on(Loaded)
-    def _loaded(self, message: Loaded) -> None:
-        if isinstance(message.catalog, str):
-            self.query_one("#snap-detail", Static).update(
-                Text(f"snapshots not available: {message.catalog}", style="yellow")
-            )
-            return
+    @on(Unavailable)
+    def _unavailable(self, message: Unavailable) -> None:
+        self.query_one("#snap-detail", Static).update(
+            Text(f"snapshots not available: {message.reason}", style="yellow")
+        )
+
+    @on(CatalogRead)
+    def _loaded(self, message: CatalogRead) -> None:
         self.catalog = message.catalog
         self._build_tree()
         if self.selected is None and self.catalog.snapshots:
-            self._select(self.catalog.snapshots[0]["id"])
+            self._select(self.catalog.snapshots[0].id)
 
-    def _label(self, snap: dict[str, Any], prefix: str) -> Text:
-        result = self.verified.get(snap["id"])
-        status = state_text(result["status"]) if result else Text("")
-        return Text.assemble(prefix, f"#{snap['id']} ", (snap["kind"], "dim"), " ", status)
+    def _label(self, snap: SnapshotRow, prefix: str) -> Text:
+        result = self.verified.get(snap.id)
+        status = state_text(result.status) if result else Text("")
+        return Text.assemble(prefix, f"#{snap.id} ", (snap.kind, "dim"), " ", status)
 
     def _build_tree(self) -> None:
-        tree = self.query_one(Tree)
+        tree: Tree[int] = self.query_one(Tree)
         tree.clear()
         images = tree.root.add(f"images ({len(self.catalog.images)})", expand=True)
         for image in self.catalog.images:
-            node = images.add(image["name"], expand=True)
-            if image.get("error"):
-                node.add_leaf(Text(image["error"], style="yellow"))
-            for layer in image["layers"]:
-                snap = self.catalog.by_id(layer["snapshot"]) if layer["snapshot"] is not None else None
+            node = images.add(image.name, expand=True)
+            if image.error:
+                node.add_leaf(Text(image.error, style="yellow"))
+            for layer in image.layers:
+                snap = self.catalog.by_id(layer.snapshot) if layer.snapshot is not None else None
                 if snap is None:
-                    node.add_leaf(Text(f"L{layer['index']} not unpacked", style="dim"))
+                    node.add_leaf(Text(f"L{layer.index} not unpacked", style="dim"))
                 else:
-                    node.add_leaf(self._label(snap, f"L{layer['index']} "), data=snap["id"])
-        active = [s for s in self.catalog.snapshots if s["kind"] != "committed"]
+                    node.add_leaf(self._label(snap, f"L{layer.index} "), data=snap.id)
+        active = [s for s in self.catalog.snapshots if s.kind != "committed"]
         group = tree.root.add(f"active ({len(active)})", expand=True)
         for snap in active:
-            owner = (snap.get("owner_names") or ["?"])[0]
-            group.add_leaf(Text.assemble(self._label(snap, ""), " ", owner[:40]), data=snap["id"])
+            owner = (snap.owner_names or ["?"])[0]
+            group.add_leaf(Text.assemble(self._label(snap, ""), " ", owner[:40]), data=snap.id)
         tree.root.expand()
 
     # -- selection and files ----------------------------------------------------------------------------
 
     @on(Tree.NodeHighlighted, "#snap-tree")
-    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+    def _highlighted(self, event: Tree.NodeHighlighted[int]) -> None:
         if event.node.data is not None:
             self._select(event.node.data)
 
@@ -156,28 +128,29 @@ class SnapshotsScreen(NodeScreen):
 
     @work(thread=True, exclusive=True, group="snap-files", exit_on_error=False)
     def list_files(self, snapshot_id: int, path: str) -> None:
-        self.post_message(self.Files(snapshot_id, path, self.session.snapshot_files(snapshot_id, path)))
+        self.post_message(FilesRead(snapshot_id, path, self.session.snapshot_files(snapshot_id, path)))
 
-    @on(Files)
-    def _files(self, message: Files) -> None:
+    @on(FilesRead)
+    def _files(self, message: FilesRead) -> None:
         if message.snapshot_id != self.selected:
             return
         table = self.query_one("#snap-files", DataTable)
         table.clear()
         table.border_title = f"files in #{message.snapshot_id}:{message.path}"
-        problems = problem_paths(self.verified.get(message.snapshot_id))
+        result = self.verified.get(message.snapshot_id)
+        problems = result.problem_paths() if result else {}
         present = set()
         for e in message.entries:
-            present.add(e["path"])
-            problem = problems.get(e["path"])
+            present.add(e.path)
+            problem = problems.get(e.path)
             style = "bold red" if problem else ""
             table.add_row(
                 Text("✗" if problem else " ", style=style),
-                Text(e["name"] + ("/" if e["type"] == "dir" else ""), style=style),
-                Text(e["type"] + (f" ({problem})" if problem else ""), style=style),
-                f"{e['mode']:o}" if e["mode"] is not None else "-",
-                human_bytes(e["size"]) if e["size"] is not None else "-",
-                key=e["path"],
+                Text(e.name + ("/" if e.type == "dir" else ""), style=style),
+                Text(e.type + (f" ({problem})" if problem else ""), style=style),
+                f"{e.mode:o}" if e.mode is not None else "-",
+                human_bytes(e.size) if e.size is not None else "-",
+                key=e.path,
             )
         prefix = message.path.rstrip("/") + "/"
         for path, problem in sorted(problems.items()):
@@ -210,18 +183,17 @@ class SnapshotsScreen(NodeScreen):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column(overflow="fold")
-        grid.add_row("snapshot", f"#{snap['id']} {snap['kind']}  parent #{snap['parent_id']}")
-        grid.add_row("images", ", ".join(snap["images"]) or "-")
-        if snap.get("layer_digest"):
-            grid.add_row("layer", f"L{snap['layer']} {snap['layer_digest'][:19]}…")
-        if snap.get("owner_names"):
-            grid.add_row("container", ", ".join(snap["owner_names"]))
-        grid.add_row("mounted", ", ".join(snap["mounted_at"]) or "no")
-        result = self.verified.get(snap["id"])
+        grid.add_row("snapshot", f"#{snap.id} {snap.kind}  parent #{snap.parent_id}")
+        grid.add_row("images", ", ".join(snap.images) or "-")
+        if snap.layer_digest:
+            grid.add_row("layer", f"L{snap.layer} {snap.layer_digest[:19]}…")
+        if snap.owner_names:
+            grid.add_row("container", ", ".join(snap.owner_names))
+        grid.add_row("mounted", ", ".join(snap.mounted_at) or "no")
+        result = self.verified.get(snap.id)
         if result:
-            check = result.get("check") or {}
-            problems = check.get("missing", []) + check.get("changed", [])
-            line = Text.assemble(state_text(result["status"]), " ", result.get("reason") or "")
+            problems = result.check.missing + result.check.changed if result.check else []
+            line = Text.assemble(state_text(result.status), " ", result.reason)
             for p in problems[:4]:
                 line.append(f"\n{p}", style="bold red")
             grid.add_row("verified", line)
@@ -264,30 +236,33 @@ class SnapshotsScreen(NodeScreen):
 
         error = ""
         try:
-            self.session.verify(ids, progress, cancel, lambda r: self.post_message(self.Verified(r)))
+            self.session.verify(ids, progress, cancel, self._post_verified)
         except Exception as exc:
             error = str(exc) or type(exc).__name__
             if not cancel.is_set():
                 raise
         finally:
-            self.post_message(self.VerifyEnded(error))
+            self.post_message(VerificationEnded(error))
+
+    def _post_verified(self, result: VerifyResult) -> None:
+        self.post_message(SnapshotVerified(result))
 
     def _progress(self, done: int, total: int) -> None:
         self.query_one("#verify-progress", ProgressBar).update(total=max(total, 1), progress=done)
 
-    @on(Verified)
-    def _verified(self, message: Verified) -> None:
-        self.verified[message.result["id"]] = message.result
-        if message.result["id"] == self.selected:
+    @on(SnapshotVerified)
+    def _verified(self, message: SnapshotVerified) -> None:
+        self.verified[message.result.id] = message.result
+        if message.result.id == self.selected:
             self._detail()
             self.list_files(self.selected, self.cwd)
 
-    @on(VerifyEnded)
-    def _verify_ended(self, message: VerifyEnded) -> None:
+    @on(VerificationEnded)
+    def _verify_ended(self, message: VerificationEnded) -> None:
         self.verifying = False
         self.query_one("#verify-bar").add_class("-hidden")
         self._build_tree()
-        bad = [r for r in self.verified.values() if r["status"] not in ("ok", "unverifiable")]
+        bad = [r for r in self.verified.values() if r.status not in ("ok", "unverifiable")]
         if self.cancel_event.is_set():
             self.notify("Verification cancelled.", severity="warning")
         elif not message.error:

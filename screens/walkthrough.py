@@ -7,9 +7,7 @@ path taken, and ``e`` writes the report with the walkthrough in it. The engine i
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -267,17 +265,4 @@ class WalkthroughScreen(NodeScreen):
         if self.walk is None:
             self.notify("Choose a runbook first.", timeout=2)
             return
-        self.notify("Writing the report…", timeout=2)
-        self.export(self.walk.to_dict())
-
-    @work(thread=True, exclusive=True, group="walk-export", exit_on_error=False)
-    def export(self, walk: dict[str, Any]) -> None:
-        from tui.report import build_report, render, write_private
-
-        session = self.session
-        results = getattr(session, "last_results", None) or session.probe_results()
-        doc = build_report(session.node, results, session=walk)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path.cwd() / f"nodedoc-report-{doc['node']['hostname']}-{stamp}.html"
-        write_private(path, render(doc, "html"))
-        self.app.call_from_thread(self.notify, f"Report written to {path} (mode 0600).", title="Report")
+        self.app.export_report(self.walk.to_dict())  # type: ignore[attr-defined]

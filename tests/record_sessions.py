@@ -1,12 +1,12 @@
 """Record the node data the screen snapshots are drawn from, on a real lab node (run as root):
 
-    python tests/record_sessions.py
+    python tests/record_sessions.py [STATE ...]
 
 Writes tests/fixtures/session-<state>.json for: healthy, broken-network (an extra pod's IP flushed in
 its namespace), damaged-snapshot (/pause moved out of the pause layer, restored after), blocked-init
 (pipe_hog's stand-in runc init hung on a shrunken pipe: real kernel state, a stand-in process) and
-unreachable (the runtime's socket gone; the disk still read). The lab lives in /tmp/ndrec and is
-taken down at the end.
+unreachable (the runtime's socket gone; the disk still read); only the STATEs named, when some are.
+The lab lives in /tmp/ndrec and is taken down at the end.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from fixtures.pipe_hog import built, hung_init  # noqa: E402
+from recorded_session import dump_recording, record_session  # noqa: E402
 
 from probes.node import NodeContext  # noqa: E402
 from tui.commands.demo import break_pod_network, pause_removed  # noqa: E402
 from tui.lab import Lab  # noqa: E402
-from tui.session import NodeSession, dump_recording, record_session  # noqa: E402
+from tui.session import NodeSession  # noqa: E402
 
 LAB_DIR = Path("/tmp/ndrec")
 OUT = HERE / "fixtures"
@@ -45,7 +46,12 @@ def lab_only(data: dict, lab: Lab, keep: set[int] = frozenset()) -> dict:
     return data
 
 
+WANTED = set(sys.argv[1:])
+
+
 def record(name: str, session: NodeSession, lab: Lab, keep: set[int] = frozenset()) -> None:
+    if WANTED and name not in WANTED:
+        return
     data = lab_only(record_session(session), lab, keep)
     dump_recording(data, OUT / f"session-{name}.json")
     print(f"recorded {name}: {len(data['sandboxes'])} pods, runtime error {data['runtime_error']!r}")

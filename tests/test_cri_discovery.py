@@ -39,7 +39,11 @@ RECORDING = load_recording(Path(__file__).parent / "fixtures" / "lab-recording.j
             id="env-before-yaml",
         ),
         pytest.param(
-            None, {}, "runtime-endpoint: 'unix:///yaml.sock'\ntimeout: 5", ["unix:///yaml.sock"], id="yaml"
+            None,
+            {},
+            "runtime-endpoint: 'unix:///yaml.sock'\ntimeout: 5",
+            ["unix://HOST/yaml.sock"],
+            id="yaml",
         ),
         pytest.param(None, {}, "image-endpoint: unix:///img.sock", None, id="yaml-without-runtime-endpoint"),
         pytest.param(None, {}, None, None, id="known-sockets"),
@@ -58,7 +62,7 @@ def test_discovery_order(tmp_path, explicit, env, crictl_yaml, expected):
             f"unix://{tmp_path}/var/run/cri-dockerd.sock",
             f"unix://{tmp_path}/var/snap/microk8s/common/run/containerd.sock",
         ]
-    assert got == expected
+    assert got == [e.replace("HOST", str(tmp_path)) for e in expected]  # the host's yaml: under its root
 
 
 def test_cri_config_file_env_names_the_yaml(tmp_path):

@@ -90,7 +90,13 @@ def test_package_and_services() -> None:
     assert cri_pb2.DESCRIPTOR.package == "runtime.v1"
     services = cri_pb2.DESCRIPTOR.services_by_name
     assert services["RuntimeService"].full_name == "runtime.v1.RuntimeService"
-    assert set(services["ImageService"].methods_by_name) == {"ListImages", "ImageStatus", "ImageFsInfo"}
+    assert set(services["ImageService"].methods_by_name) == {
+        "ListImages",
+        "ImageStatus",
+        "PullImage",
+        "RemoveImage",
+        "ImageFsInfo",
+    }
     assert {"Version", "Status", "RunPodSandbox", "PodSandboxStatus", "ListPodSandbox"} <= set(
         services["RuntimeService"].methods_by_name
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from probes import knowledge
+from probes.api import Severity
 from probes.errors import KnowledgeBaseError
 from probes.knowledge import Verdict, known_issues_for
-from probes.versions import VersionError, find_version, parse
+from probes.readers.host.packages import parse_debian_changelog
+from probes.versions import VersionError, parse
 
 
 @pytest.mark.parametrize(
@@ -52,39 +55,6 @@ def test_not_a_version() -> None:
         parse("runc")
 
 
-@pytest.mark.parametrize(
-    ("output", "version", "package"),
-    [
-        pytest.param(
-            "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3",
-            "1.6.20~ds1",
-            "1.6.20~ds1-1+deb12u3",
-            id="containerd-debian",
-        ),
-        pytest.param(
-            "containerd github.com/containerd/containerd v1.6.28 ae07eda36dd25f8a1b98dfbf587313b99c0190bb",
-            "v1.6.28",
-            "",
-            id="containerd-upstream",
-        ),
-        pytest.param(
-            "runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946\nspec: 1.0.2-dev", "1.1.12", "", id="runc"
-        ),
-        pytest.param(
-            "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1",
-            "1.1.5+ds1",
-            "1.1.5+ds1-1+deb12u1",
-            id="runc-debian",
-        ),
-        pytest.param("Kubernetes v1.26.0", "v1.26.0", "", id="kubelet"),
-    ],
-)
-def test_find_version(output: str, version: str, package: str) -> None:
-    found, pkg = find_version(output)
-    assert found is not None and found.raw == version
-    assert pkg == package
-
-
 def _verdict(component: str, version: str, issue_id: str) -> Verdict | None:
     return next((m.verdict for m in known_issues_for(component, version) if m.issue.id == issue_id), None)
 
@@ -124,15 +94,110 @@ def test_boundaries(component: str, version: str, issue_id: str, verdict: Verdic
     assert _verdict(component, version, issue_id) == verdict
 
 
-def test_distribution_build_gets_a_note() -> None:
-    matches = {m.issue.id: m for m in known_issues_for("runc", "1.1.5+ds1-1+deb12u1")}
-    leaky = matches["CVE-2024-21626"]
-    assert leaky.affected
-    assert leaky.distribution_note is not None
-    assert "1.1.5+ds1-1+deb12u1" in leaky.distribution_note and "may carry the fix" in leaky.distribution_note
+RUNC_CHANGELOG = """runc (1.1.5+ds1-1+deb12u1) bookworm-security; urgency=high
+
+  * CVE-2024-21626: several container breakouts due to internally leaked fds
+
+ -- A Maintainer <a@example.org>  Fri, 02 Feb 2024 21:53:05 +0800
+
+runc (1.1.5+ds1-1) unstable; urgency=medium
+
+  * New upstream version 1.1.5+ds1
+    + CVE-2023-28642: AppArmor/SELinux bypass with symlinked /proc
+
+ -- A Maintainer <a@example.org>  Wed, 29 Mar 2023 17:24:36 +0800
+"""
+
+
+def _record(version: str, changelog: str | None = RUNC_CHANGELOG) -> knowledge.PackageRecord:
+    path = "/usr/share/doc/runc/changelog.Debian.gz"
+    parsed = parse_debian_changelog(path, changelog) if changelog is not None else None
+    return knowledge.PackageRecord(name="runc", version=version, changelog=parsed, changelog_path=path)
+
+
+def _matches(version: str, package: knowledge.PackageRecord | None, kb=None) -> dict[str, knowledge.Match]:
+    return {m.issue.id: m for m in known_issues_for("runc", version, kb, package=package)}
+
+
+def test_debian_changelog_fix_is_evidence_and_the_rest_stays_critical() -> None:
+    found = _matches("1.1.5+ds1-1+deb12u1", _record("1.1.5+ds1-1+deb12u1"))
+    leaky = found["CVE-2024-21626"]
+    assert (
+        leaky.verdict is Verdict.FIXED and leaky.evidence_source == "/usr/share/doc/runc/changelog.Debian.gz"
+    )
+    assert "1.1.5+ds1-1+deb12u1 (the installed one)" in leaky.evidence and "leaked fds" in leaky.evidence
+    for cve in ("CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"):
+        assert found[cve].affected and found[cve].issue.severity.value == "critical"
+        assert "names no fix for " + cve in found[cve].distribution_note
+
+
+def test_a_fix_in_a_later_revision_does_not_count_for_an_older_install() -> None:
+    leaky = _matches("1.1.5+ds1-1", _record("1.1.5+ds1-1"), kb=_kb_without_fixed_builds())["CVE-2024-21626"]
+    assert leaky.affected and "names no fix" in leaky.distribution_note
+
+
+def test_without_a_changelog_the_verdict_keeps_its_severity() -> None:
+    leaky = _matches("1.1.5+ds1-2", _record("1.1.5+ds1-2", changelog=None))["CVE-2024-21626"]
+    assert leaky.affected and leaky.evidence is None
+    assert "no /usr/share/doc/runc/changelog.Debian.gz on the node" in leaky.distribution_note
     assert "apt changelog runc" in leaky.distribution_note
-    plain = {m.issue.id: m for m in known_issues_for("runc", "1.1.5")}["CVE-2024-21626"]
-    assert plain.distribution_note is None
+
+
+def test_knowledge_base_fixed_build_is_evidence_with_its_reference() -> None:
+    for build in ("1.1.5+ds1-1+deb12u1", "1.1.5+ds1-1+deb12u2"):
+        leaky = _matches(build, None)["CVE-2024-21626"]
+        assert leaky.verdict is Verdict.FIXED, build
+        assert leaky.evidence_source == "https://security-tracker.debian.org/tracker/CVE-2024-21626"
+    assert _matches("1.1.5", None)["CVE-2024-21626"].distribution_note is None
+
+
+def _kb_without_fixed_builds() -> knowledge.KnowledgeBase:
+    kb = knowledge.load()
+    issues = {k: dataclasses.replace(v, fixed_builds=()) for k, v in kb.issues.items()}
+    return knowledge.KnowledgeBase(path=kb.path, issues=issues)
+
+
+@pytest.mark.parametrize(
+    ("fixed", "version", "covered"),
+    [
+        pytest.param("1.6.14-k3s1", "v1.6.14+k3s1", True, id="k3s-other-separator"),
+        pytest.param("1.6.14-k3s1", "1.6.14-k3s2", True, id="k3s-later-build"),
+        pytest.param("1.6.14-k3s2", "1.6.14-k3s1", False, id="k3s-earlier-build"),
+        pytest.param("1.6.14-k3s1", "1.6.13-k3s1", False, id="other-upstream"),
+        pytest.param("1.6.14-k3s1", "1.6.14", False, id="upstream-build"),
+        pytest.param("1.6.14-k3s1", "1.6.14-rke2r1", False, id="other-packager"),
+        pytest.param("1.1.5+ds1-1+deb12u1", "1.1.5+ds1-1+deb12u10", True, id="debian-u10-after-u1"),
+        pytest.param("1.1.5+ds1-1+deb12u2", "1.1.5+ds1-1+deb12u1", False, id="debian-u1-before-u2"),
+    ],
+)
+def test_fixed_builds_compare_as_versions(fixed: str, version: str, covered: bool) -> None:
+    assert knowledge.FixedBuild(parse(fixed)).covers(parse(version)) is covered
+
+
+def test_every_entry_has_an_https_reference() -> None:
+    for issue in knowledge.load().issues.values():
+        assert issue.references, f"{issue.id} has no reference"
+        assert all(ref.startswith("https://") for ref in issue.references), issue.id
+
+
+@pytest.mark.parametrize(
+    ("component", "branch", "expect"),
+    [
+        pytest.param("runc", "1.1", None, id="runc-1.1-has-no-clean-release"),
+        pytest.param("runc", "1.2", "1.2.8", id="runc-1.2"),
+        pytest.param("containerd", "1.6", "1.6.26", id="containerd-1.6"),
+    ],
+)
+def test_lowest_unaffected(component: str, branch: str, expect: str | None) -> None:
+    found = knowledge.lowest_unaffected(component, branch)
+    assert (found.upstream if found else None) == expect
+    if found:
+        blocking = [
+            m
+            for m in known_issues_for(component, found)
+            if m.affected and m.issue.severity.rank >= Severity.WARNING.rank
+        ]
+        assert not blocking
 
 
 def test_packaged_knowledge_base_covers_runtime_facts() -> None:

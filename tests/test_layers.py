@@ -7,16 +7,19 @@ reaches into another probe, or a reader that reaches up into the probes, fails h
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers
-#: and the knowledge base of known issues (with the version parsing it rests on).
+#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers,
+#: the knowledge base of known issues (with the version parsing it rests on) and the remedies it prints.
 PROBE_MAY_IMPORT = (
     "probes.api",
+    "probes.remedies",
     "probes.node",
     "probes.errors",
     "probes.readers",
@@ -82,3 +85,12 @@ def test_only_the_app_imports_screens(folder: str) -> None:
         if any(m.split(".")[0] == "screens" for m in nodedoc_imports(p))
     ]
     assert importers in ([], ["tui/app.py"])
+
+
+@pytest.mark.parametrize("module", ["tui.session", "tui.runbook", "tui.report", "tui.commands.check"])
+def test_headless_engines_never_import_textual(module: str) -> None:
+    """The session, the runbook engine and the report run without Textual (the CLI uses them headless)."""
+    code = f"import sys, {module}\nprint(sorted(k for k in sys.modules if k.split('.')[0] == 'textual'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -134,10 +134,32 @@ def test_each_failure_is_its_own_status_and_the_others_still_report(plugin_path)
     )
     assert status["demo-broken"][0] == "error" and "could not load probe" in status["demo-broken"][1]
     assert [f["id"] for f in doc["findings"]] == ["demo.hello"]
-    assert proc.returncode == 0  # info is not a problem
+    # Only info was found, but four probes could not run: the verdict is unknown, never an all-clear.
+    assert proc.returncode == 3
+    assert doc["verdict"]["unknown"] is True and doc["verdict"]["worst"] == "info"
+    assert [p["id"] for p in doc["verdict"]["could_not_run"]] == [
+        "demo-boom",
+        "demo-slow",
+        "demo-needy",
+        "demo-broken",
+    ]
+    assert {p["id"]: p["could_not_run"] for p in doc["probes"]}["demo-good"] is False
     assert all(p["duration_ms"] >= 0 for p in doc["probes"])
     slow = next(p for p in doc["probes"] if p["id"] == "demo-slow")
     assert 400 <= slow["duration_ms"] < 5000
+
+
+def test_could_not_run_is_as_loud_as_a_critical_in_text(plugin_path):
+    """The text report puts the unknown verdict first and never says "No problems found." alone."""
+    args = ("--endpoint", "unix:///nonexistent/cri.sock", "check", "--probe", "demo-good", "--probe")
+    proc = check(plugin_path, *args, "demo-boom")
+    assert proc.returncode == 3
+    lines = proc.stdout.splitlines()
+    assert lines[1].startswith("UNKNOWN  1 probe could not run: demo-boom: the verdict is unknown")
+    assert "demo-boom: RuntimeError: plugin exploded" in lines[2]
+    assert "No problems found." not in lines and "No problems found by the probes that ran." in lines
+    clean = check(plugin_path, *args, "demo-good")
+    assert clean.returncode == 0 and "No problems found." in clean.stdout.splitlines()
 
 
 def test_plugins_are_listed_by_name_without_being_imported(plugin_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gobinaries import write_go_binary
 
 from probes.api import Severity
 from probes.builtin.service import ServiceProbe
@@ -33,21 +34,6 @@ def write(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
     return target
 
 
-def fake_binary(root: Path, path: str, output: str) -> None:
-    """A small executable that prints what the real binary's version flag prints."""
-    write(root, path, f"#!/bin/sh\ncat <<'OUT'\n{output}\nOUT\n", 0o755)
-
-
-def containerd_output(version: str) -> str:
-    return f"containerd github.com/containerd/containerd {version} 0123456789abcdef"
-
-
-def shim_output(version: str) -> str:
-    return (
-        f"containerd-shim-runc-v2:\n  Version:  {version}\n  Revision: 0123456789abcdef\n  Go version: go1.20"
-    )
-
-
 def node_for(root: Path, monkeypatch: pytest.MonkeyPatch) -> NodeContext:
     monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
     (root / "proc").mkdir(exist_ok=True)
@@ -59,9 +45,10 @@ def systemd_booted(root: Path) -> None:
 
 
 def install(root: Path, *, containerd: str = "/usr/bin/containerd", version: str = "v1.6.28") -> None:
-    fake_binary(root, containerd, containerd_output(version))
-    fake_binary(root, str(Path(containerd).parent / "containerd-shim-runc-v2"), shim_output(version))
-    fake_binary(root, "/usr/sbin/runc", "runc version 1.1.12\ncommit: v1.1.12-0-g51d5e946")
+    write_go_binary(root, containerd, "containerd", version, "0123456789abcdef")
+    shim = str(Path(containerd).parent / "containerd-shim-runc-v2")
+    write_go_binary(root, shim, "containerd-shim-runc-v2", version, "0123456789abcdef")
+    write_go_binary(root, "/usr/sbin/runc", "runc", "1.1.12", "v1.1.12-0-g51d5e946")
 
 
 def ids(findings: list, severity: Severity | None = None) -> set[str]:
@@ -231,7 +218,7 @@ def test_missing_exec_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_runc_binary_name_differs_from_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install(tmp_path)
-    fake_binary(tmp_path, "/opt/runc/runc", "runc version 1.0.0-rc93\ncommit: v1.0.0-rc93-0-g12644e61")
+    write_go_binary(tmp_path, "/opt/runc/runc", "runc", "1.0.0-rc93", "v1.0.0-rc93-0-g12644e61")
     write(
         tmp_path,
         "/etc/containerd/config.toml",
@@ -254,19 +241,54 @@ def test_no_unit_k3s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not ids(found, Severity.WARNING) | ids(found, Severity.CRITICAL)
 
 
-def test_without_systemd_unit_findings_are_informational(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    install(tmp_path)
+def install_with_killmode_mixed(root: Path) -> None:
+    install(root)
     write(
-        tmp_path,
+        root,
         "/lib/systemd/system/containerd.service",
         UPSTREAM_UNIT.format(exec="/usr/bin/containerd", killmode="KillMode=mixed"),
     )
+
+
+def test_live_root_without_systemd_makes_unit_findings_informational(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only this machine's own / without systemd is lenient: nothing starts containerd through the unit."""
+    install_with_killmode_mixed(tmp_path)
+    monkeypatch.setattr(NodeContext, "foreign_root", property(lambda _self: False))
     found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
     killmode = next(f for f in found if f.id == "service.killmode")
     assert killmode.severity is Severity.INFO and "systemd is not running" in killmode.summary
     assert "service.systemd-not-running" in ids(found)
+
+
+def test_foreign_root_unit_is_judged_at_full_severity_without_run_systemd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copied tree has an empty /run: its unit is still what systemd there would start."""
+    install_with_killmode_mixed(tmp_path)
+    assert not (tmp_path / "run/systemd/system").exists()
+    found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
+    killmode = next(f for f in found if f.id == "service.killmode")
+    assert killmode.severity is Severity.CRITICAL and "systemd is not running" not in killmode.summary
+    assert "service.systemd-not-running" not in ids(found)
+
+
+def test_garbage_unit_is_one_syntax_finding_naming_the_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    systemd_booted(tmp_path)
+    install(tmp_path)
+    garbage = "\n".join(f"garbage line {n} without an equals sign" for n in range(74))
+    unit = UPSTREAM_UNIT.format(exec="/usr/bin/containerd", killmode="KillMode=process")
+    write(tmp_path, "/lib/systemd/system/containerd.service", unit + garbage + "\n")
+    found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
+    (syntax,) = [f for f in found if f.id == "service.unit-syntax"]
+    first = unit.count("\n") + 1
+    path = "/lib/systemd/system/containerd.service"
+    assert syntax.severity is Severity.WARNING and syntax.title == "74 unreadable lines in the unit"
+    assert syntax.evidence["lines"] == [f"{path}:{n}" for n in range(first, first + 74)]
+    assert f"{path}:{first}, {path}:{first + 1}" in syntax.summary and "and 64 more" in syntax.summary
 
 
 def test_every_problem_finding_has_a_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

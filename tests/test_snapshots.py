@@ -279,7 +279,10 @@ def test_seed_002_missing_pause_found_live_and_post_mortem(lab, tmp_path: Path) 
         assert f.subject["snapshot_id"] == pause.id and f.subject["image"] == lab.image
         assert f.subject["layer_digest"] == pause.layers[0].layer.blob.digest
         assert f.evidence["missing"] == ["/pause missing"]
-        assert "crictl rmi" in (f.remediation[0].command or "")
+        restore = f.remediation[0].command or ""
+        assert (
+            restore.startswith("tar -x") and f"-C {pause.fs_dir} " in restore and restore.endswith(" pause")
+        )
 
         copy = tmp_path / "root"
         subprocess.run(["cp", "-a", str(lab.root), str(copy)], check=False, capture_output=True)

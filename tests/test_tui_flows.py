@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from recorded_session import RecordedSession
 from rich.console import Console
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import WorkerFailed
@@ -24,7 +25,7 @@ from screens.pods import PodsScreen
 from screens.snapshots import SnapshotsScreen
 from tui.app import NodedocApp
 from tui.lab.record import ReplayServer, load_recording
-from tui.session import NodeSession, RecordedSession
+from tui.session import NodeSession
 
 
 def sync(test):
@@ -106,14 +107,14 @@ async def test_verify_with_progress(lab) -> None:
         screen = app.screen
         assert isinstance(screen, SnapshotsScreen)
         await until(pilot, lambda: bool(screen.catalog.snapshots), what="the snapshot catalog")
-        committed = [s["id"] for s in screen.catalog.snapshots if s["kind"] == "committed"]
+        committed = [s.id for s in screen.catalog.snapshots if s.kind == "committed"]
         seen: list[tuple[int, int]] = []
         original = screen._progress
         screen._progress = lambda done, total: (seen.append((done, total)), original(done, total))  # type: ignore[method-assign]
         await pilot.press("V")
         await until(pilot, lambda: not screen.verifying, what="the verification to end")
         assert sorted(screen.verified) == sorted(committed)
-        assert {r["status"] for r in screen.verified.values()} == {"ok"}
+        assert {r.status for r in screen.verified.values()} == {"ok"}
         assert seen and seen[-1][0] == seen[-1][1] > 0  # the bar reached the blobs' total size
         bar = screen.query_one(ProgressBar)
         assert bar.progress == bar.total

@@ -9,7 +9,8 @@ from __future__ import annotations
 def test_dashboard_healthy(compare) -> None:
     """Dashboard of a healthy lab node: node bar "● connected" with containerd 1.6.20~ds1 (CRI v1);
     runtime panel with RuntimeReady/NetworkReady true; counts 3 ready, 0 not ready, 3 containers, 1 image,
-    snapshots by kind; no CRIT/WARN lines in "Worst findings"; the "Where next" keys."""
+    snapshots by kind; no CRIT/WARN/UNKN lines in "Worst findings", which ends "probes: 8 ran, 0 not applicable,
+    0 could not run"; the "Where next" keys."""
     assert compare("healthy")
 
 
@@ -20,14 +21,16 @@ def test_dashboard_small_terminal(compare) -> None:
 
 def test_dashboard_unreachable(compare) -> None:
     """Runtime unreachable: red node bar "✗ RUNTIME UNREACHABLE", a panel giving the reason (no socket at
-    /tmp/ndrec/gone.sock) and offering m for post-mortem mode; counts say pods unknown; the worst finding is
-    CRIT "The container runtime cannot be reached"; "m Post-mortem" in the footer; no traceback."""
+    /tmp/ndrec/gone.sock) and offering m for post-mortem mode; counts say pods unknown; "Worst findings" opens
+    with UNKN "1 probe could not run: network" (it needs the runtime), then CRIT "The container runtime cannot be
+    reached"; "m Post-mortem" in the footer; no traceback."""
     assert compare("unreachable")
 
 
 def test_dashboard_post_mortem(compare) -> None:
     """After m on the unreachable node: node bar "◆ post-mortem" and "disk only", no unreachable panel,
-    the snapshot counts read from the containerd root."""
+    the snapshot counts read from the containerd root. The findings are the recording's, taken while the
+    runtime was unreachable (so still UNKN for network): a recording cannot re-run its probes."""
     assert compare("unreachable", press=["m"])
 
 

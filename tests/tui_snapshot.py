@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import pytest_textual_snapshot
+from recorded_session import RecordedSession
 from syrupy.location import PyTestLocation
 from textual.worker import WorkerFailed
 
 from tui.app import NodedocApp
-from tui.session import RecordedSession
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

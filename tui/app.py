@@ -8,8 +8,6 @@ coming back.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Iterable
 from functools import partial
 from importlib import resources
@@ -35,7 +33,7 @@ from screens.pods import PodsScreen
 from screens.processes import ProcessesScreen
 from screens.snapshots import SnapshotsScreen
 from screens.walkthrough import WalkthroughScreen
-from tui.session import NodeSession, RuntimeUnreachable
+from tui.session import NodeReader, RuntimeUnreachable
 from tui.widgets import NodeScreen
 
 #: Seconds between two "are you still there" calls to the runtime (and reconnect attempts).
@@ -110,7 +108,7 @@ class NodedocApp(App[None]):
     runtime_error: reactive[str] = reactive("")
     """Why the runtime cannot be reached (empty while it answers)."""
 
-    def __init__(self, session: NodeSession, heartbeat: float = HEARTBEAT_S) -> None:
+    def __init__(self, session: NodeReader, heartbeat: float = HEARTBEAT_S) -> None:
         super().__init__()
         self.session = session
         self.heartbeat_s = heartbeat
@@ -127,13 +125,13 @@ class NodedocApp(App[None]):
         """Who is this node and which runtime answers (sets the node bar)."""
         session = self.session
         facts = session.node_facts()
-        host = f"{facts.get('hostname', '?')} │ kernel {facts.get('kernel', '?')}"
+        host = f"{facts.hostname or '?'} │ kernel {facts.kernel or '?'}"
         if session.post_mortem:
             self.call_from_thread(self._set_state, "post-mortem", host + " │ disk only")
             return
         self.call_from_thread(setattr, self, "runtime_label", host)
         runtime = session.runtime()
-        label = f"{host} │ {runtime['name']} {runtime['version']} (CRI {runtime['api_version']})"
+        label = f"{host} │ {runtime.name} {runtime.version} (CRI {runtime.api_version})"
         self.call_from_thread(self._set_state, "connected", label)
 
     def _set_state(self, state: str, label: str | None = None) -> None:
@@ -235,10 +233,10 @@ class NodedocApp(App[None]):
         session = self.session.post_mortem_session()
         self.call_from_thread(self._switch_session, session)
 
-    def _switch_session(self, session: NodeSession) -> None:
+    def _switch_session(self, session: NodeReader) -> None:
         self.session = session
         self.runtime_error = ""
-        self.notify(f"Post-mortem mode on {session.node.containerd_root or 'the recorded root'}.")
+        self.notify(f"Post-mortem mode on {session.containerd_root}.")
         self.identify()
         screen = self.screen
         if isinstance(screen, NodeScreen):
@@ -247,19 +245,21 @@ class NodedocApp(App[None]):
     # -- export ---------------------------------------------------------------------------------------
 
     def action_export(self) -> None:
-        self.notify("Exporting the report…", timeout=2)
-        self._export()
+        self.export_report()
+
+    def export_report(self, walk: dict[str, object] | None = None) -> None:
+        """The one export of every screen: the report (with the walkthrough, when there is one)."""
+        self.notify("Writing the report…", timeout=2)
+        self._export(walk)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self) -> None:
-        from tui.report import build_report, write_private
+    def _export(self, walk: dict[str, object] | None) -> None:
+        from tui.report import export_report
 
-        results = self.session.last_results or self.session.probe_results()
-        doc = build_report(self.session.node, results)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path.cwd() / f"nodedoc-report-{doc['node']['hostname']}-{stamp}.json"
-        write_private(path, json.dumps(doc, indent=2, default=str) + "\n")
-        self.call_from_thread(self.notify, f"Report written to {path} (mode 0600).", title="Exported")
+        session = self.session
+        results = session.last_results or session.probe_results()
+        path = export_report(session.report(results, walk), Path.cwd())
+        self.call_from_thread(self.notify, f"Report written to {path} (mode 0600).", title="Report")
 
     # -- command palette ------------------------------------------------------------------------------
 
@@ -268,7 +268,7 @@ class NodedocApp(App[None]):
         for mode, (title, help_text) in SCREENS_BY_KEY.items():
             yield SystemCommand(title, help_text, partial(self.action_show, mode))
         yield SystemCommand("Runbooks", "Guided walkthroughs for known failures", self.action_runbooks)
-        yield SystemCommand("Export report", "Write the findings report (JSON, 0600)", self.action_export)
+        yield SystemCommand("Export report", "Write the findings report (HTML, 0600)", self.action_export)
         yield SystemCommand("Refresh", "Read the node again", self.action_refresh)
         yield SystemCommand("Help", "Keys of this screen and the app", self.action_help)
         if not self.session.post_mortem:

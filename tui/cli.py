@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from probes.errors import NodedocError
 from tui.commands import check, demo, lab, pods, procs, report, runbook, snapshots
@@ -22,8 +23,15 @@ COMMANDS = (pods, check, snapshots, procs, runbook, report, lab, demo)
 EXIT_CANNOT_RUN = 3
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with nodedoc's contract for bad input: one line on stderr and exit 3, never usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CANNOT_RUN, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nodedoc",
         description="Troubleshoot a Kubernetes node's container runtime (containerd + runc). "
         "With no command, opens the interactive troubleshooter.",

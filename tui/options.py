@@ -1,14 +1,54 @@
-"""Options every command shares, and the NodeContext they describe."""
+"""Options every command shares, the NodeContext they describe, and the checks of what they name.
+
+A bad value is an ``argparse.ArgumentTypeError``: the parser (:class:`tui.cli.Parser`) turns it into one
+line on stderr and exit 3, before anything touches the node.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
-from probes.errors import NodedocError
+from probes.errors import CriError, NodedocError
 from probes.node import NodeContext
-from probes.readers.cri.client import DEFAULT_TIMEOUT
+from probes.readers.cri.client import DEFAULT_TIMEOUT, socket_path
+
+#: The longest --timeout accepted: a runtime that needs more than this is down.
+MAX_TIMEOUT = 3600.0
+
+
+def seconds(text: str) -> float:
+    """A timeout: a finite number of seconds above 0 (0, negative, nan and inf would never wait or never end)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds above 0 and at most {MAX_TIMEOUT:g}")
+    return value
+
+
+def endpoint(text: str) -> str:
+    """A CRI endpoint that names a socket: ``unix:///path`` or a bare path."""
+    try:
+        path = socket_path(text)
+    except CriError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not path.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no socket (unix:///run/containerd/containerd.sock)")
+    return text
+
+
+def output_file(text: str) -> str:
+    """A file nodedoc will write: not a directory, and in a directory that exists."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory: name a file to write")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: directory {path.parent} does not exist")
+    return text
 
 
 def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None:
@@ -21,6 +61,7 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     group.add_argument(
         "--endpoint",
         "-r",
+        type=endpoint,
         default=default,
         metavar="E",
         help="CRI endpoint (unix:///run/containerd/containerd.sock); else crictl's discovery",
@@ -55,7 +96,7 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     )
     group.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=DEFAULT_TIMEOUT if top else argparse.SUPPRESS,
         metavar="S",
         help=f"seconds to wait for the runtime (default {DEFAULT_TIMEOUT:g})",

@@ -18,11 +18,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 MARK = "[redacted]"
 #: Shortest value that is also scrubbed wherever else it appears (shorter ones would hit ordinary text).
 MIN_ECHO = 4
+
+T = TypeVar("T")
 
 SENSITIVE = r"(?:passw(?:or)?d|passwd|pwd|secret|token|credential|api[_-]?key|private[_-]?key|access[_-]?key)"
 _SENSITIVE_KEY = re.compile(rf"(?i){SENSITIVE}|^(?:auth|authorization|\.dockerconfigjson)$|[_.-]auth$")
@@ -157,3 +159,9 @@ def not_redacted() -> dict[str, Any]:
         "marker": MARK,
         "rules": "none: written with --no-redact; this report may contain secrets",
     }
+
+
+def redacted(value: T) -> T:
+    """A copy of ``value`` (JSON-like data) with secrets replaced, by the report's rules."""
+    redactor = Redactor()
+    return cast(T, redactor.scrub_echoes(redactor.walk(value)))

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import socket
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -23,6 +24,9 @@ from probes.node import NeedUnmet, NodeContext
 from tui.redact import not_redacted, redact_document
 
 SCHEMA = "nodedoc.report/v1"
+
+#: The report as JSON data (typed in the report package).
+ReportDocument = dict[str, Any]
 
 
 def node_facts(node: NodeContext) -> dict[str, str]:
@@ -133,6 +137,7 @@ def build_report(
             "host_root": str(node.host_root),
             "post_mortem": node.post_mortem,
         },
+        "verdict": verdict(results),
         "probes": [r.to_dict() for r in results],
         "findings": [f.to_dict() for f in findings],
         "containers": containers if containers is not None else container_facts(node),
@@ -147,10 +152,51 @@ def build_report(
     return cleaned
 
 
+def verdict(results: list[ProbeResult]) -> dict[str, Any]:
+    """The worst severity found and the probes that could not run; ``unknown`` when any could not.
+
+    A probe that errored, timed out or could not look where it should have leaves the verdict unknown:
+    "nothing found" from the others is not an all-clear. A probe that does not apply to this run
+    (post-mortem mode, a copied tree with no processes) does not.
+    """
+    findings = [f for r in results for f in r.findings]
+    missing = [r for r in results if r.could_not_run]
+    return {
+        "worst": str(worst(findings)),
+        "unknown": bool(missing),
+        "could_not_run": [
+            {"id": r.probe, "title": r.title, "status": str(r.status), "reason": r.reason} for r in missing
+        ],
+    }
+
+
+def could_not_run(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The probes of a report that could not run (its ``verdict``), with their reasons."""
+    return list((doc.get("verdict") or {}).get("could_not_run") or [])
+
+
+def could_not_run_text(ids: list[str]) -> str:
+    """ "2 probes could not run: snapshots, network": the line every writer shows beside the criticals."""
+    return f"{len(ids)} probe{'s' if len(ids) != 1 else ''} could not run: {', '.join(ids)}"
+
+
+def could_not_run_line(doc: dict[str, Any]) -> str:
+    """:func:`could_not_run_text` for a report document, "" when every probe ran."""
+    missing = could_not_run(doc)
+    return could_not_run_text([p["id"] for p in missing]) if missing else ""
+
+
 def exit_code(doc: dict[str, Any]) -> int:
-    """0 nothing worse than info, 1 a warning, 2 a critical finding."""
+    """0 nothing worse than info, 1 a warning, 2 a critical finding, 3 the verdict is unknown.
+
+    A critical finding (2) wins over probes that could not run (3), which win over a warning (1).
+    """
     severity = worst([Finding.from_dict(f) for f in doc["findings"]])
-    return {Severity.WARNING: 1, Severity.CRITICAL: 2}.get(severity, 0)
+    if severity is Severity.CRITICAL:
+        return 2
+    if could_not_run(doc):
+        return 3
+    return 1 if severity is Severity.WARNING else 0
 
 
 def _subject(subject: dict[str, Any]) -> str:
@@ -172,8 +218,23 @@ def render_text(doc: dict[str, Any], console: Any) -> None:
     if runtime.get("name"):
         head += f" · {runtime['name']} {runtime['version']} (CRI {runtime['api_version']})"
     console.print(escape(head), style="bold", highlight=False)
+    missing = could_not_run(doc)
+    if missing:
+        console.print(
+            f"[bold red]{'UNKNOWN':<8}[/] [bold]{escape(could_not_run_line(doc))}[/]: the verdict is unknown, "
+            "not an all-clear",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for p in missing:
+            console.print(
+                f"         {escape(p['id'])}: {escape(p['reason'])}", highlight=False, soft_wrap=True
+            )
     if not any(f["severity"] in ("warning", "critical") for f in findings):
-        console.print("No problems found.", style="green")
+        if missing:
+            console.print("No problems found by the probes that ran.", style="yellow")
+        else:
+            console.print("No problems found.", style="green")
     for f in findings:
         style = SEVERITY_STYLE[f["severity"]]
         label = f"[{style}]{f['severity'].upper():<8}[/] [bold]{escape(f['id'])}[/]"
@@ -188,6 +249,8 @@ def render_text(doc: dict[str, Any], console: Any) -> None:
     parts = []
     for p in doc["probes"]:
         mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "error": "[red]error[/]"}[p["status"]]
+        if p.get("not_applicable"):
+            mark = "[dim]not applicable[/]"
         parts.append(f"{p['id']} {mark}" + (f" ({escape(p['reason'])})" if p["reason"] else ""))
     console.print("probes: " + "; ".join(parts), highlight=False)
     if doc.get("redaction"):
@@ -280,6 +343,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out.append(f"Runtime not reachable: {rt['error']}")
     if doc.get("redaction"):
         out += ["", f"_{_redaction_line(doc)}_"]
+    if could_not_run(doc):
+        out += ["", f"## Verdict unknown: {could_not_run_line(doc)}", ""]
+        out += [f"- **{p['id']}** ({p['status']}): {p['reason']}" for p in could_not_run(doc)]
+        out += ["", "Nothing found by the other probes is an all-clear for what these look at."]
     if doc.get("components"):
         out += ["", "| component | version |", "|---|---|"]
         out += [f"| {k} | {v} |" for k, v in doc["components"].items()]
@@ -338,8 +405,19 @@ def render(doc: dict[str, Any], fmt: str) -> str:
 
 
 def write_private(path: os.PathLike[str] | str, text: str) -> None:
-    """Write a report readable only by its owner (0600), whatever the umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    """Write a report readable only by its owner (0600), whatever the umask; NodedocError when it cannot."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise NodedocError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def export_report(doc: ReportDocument, directory: Path, now: dt.datetime | None = None) -> Path:
+    """Write the report as HTML into ``directory`` (0600), named by host and time; the TUI's one export."""
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    path = directory / f"nodedoc-report-{doc['node']['hostname']}-{stamp}.html"
+    write_private(path, render(doc, "html"))
+    return path

@@ -34,6 +34,7 @@ td code { word-break: break-all; }
 .warning { border-left-color: var(--warn); } .sev.warning { background: var(--warn); }
 .info { border-left-color: var(--info); } .sev.info { background: var(--info); }
 .ok { border-left-color: var(--ok); } .sev.ok { background: var(--ok); }
+.sev.unknown { background: var(--crit); }
 ol.path li { margin: 4px 0; } .note { border-left: 3px solid var(--line); padding-left: 8px; color: var(--muted); }
 .conclusion { border: 2px solid var(--line); padding: 10px 14px; margin-top: 12px; }
 @media print {
@@ -152,6 +153,23 @@ def _containers(containers: dict[str, Any]) -> str:
     return f"<h2>Containers</h2>{error}{table or ('' if error else '<p>No containers.</p>')}"
 
 
+def _unknown(doc: dict[str, Any]) -> str:
+    """The could-not-run banner: as loud as a critical finding, above the findings."""
+    from tui.report import could_not_run, could_not_run_line
+
+    missing = could_not_run(doc)
+    if not missing:
+        return ""
+    items = "".join(
+        f"<li><code>{_e(p['id'])}</code> ({_e(p['status'])}): {_e(p['reason'])}</li>" for p in missing
+    )
+    return (
+        f'<section class="finding critical unknown"><h3>{_sev("unknown")}Verdict unknown: '
+        f"{_e(could_not_run_line(doc))}</h3><ul>{items}</ul>"
+        "<p>Nothing found by the other probes is an all-clear for what these look at.</p></section>"
+    )
+
+
 def render_html(doc: dict[str, Any]) -> str:
     from tui.report import _redaction_line
 
@@ -190,6 +208,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<p class="meta">{_e(doc["schema"])} · generated {_e(doc["generated_at"])} · kernel {_e(node["kernel"])}'
         f" · {_e(node['os'])}<br>Runtime {runtime}</p>",
         notice,
+        _unknown(doc),
         f"<table>{components}</table>" if components else "",
         _walkthrough(doc["walkthrough"]) if doc.get("walkthrough") else "",
         f"<h2>Findings</h2><p>{summary}</p>{findings}",

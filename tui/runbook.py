@@ -20,7 +20,7 @@ import fnmatch
 import json
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -299,19 +299,24 @@ def _check_graph(start: str, steps: dict[str, Step]) -> None:
         for target in step.targets():
             if target not in steps:
                 raise _Invalid(f"leads to unknown step {target!r}", step.id)
-    colour: dict[str, int] = {}  # 1 on the current path, 2 done
-
-    def visit(step_id: str, path: list[str]) -> None:
-        colour[step_id] = 1
-        for target in steps[step_id].targets():
-            if colour.get(target) == 1:
-                loop = " -> ".join([*path[path.index(target) :], step_id, target])
-                raise _Invalid(f"cycle: {loop}", step_id)
-            if target not in colour:
-                visit(target, [*path, step_id])
-        colour[step_id] = 2
-
-    visit(start, [])
+    # Depth-first with an explicit stack: a runbook may chain thousands of steps (no recursion limit).
+    colour: dict[str, int] = {start: 1}  # 1 on the current path, 2 done
+    path: list[str] = [start]
+    pending: list[Iterator[str]] = [iter(steps[start].targets())]
+    while pending:
+        step_id = path[-1]
+        target = next(pending[-1], None)
+        if target is None:
+            colour[step_id] = 2
+            path.pop()
+            pending.pop()
+        elif colour.get(target) == 1:
+            loop = " -> ".join([*path[path.index(target) :], target])
+            raise _Invalid(f"cycle: {loop}", step_id)
+        elif target not in colour:
+            colour[target] = 1
+            path.append(target)
+            pending.append(iter(steps[target].targets()))
     unreachable = [s for s in steps if s not in colour]
     if unreachable:
         raise _Invalid(f"unreachable from {start!r}", unreachable[0])
@@ -368,6 +373,10 @@ def _writable_by_others(path: Path) -> str | None:
 def load_runbook(path: Path, known_probes: Iterable[str] | None = None) -> Runbook:
     """One runbook file, validated; raises :class:`RunbookError` with the file (and step) in the message."""
     path = Path(path) if isinstance(path, str) else path
+    if path.is_dir():
+        raise RunbookError(f"{path}: is a directory (validate reads the *.toml files in it)")
+    if not path.is_file():
+        raise RunbookError(f"{path}: no such file")
     unsafe = _writable_by_others(path) if isinstance(path, Path) else ""  # a built-in inside nodedoc.pyz
     if unsafe:
         raise RunbookError(f"{path}: {unsafe}")
@@ -421,21 +430,6 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def result_to_dict(result: ProbeResult) -> dict[str, Any]:
-    return {**result.to_dict(), "findings": [f.to_dict() for f in result.findings]}
-
-
-def result_from_dict(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult(
-        probe=data["id"],
-        title=data.get("title", data["id"]),
-        status=ProbeStatus(data["status"]),
-        reason=data.get("reason", ""),
-        duration_ms=float(data.get("duration_ms", 0.0)),
-        findings=[Finding.from_dict(f) for f in data.get("findings") or []],
-    )
-
-
 @dataclass
 class StepRecord:
     """One step on the path taken: when it was entered and left, the answer or probe results, a note."""
@@ -456,7 +450,7 @@ class StepRecord:
             "left_at": self.left_at,
             "answer": self.answer,
             "answer_label": self.answer_label,
-            "probes": [result_to_dict(r) for r in self.results],
+            "probes": [r.to_record(facts=False) for r in self.results],
             "matched": list(self.matched),
             "note": self.note,
         }
@@ -469,7 +463,7 @@ class StepRecord:
             left_at=data.get("left_at", ""),
             answer=data.get("answer", ""),
             answer_label=data.get("answer_label", ""),
-            results=[result_from_dict(r) for r in data.get("probes") or []],
+            results=[ProbeResult.from_record(r) for r in data.get("probes") or []],
             matched=list(data.get("matched") or []),
             note=data.get("note", ""),
         )

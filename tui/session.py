@@ -1,71 +1,144 @@
-"""The headless engine behind the screens: one node, read on demand, in whatever thread calls it.
+"""The boundary between the screens and the node: what a screen may ask, in the probes' own dataclasses.
 
-``NodeSession`` wraps a :class:`probes.node.NodeContext` and returns plain data the screens draw
-(sandbox and container views, network comparisons, probe results, snapshot rows, the process scan).
-It never imports Textual. A runtime that stops answering raises :class:`RuntimeUnreachable` and drops
-the dead connection, so the next call reconnects. ``RecordedSession`` serves the same data from a
-JSON recording made on the real lab (``record_session``), for snapshot tests with a fixed clock.
+:class:`NodeReader` is everything a screen reads; :class:`NodeSession` reads a live node (or a containerd
+root post-mortem) through :class:`probes.node.NodeContext`. Every method may block: call it from a worker.
+Errors are :class:`probes.errors.NodedocError` subclasses: a runtime that stops answering raises
+:class:`RuntimeUnreachable` and drops the dead connection, so the next call reconnects. Tests serve a
+recording of the real lab through the same protocol (``tests/recorded_session.py``). Never imports Textual.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from probes.api import Finding, ProbeResult, ProbeStatus
+from probes.api import Finding, ProbeResult
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.readers.cri.sandboxes import ContainerView, SandboxView
-from tui.redact import Redactor
+from probes.readers.cri.client import CriClient
+from probes.readers.cri.runtime import RuntimeFacts, read_runtime_facts
+from probes.readers.cri.sandboxes import ContainerView, SandboxView, list_containers, list_sandboxes
+from probes.readers.disk.catalog import SnapshotCatalog, VerifyResult
+from probes.readers.disk.containerd_store import ContainerdDisk
+from probes.readers.disk.layer_verify import FileEntry
+from probes.readers.host.os_release import NodeFacts, read_node_facts
+from probes.readers.procfs.netns import PodNetwork, compare_pod
+from probes.readers.procfs.procs import RuntimeScan
+from tui.redact import redacted
 
-FORMAT = "nodedoc.session/v1"
+if TYPE_CHECKING:
+    from tui.report import ReportDocument
+
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
+
+#: The probe whose verdicts the processes screen shows.
+PROCESS_PROBE = "runc"
 
 
 class RuntimeUnreachable(CriError):
     """The runtime did not answer; the connection was dropped and the next call tries again."""
 
 
-class ProbeUnavailable(NodedocError):
-    """The reader a screen needs is not part of this build (or cannot look at this node)."""
-
-
-def redact(value: Any) -> Any:
-    """A copy with secrets replaced, by the same rules as the exported report (:mod:`tui.redact`)."""
-    redactor = Redactor()
-    return redactor.scrub_echoes(redactor.walk(value))
+class NotOnThisNode(NodedocError):
+    """What was asked cannot be read from this node (post-mortem: the processes here are not its own)."""
 
 
 @dataclass
-class SnapshotCatalog:
-    """What the snapshots screen draws: images with their layers, and every snapshot as a row."""
+class RuntimeProcesses:
+    """The runtime's processes from one scan, and the runc probe's findings on that very scan."""
 
-    root: str = ""
-    error: str = ""
-    images: list[dict[str, Any]] = field(default_factory=list)
-    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    scan: RuntimeScan
+    findings: list[Finding] = field(default_factory=list)
 
-    def by_id(self, snapshot_id: int) -> dict[str, Any] | None:
-        return next((s for s in self.snapshots if s["id"] == snapshot_id), None)
+    def blocked_init(self, pid: int) -> Finding | None:
+        """The probe's ``runc.init-blocked`` finding for ``pid``, None when the probe saw no hang there."""
+        return next(
+            (f for f in self.findings if f.id == "runc.init-blocked" and f.subject.get("pid") == pid), None
+        )
 
-    def by_name(self, name: str) -> dict[str, Any] | None:
-        return next((s for s in self.snapshots if s["name"] == name), None)
+
+class NodeReader(Protocol):
+    """What the screens may ask of a node. Implementations: :class:`NodeSession`, and in tests a recording."""
+
+    last_sandboxes: list[SandboxView]
+    last_sandboxes_at: float | None
+    last_results: list[ProbeResult]
+
+    @property
+    def post_mortem(self) -> bool: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def containerd_root(self) -> str:
+        """The containerd root read post-mortem, as a person would name it."""
+        ...
+
+    def now(self) -> float: ...
+
+    def post_mortem_session(self) -> NodeReader:
+        """The same containerd root read with no live runtime (raises when the root is unknown)."""
+        ...
+
+    def node_facts(self) -> NodeFacts: ...
+
+    def runtime(self) -> RuntimeFacts: ...
+
+    def heartbeat(self) -> None:
+        """One cheap call to tell whether the runtime still answers (RuntimeUnreachable when not)."""
+        ...
+
+    def sandboxes(self) -> list[SandboxView]: ...
+
+    def containers(self, sandbox_id: str) -> list[ContainerView]:
+        """The sandbox's containers, env values redacted."""
+        ...
+
+    def pod_network(self, view: SandboxView) -> PodNetwork: ...
+
+    def image_count(self) -> int: ...
+
+    def probe_results(
+        self, on_result: Callable[[ProbeResult], None] | None = None, only: list[str] | None = None
+    ) -> list[ProbeResult]:
+        """Run the probes (those in ``only`` when given) on the node as it is now."""
+        ...
+
+    def snapshot_catalog(self) -> SnapshotCatalog: ...
+
+    def snapshot_files(self, snapshot_id: int, path: str = "/") -> list[FileEntry]: ...
+
+    def verify(
+        self,
+        snapshot_ids: list[int] | None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        on_result: Callable[[VerifyResult], None] | None = None,
+    ) -> list[VerifyResult]:
+        """Verify the named snapshots (every committed one when None) against their layer blobs."""
+        ...
+
+    def processes(self) -> RuntimeProcesses: ...
+
+    def report(self, results: list[ProbeResult], walk: dict[str, object] | None = None) -> ReportDocument:
+        """The findings report of these results (and a walkthrough), redacted."""
+        ...
 
 
 class NodeSession:
-    """Reads one node for the screens. Every method may block: call it from a worker thread."""
+    """Reads one live node (or a containerd root post-mortem) for the screens."""
 
     def __init__(self, node: NodeContext, clock: Callable[[], float] = time.time) -> None:
         self.node = node
         self.clock = clock
         self._lock = threading.Lock()
-        self._disk: Any = None
+        self._disk: ContainerdDisk | None = None
         self.last_sandboxes: list[SandboxView] = []
         self.last_sandboxes_at: float | None = None
         self.last_results: list[ProbeResult] = []
@@ -80,20 +153,26 @@ class NodeSession:
     def endpoint(self) -> str:
         return self.node.endpoint or "(discovered)"
 
+    @property
+    def containerd_root(self) -> str:
+        return str(self.node.containerd_root or "containerd's root")
+
     def now(self) -> float:
         return self.clock()
 
     def post_mortem_session(self) -> NodeSession:
-        """A session on the same containerd root with no live runtime (raises when the root is unknown)."""
         root = self.node.containerd_root or self.node.root()
         return NodeSession(
             NodeContext(containerd_root=root, host_root=self.node.host_root, proc_root=self.node.proc_root),
             self.clock,
         )
 
+    def node_facts(self) -> NodeFacts:
+        return read_node_facts(self.node.host_root)
+
     # -- the runtime --------------------------------------------------------------------------------
 
-    def _cri(self, call: Callable[[Any], Any]) -> Any:
+    def _cri(self, call: Callable[[CriClient], T]) -> T:
         """Run ``call(client)``; a dead runtime drops the connection and becomes RuntimeUnreachable."""
         try:
             return call(self.node.cri())
@@ -103,42 +182,26 @@ class NodeSession:
             self.node.forget_runtime()
             raise RuntimeUnreachable(str(exc)) from None
 
-    def node_facts(self) -> dict[str, str]:
-        from tui.report import node_facts
-
-        return node_facts(self.node)
-
-    def runtime(self) -> dict[str, Any]:
-        """Name, version, API, endpoint and conditions (RuntimeUnreachable when it does not answer)."""
-        from probes.readers.cri.runtime import read_runtime_facts
-
-        return self._cri(lambda client: read_runtime_facts(client).to_dict())
+    def runtime(self) -> RuntimeFacts:
+        return self._cri(read_runtime_facts)
 
     def heartbeat(self) -> None:
-        """One cheap call (Version) to tell whether the runtime still answers."""
         self._cri(lambda client: client.version())
 
     def sandboxes(self) -> list[SandboxView]:
-        from probes.readers.cri.sandboxes import list_sandboxes
-
         views = self._cri(list_sandboxes)
         with self._lock:
             self.last_sandboxes, self.last_sandboxes_at = views, self.now()
         return views
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
-        from probes.readers.cri.sandboxes import list_containers
-
         views = self._cri(lambda client: list_containers(client, sandbox_id))
         for view in views:
-            view.env = redact(view.env)
+            view.env = redacted(view.env)
         return views
 
-    def pod_network(self, view: SandboxView) -> dict[str, Any]:
-        """CRI's IPs beside the addresses really configured in the pod's namespace."""
-        from probes.readers.procfs.netns import compare_pod
-
-        return compare_pod(view, self.node.proc_root).to_dict()
+    def pod_network(self, view: SandboxView) -> PodNetwork:
+        return compare_pod(view, self.node.proc_root)
 
     def image_count(self) -> int:
         return len(self._cri(lambda client: client.list_images()))
@@ -148,10 +211,7 @@ class NodeSession:
     def probe_results(
         self, on_result: Callable[[ProbeResult], None] | None = None, only: list[str] | None = None
     ) -> list[ProbeResult]:
-        """The registered probes (those in ``only`` when given), on a fresh view of the node.
-
-        Nothing cached from an earlier run is reused. A full run is kept as ``last_results``.
-        """
+        """Nothing cached from an earlier run is reused; a full run is kept as ``last_results``."""
         from probes.registry import run_probes, select
 
         fresh = self.node.fresh()
@@ -165,267 +225,53 @@ class NodeSession:
 
     # -- snapshots ----------------------------------------------------------------------------------
 
-    def disk(self, reload: bool = False) -> Any:
-        from probes.readers.disk.containerd_store import ContainerdDisk
-
+    def _containerd_disk(self, reload: bool = False) -> ContainerdDisk:
         with self._lock:
             if self._disk is None or reload:
-                root = self.node.root()
                 proc = None if self.post_mortem else self.node.proc_root
-                self._disk = ContainerdDisk(root, proc)
+                self._disk = ContainerdDisk(self.node.root(), proc)
             return self._disk
 
     def snapshot_catalog(self) -> SnapshotCatalog:
-        disk = self.disk(reload=True)
-        images = []
-        for view in disk.images():
-            layers = []
-            for i, snap in enumerate(view.snapshots):
-                layer = view.resolved.layers[i]
-                layers.append(
-                    {"index": layer.index, "digest": layer.blob.digest, "snapshot": snap.id if snap else None}
-                )
-            images.append({"name": view.record.name, "error": view.error, "layers": layers})
-        rows = []
-        for info in disk.snapshots():
-            row = info.summary()
-            row["name"] = info.record.name
-            row["owner_names"] = [c.display_name for c in info.owners]
-            row["owner_sandboxes"] = [c.sandbox_id for c in info.owners]
-            rows.append(row)
-        return SnapshotCatalog(root=str(disk.root), images=images, snapshots=rows)
+        return SnapshotCatalog.of(self._containerd_disk(reload=True))
 
-    def snapshot_files(self, snapshot_id: int, path: str = "/") -> list[dict[str, Any]]:
-        disk = self.disk()
-        return [asdict(e) for e in disk.list_files(disk.snapshot(snapshot_id), path)]
+    def snapshot_files(self, snapshot_id: int, path: str = "/") -> list[FileEntry]:
+        disk = self._containerd_disk()
+        return disk.list_files(disk.snapshot(snapshot_id), path)
 
     def verify(
         self,
         snapshot_ids: list[int] | None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
-        on_result: Callable[[dict[str, Any]], None] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Verify the named snapshots (every committed one when None) against their layer blobs."""
-        disk = self.disk()
+        on_result: Callable[[VerifyResult], None] | None = None,
+    ) -> list[VerifyResult]:
+        disk = self._containerd_disk()
         infos = None if snapshot_ids is None else [disk.snapshot(i) for i in snapshot_ids]
         done = disk.verify_many(
-            infos, progress, cancel, (lambda v: on_result(v.to_dict())) if on_result else None
+            infos, progress, cancel, (lambda v: on_result(VerifyResult.of(v))) if on_result else None
         )
-        return [v.to_dict() for v in done]
+        return [VerifyResult.of(v) for v in done]
 
     # -- processes ----------------------------------------------------------------------------------
 
-    def processes(self) -> dict[str, Any]:
-        """The runtime's process tree with pipes and per-uid pipe budgets (``RuntimeScan.to_dict``)."""
+    def processes(self) -> RuntimeProcesses:
+        """One scan of /proc, judged by the runc probe (its verdicts, on the scan shown)."""
         if self.post_mortem:
-            raise ProbeUnavailable("post-mortem mode: the processes here are not the broken node's")
-        from probes.readers.procfs.procs import scan_runtime
+            raise NotOnThisNode("post-mortem mode: the processes here are not the broken node's")
+        from probes.registry import run_probes, select
 
-        return scan_runtime(self.node.proc_root).to_dict()
+        fresh = self.node.fresh()
+        try:
+            results = run_probes(fresh, select([PROCESS_PROBE]))
+            scan = fresh.runtime_scan()
+        finally:
+            fresh.close()
+        return RuntimeProcesses(scan, [f for r in results for f in r.findings])
 
+    # -- the report ---------------------------------------------------------------------------------
 
-# -- recorded sessions ------------------------------------------------------------------------------
+    def report(self, results: list[ProbeResult], walk: dict[str, object] | None = None) -> ReportDocument:
+        from tui.report import build_report
 
-
-def result_to_dict(result: ProbeResult) -> dict[str, Any]:
-    return {
-        **result.to_dict(),
-        "findings": [f.to_dict() for f in result.findings],
-        "facts": result.facts,
-    }
-
-
-def result_from_dict(data: dict[str, Any]) -> ProbeResult:
-    return ProbeResult(
-        probe=data["id"],
-        title=data["title"],
-        status=ProbeStatus(data["status"]),
-        reason=data["reason"],
-        duration_ms=data["duration_ms"],
-        findings=[Finding.from_dict(f) for f in data["findings"]],
-        facts=data.get("facts") or {},
-    )
-
-
-class RecordedSession(NodeSession):
-    """Serves a recording of a real node: same answers every time, the clock fixed at recording time.
-
-    ``runtime_down`` (settable by a test) makes every runtime call fail as the recording's runtime did.
-    """
-
-    def __init__(self, data: dict[str, Any], latency: float = 0.0) -> None:
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} recording")
-        self.data = data
-        self.latency = latency
-        fixed = float(data["now"])
-        super().__init__(NodeContext(endpoint=data.get("endpoint") or "unix:///recorded.sock"), lambda: fixed)
-        self.runtime_down = bool(data.get("runtime_error"))
-
-    @classmethod
-    def load(cls, path: Path | str, **kw: Any) -> RecordedSession:
-        return cls(json.loads(Path(path).read_text()), **kw)
-
-    @property
-    def post_mortem(self) -> bool:
-        return bool(self.data.get("post_mortem"))
-
-    @property
-    def endpoint(self) -> str:
-        return str(self.data.get("endpoint") or "")
-
-    def _wait(self) -> None:
-        if self.latency:
-            time.sleep(self.latency)
-
-    def _live(self) -> None:
-        self._wait()
-        if self.runtime_down:
-            raise RuntimeUnreachable(self.data.get("runtime_error") or "recorded runtime is down")
-
-    def post_mortem_session(self) -> NodeSession:
-        data = {**self.data, "post_mortem": True, "runtime_error": ""}
-        session = RecordedSession(data)
-        session.runtime_down = True
-        return session
-
-    def node_facts(self) -> dict[str, str]:
-        return dict(self.data["node"])
-
-    def runtime(self) -> dict[str, Any]:
-        self._live()
-        return dict(self.data["runtime"])
-
-    def heartbeat(self) -> None:
-        self._live()
-
-    def sandboxes(self) -> list[SandboxView]:
-        self._live()
-        views = [SandboxView(**s) for s in self.data["sandboxes"]]
-        self.last_sandboxes, self.last_sandboxes_at = views, self.now()
-        return views
-
-    def containers(self, sandbox_id: str) -> list[ContainerView]:
-        self._live()
-        return [ContainerView(**c) for c in self.data["containers"].get(sandbox_id, [])]
-
-    def pod_network(self, view: SandboxView) -> dict[str, Any]:
-        self._wait()
-        return dict(
-            self.data["network"].get(view.id) or {"cri_ips": view.ips, "netns_ips": None, "error": ""}
-        )
-
-    def image_count(self) -> int:
-        self._live()
-        return int(self.data.get("images", 0))
-
-    def probe_results(
-        self, on_result: Callable[[ProbeResult], None] | None = None, only: list[str] | None = None
-    ) -> list[ProbeResult]:
-        self._wait()
-        results = [result_from_dict(r) for r in self.data["results"]]
-        if only is not None:
-            results = [r for r in results if r.probe in only]
-        for r in results:
-            if on_result:
-                on_result(r)
-        if only is None:
-            self.last_results = results
-        return results
-
-    def _snap(self) -> dict[str, Any]:
-        snap = self.data["snapshots"]
-        if snap.get("error"):
-            raise ProbeUnavailable(snap["error"])
-        return snap
-
-    def snapshot_catalog(self) -> SnapshotCatalog:
-        self._wait()
-        snap = self._snap()
-        return SnapshotCatalog(root=snap["root"], images=snap["images"], snapshots=snap["rows"])
-
-    def snapshot_files(self, snapshot_id: int, path: str = "/") -> list[dict[str, Any]]:
-        return list(self._snap()["files"].get(str(snapshot_id), {}).get(path, []))
-
-    def verify(
-        self,
-        snapshot_ids: list[int] | None,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-        on_result: Callable[[dict[str, Any]], None] | None = None,
-    ) -> list[dict[str, Any]]:
-        recorded = self._snap()["verify"]
-        ids = snapshot_ids if snapshot_ids is not None else [int(k) for k in recorded]
-        out = []
-        for n, sid in enumerate(ids, 1):
-            self._wait()
-            if cancel is not None and cancel.is_set():
-                from probes.readers.disk.layer_verify import VerifyCancelled
-
-                raise VerifyCancelled("verification cancelled")
-            result = recorded.get(str(sid)) or {"id": sid, "status": "unverifiable", "reason": "not recorded"}
-            out.append(result)
-            if progress:
-                progress(n, len(ids))
-            if on_result:
-                on_result(result)
-        return out
-
-    def processes(self) -> dict[str, Any]:
-        self._wait()
-        procs = self.data["processes"]
-        if procs.get("error"):
-            raise ProbeUnavailable(procs["error"])
-        return procs["scan"]
-
-
-def record_session(session: NodeSession, files_of: int = 3) -> dict[str, Any]:
-    """Everything the screens ask for, as JSON: what ``RecordedSession`` serves back."""
-    data: dict[str, Any] = {
-        "format": FORMAT,
-        "now": session.now(),
-        "endpoint": session.node.endpoint,
-        "node": session.node_facts(),
-        "runtime": None,
-        "runtime_error": "",
-        "sandboxes": [],
-        "containers": {},
-        "network": {},
-        "images": 0,
-    }
-    try:
-        data["runtime"] = session.runtime()
-        views = session.sandboxes()
-        data["images"] = session.image_count()
-        data["sandboxes"] = [redact(v.to_dict(with_info=True)) for v in views]
-        for v in views:
-            data["containers"][v.id] = [c.to_dict() for c in session.containers(v.id)]
-            data["network"][v.id] = session.pod_network(v)
-    except RuntimeUnreachable as exc:
-        data["runtime_error"] = str(exc)
-    data["results"] = [redact(result_to_dict(r)) for r in session.probe_results()]
-    try:
-        catalog = session.snapshot_catalog()
-        files: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for row in catalog.snapshots[:files_of] + [r for r in catalog.snapshots if r["kind"] == "active"][:1]:
-            files[str(row["id"])] = {"/": session.snapshot_files(row["id"])}
-        verify = {str(v["id"]): v for v in session.verify(None)}
-        data["snapshots"] = {
-            "root": catalog.root,
-            "images": catalog.images,
-            "rows": catalog.snapshots,
-            "files": files,
-            "verify": verify,
-        }
-    except NodedocError as exc:
-        data["snapshots"] = {"error": str(exc)}
-    try:
-        data["processes"] = {"scan": session.processes()}
-    except NodedocError as exc:
-        data["processes"] = {"error": str(exc)}
-    return data
-
-
-def dump_recording(data: dict[str, Any], path: Path | str) -> None:
-    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+        return build_report(self.node, results, session=walk)

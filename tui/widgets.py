@@ -15,7 +15,7 @@ from probes.api import Severity
 
 if TYPE_CHECKING:
     from tui.app import NodedocApp
-    from tui.session import NodeSession
+    from tui.session import NodeReader
 
 #: Severity marks that read without colour (NO_COLOR): the word carries the meaning, colour only helps.
 SEVERITY_MARK = {
@@ -71,7 +71,7 @@ class NodeScreen(Screen):
     TITLE_TEXT = ""
 
     @property
-    def session(self) -> NodeSession:
+    def session(self) -> NodeReader:
         return self.app.session  # type: ignore[attr-defined,no-any-return]
 
     def compose_top(self) -> ComposeResult:
@@ -86,7 +86,7 @@ class NodeScreen(Screen):
         self.app.handle_worker_state(event)  # type: ignore[attr-defined]
 
     #: The session this screen's data came from: a new session (post-mortem) means read again.
-    loaded_for: NodeSession | None = None
+    loaded_for: NodeReader | None = None
 
     def on_screen_resume(self) -> None:
         if self.loaded_for is not self.session:

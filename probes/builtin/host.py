@@ -27,8 +27,7 @@ SPACE_WARN, SPACE_CRIT, INODES_WARN, INODES_CRIT = 0.15, 0.05, 0.05, 0.01
 
 
 def proc_dir(node: NodeContext) -> Path:
-    if node.host_root != Path("/") and (node.host_root / "proc" / "sys").is_dir():
-        return node.host_root / "proc"
+    """The host's procfs: ``<host root>/proc`` unless named (never this machine's for a foreign root)."""
     return node.proc_root
 
 

@@ -8,10 +8,7 @@ get 2 pages; runc 1.0.0-rc93 writes its seccomp filter into such a pipe before a
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-from pathlib import Path
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
@@ -21,7 +18,6 @@ from probes.node import NodeContext
 from probes.readers.procfs.pipe_accounting import UserPipeUsage
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
-from probes.versions import find_version
 
 THRESHOLD_ENV = "NODEDOC_RUNC_INIT_THRESHOLD"
 #: wchan of a task sleeping in a pipe write or read (anon_pipe_* from Linux 6.16, pipe_wait before 5.6).
@@ -42,7 +38,6 @@ SHIM_ISSUES = [
 SYSCTL_FILE = "/etc/sysctl.d/90-pipe-user-pages.conf"
 #: The knowledge base's entry for the rc93 seccomp pipe deadlock (probes/data/known_issues.toml).
 PIPE_HANG_ISSUE = "runc-seccomp-pipe-deadlock"
-RUNC_PATHS = ("/usr/bin/runc", "/usr/sbin/runc", "/usr/local/bin/runc", "/usr/local/sbin/runc")
 
 
 def suggested_soft_limit(pages_used: int, current: int | None) -> int:
@@ -104,18 +99,16 @@ def _process_evidence(proc: RuntimeProcess) -> dict[str, Any]:
 
 
 def runc_version(node: NodeContext) -> tuple[str | None, str]:
-    """The runc version the shims would run (``runc --version``), and the binary; (None, reason) if unknown."""
-    candidates = [shutil.which("runc")] if node.host_root == Path("/") else []
-    candidates += [str(node.host_path(p)) for p in RUNC_PATHS]
-    binary = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-    if binary is None:
-        return None, "no runc binary found in PATH or " + ", ".join(RUNC_PATHS)
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"{binary} --version failed: {exc}"
-    version, _package = find_version(out.stdout)
-    return (version.raw if version else None), binary
+    """The version of the runc containerd's shims run, read from the binary (never run), and the binary's
+    host path; (None, reason) if unknown."""
+    path, configured = node.containerd_runc()
+    if path is None:
+        where = f"BinaryName {configured!r}" if configured else "containerd's PATH"
+        return None, f"no runc binary found ({where})"
+    binary = node.binary("runc", path)
+    if binary.version is None:
+        return None, binary.error
+    return binary.version_text, path
 
 
 def address_served(path: str) -> bool:

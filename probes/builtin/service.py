@@ -22,6 +22,8 @@ from probes.readers.host.systemd_unit import Unit, parse_exec, read_unit, search
 
 DROPIN_DIR = "/etc/systemd/system/containerd.service.d"
 SUPERVISOR_UNITS = ("k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service")
+#: Unreadable unit lines named one by one in the finding's summary; the evidence lists them all.
+MAX_LINES_NAMED = 10
 LIMITS = ("LimitNOFILE", "LimitNPROC", "LimitCORE", "LimitMEMLOCK", "TasksMax")
 
 
@@ -43,7 +45,13 @@ def _newer(a: Binary, b: Binary) -> Binary:
 
 
 def _describe(b: Binary) -> dict[str, Any]:
-    return {"path": b.path, "real": b.real, "version": b.version_text, "error": b.error or None}
+    return {
+        "path": b.path,
+        "real": b.real,
+        "version": b.version_text,
+        "version_from": b.source or None,
+        "error": b.error or None,
+    }
 
 
 class ServiceProbe(Probe):
@@ -60,8 +68,10 @@ class ServiceProbe(Probe):
         findings: list[Finding] = []
         facts: dict[str, Any] = {}
         unit = node.containerd_unit()
-        booted = systemd_running(node.host_root)
-        facts["systemd_running"] = booted
+        # A foreign --host-root's unit is judged as what systemd there would use: at full severity. Only the
+        # live root without systemd (a container, k3s's own supervision) makes unit findings information.
+        booted = systemd_running(node.host_root) or node.foreign_root
+        facts["systemd_running"] = systemd_running(node.host_root)
         facts["unit"] = self._unit_facts(unit)
         if unit.masked:
             findings.append(
@@ -137,6 +147,8 @@ class ServiceProbe(Probe):
                 "systemd is not running here (no /run/systemd/system) and no containerd.service exists: "
                 "containerd is started by something else (a container entrypoint, a script)."
             )
+        elif node.foreign_root:
+            why = f"No containerd.service under {node.host_root}: containerd is started some other way there."
         else:
             why = "systemd runs here but has no containerd.service: containerd is started some other way."
         return self.finding(
@@ -169,22 +181,8 @@ class ServiceProbe(Probe):
             return severity if booted else Severity.INFO
 
         subject = {"unit": UNIT, "file": unit.path}
-        for problem in unit.problems:
-            found.append(
-                self.finding(
-                    "service.unit-syntax",
-                    sev(Severity.WARNING),
-                    "Unreadable line in the unit",
-                    problem + note,
-                    subject=subject,
-                    evidence={"problem": problem},
-                    remediation=[
-                        Remedy(
-                            "Check the unit as systemd parses it", "systemd-analyze verify containerd.service"
-                        )
-                    ],
-                )
-            )
+        if unit.problems:
+            found.append(self._syntax(unit, sev(Severity.WARNING), note))
         starts = unit.all("Service", "ExecStart")
         service_type = unit.value("Service", "Type", "simple")
         if not starts:
@@ -230,6 +228,26 @@ class ServiceProbe(Probe):
             found += self._exec_binary(node, unit, command, sev, note)
         found += self._settings(unit, sev, note)
         return found
+
+    def _syntax(self, unit: Unit, severity: Severity, note: str) -> Finding:
+        """Every unreadable line in one finding that names them (a garbage file is one problem, not 74)."""
+        problems = unit.problems
+        lines = ", ".join(p.origin for p in problems[:MAX_LINES_NAMED])
+        more = f" and {len(problems) - MAX_LINES_NAMED} more" if len(problems) > MAX_LINES_NAMED else ""
+        return self.finding(
+            "service.unit-syntax",
+            severity,
+            f"{len(problems)} unreadable line{'s' if len(problems) != 1 else ''} in the unit",
+            f"systemd ignores what it cannot parse{note}: {lines}{more}. First: {problems[0]}.",
+            subject={"unit": UNIT, "file": unit.path},
+            evidence={
+                "lines": [p.origin for p in problems],
+                "problems": [str(p) for p in problems[:MAX_LINES_NAMED]],
+            },
+            remediation=[
+                Remedy("Check the unit as systemd parses it", "systemd-analyze verify containerd.service")
+            ],
+        )
 
     def _exec_binary(self, node: NodeContext, unit: Unit, command: Any, sev: Any, note: str) -> list[Finding]:
         found = []

@@ -10,11 +10,22 @@ works the same on a live node and on a copy of /var/lib/containerd.
 from __future__ import annotations
 
 import os
+import socket
+from pathlib import Path
 from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.readers.disk.containerd_store import Orphans, SnapshotInfo, Verification
+from probes.readers.disk.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
+from probes.readers.disk.entrypoints import EntrypointCheck, check_entrypoints
+from probes.readers.disk.layer_verify import LayerCheck
+from probes.remedies.snapshots import (
+    DEFAULT_ENDPOINT,
+    bring_layers_back,
+    recreate_snapshot,
+    restore_from_blob,
+)
 
 MAX_LISTED = 50
 QUICK_ENV = "NODEDOC_SNAPSHOTS_QUICK"
@@ -33,6 +44,24 @@ def sandbox_image(node: NodeContext) -> str:
         if image:
             return str(image)
     return ""
+
+
+def runtime_endpoint(node: NodeContext) -> str:
+    """The CRI endpoint the node's runtime answers on, for the commands nodedoc prints."""
+    if not node.post_mortem:
+        try:
+            return str(node.cri().endpoint)
+        except NodedocError:
+            pass
+    return node.endpoint or DEFAULT_ENDPOINT
+
+
+def node_name(node: NodeContext) -> str:
+    """The machine's hostname (what the kubelet names the node unless told otherwise), "" when unknown."""
+    try:
+        return node.host_path("/etc/hostname").read_text().strip()
+    except OSError:
+        return socket.gethostname() if node.host_root == Path("/") else ""
 
 
 class SnapshotsProbe(Probe):
@@ -54,6 +83,7 @@ class SnapshotsProbe(Probe):
         disk = node.containerd_disk()
         quick = self.quick or bool(node.options.get("quick")) or os.environ.get(QUICK_ENV) == "1"
         pause = sandbox_image(node)
+        self._endpoint, self._node_name = runtime_endpoint(node), node_name(node)
         committed = [s for s in disk.snapshots() if s.kind == "committed"]
         if quick:
             committed = [s for s in committed if s.sandbox_users or pause in s.image_names]
@@ -62,6 +92,10 @@ class SnapshotsProbe(Probe):
         for result in results:
             findings += self._verification_findings(result, pause)
         findings += self._orphan_findings(disk.orphans())
+        discard = self._discard_finding(node, results)
+        findings += [discard] if discard else []
+        entrypoints = check_entrypoints(disk)
+        findings += self._entrypoint_findings(node, disk, entrypoints, results)
         counts: dict[str, int] = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -72,6 +106,10 @@ class SnapshotsProbe(Probe):
             "quick": quick,
             "sandbox_image": pause,
             "results": [r.to_dict() for r in results],
+            "entrypoints": [
+                {"image": e.image, "executable": e.executable, "found": e.found.path if e.found else None}
+                for e in entrypoints
+            ],
         }
         if not findings and results:
             findings.append(
@@ -79,12 +117,141 @@ class SnapshotsProbe(Probe):
                     "snapshot.ok",
                     Severity.OK,
                     "Snapshots match their layers",
-                    f"{counts.get('ok', 0)} committed snapshot(s) match their layer blobs.",
+                    f"{counts.get('ok', 0)} committed snapshot(s) match their layer blobs; "
+                    f"{len(entrypoints)} image(s) in use find their entrypoint in their layers.",
                 )
             )
         return Outcome(findings, facts)
 
     # -- findings -----------------------------------------------------------------------------------
+
+    def _discard_finding(self, node: NodeContext, results: list[Verification]) -> Finding | None:
+        """``discard_unpacked_layers``: what it does to verification, said once."""
+        conf = {} if node.post_mortem else node.runtime_config()
+        live = (conf.get("containerd") or {}).get("discardUnpackedLayers")
+        setting = node.containerd_config().discard_unpacked_layers()
+        if not (live or (live is None and setting.value is True)):
+            return None
+        gone = [
+            r.snapshot.id for r in results if r.status == "unverifiable" and "not in the content" in r.reason
+        ]
+        return self.finding(
+            "snapshot.layers-discarded",
+            Severity.INFO,
+            "containerd deletes layer blobs after unpacking: snapshots cannot be checked against their layers",
+            f"{setting.key} = true ({setting.table}"
+            f"{' in ' + str(node.containerd_config().path) if node.containerd_config().path else ''}): CRI "
+            "deletes each layer's blob once it is unpacked, so a file deleted from a snapshot cannot be "
+            f"found by comparing it with its layer ({len(gone)} snapshot(s) here have no blob). nodedoc "
+            "checks instead that every image in use finds its entrypoint in its unpacked layers; a repair "
+            "first fetches the layer blobs back from the registry.",
+            subject={"name": "discard_unpacked_layers"},
+            evidence={
+                "setting": f"{setting.table}.{setting.key}",
+                "snapshots_without_blob": gone[:MAX_LISTED],
+            },
+        )
+
+    def _entrypoint_findings(
+        self,
+        node: NodeContext,
+        disk: ContainerdDisk,
+        checks: list[EntrypointCheck],
+        results: list[Verification],
+    ) -> list[Finding]:
+        by_id = {r.snapshot.id: r for r in results}
+        out = []
+        for check in checks:
+            if not check.missing:
+                continue
+            ids = [s.id for s in check.chain]
+            damaged = next((by_id[i] for i in ids if i in by_id and by_id[i].status == "damaged"), None)
+            verified = all(i in by_id and by_id[i].status == "ok" for i in ids)
+            top = check.chain[0]
+            users = sorted({c.display_name for c in check.users})
+            sandboxes = sorted({c.sandbox_id for c in check.users if c.sandbox_id})
+            if damaged is not None and damaged.check is not None:
+                fix = self._repair(damaged.snapshot, damaged, damaged.check)
+            elif verified:
+                fix = [
+                    Remedy(
+                        f"{check.image}'s layers, checked against their blobs, never had {check.executable}: "
+                        "the image itself is broken (its Entrypoint, Cmd or PATH); fix the image or the "
+                        "pod's command"
+                    )
+                ]
+            else:
+                fix = [
+                    *bring_layers_back(
+                        image=check.image,
+                        namespace=top.record.namespace or "k8s.io",
+                        endpoint=self._endpoint,
+                        hosts_dir=self._hosts_dir(node),
+                        image_present=check.image_present,
+                        nodedoc_args=self._nodedoc_args(node),
+                    ),
+                    *recreate_snapshot(
+                        snapshot_id=top.id,
+                        chain_id=top.record.name,
+                        images=[check.image],
+                        sandbox_ids=sandboxes,
+                        endpoint=self._endpoint,
+                        node_name=self._node_name,
+                    ),
+                ]
+            out.append(
+                self.finding(
+                    "snapshot.entrypoint-missing",
+                    Severity.CRITICAL,
+                    f"{check.image}: its entrypoint {check.executable} is not in its unpacked layers",
+                    f"The {check.source} of {check.image} runs {check.executable}, but the merged view of its "
+                    f"snapshots ({', '.join(map(str, ids))}) has no executable "
+                    + (
+                        f"at {check.tried[0]}"
+                        if len(check.tried) == 1
+                        else f"along PATH ({', '.join(check.tried)})"
+                    )
+                    + f": every new sandbox or container of this image fails to start. {len(users)} "
+                    "sandbox(es)/container(s) on this node use it.",
+                    subject={
+                        "name": check.image,
+                        "image": check.image,
+                        "snapshot_id": top.id,
+                        "snapshot_ids": ids,
+                    },
+                    evidence={
+                        "executable": check.executable,
+                        "from": check.source,
+                        "tried": check.tried,
+                        "layers": [str(s.fs_dir) for s in check.chain],
+                        "layer_blobs": "verified"
+                        if verified
+                        else ("damaged" if damaged else "not all present"),
+                        "users": users[:MAX_LISTED],
+                    },
+                    remediation=fix,
+                )
+            )
+        return out
+
+    def _hosts_dir(self, node: NodeContext) -> str:
+        """CRI's registry ``config_path`` (the hosts.toml directory), "" when not set."""
+        conf = {} if node.post_mortem else node.runtime_config()
+        live = (conf.get("registry") or {}).get("configPath")
+        if live:
+            return str(live)
+        table, _name = node.containerd_config().registry()
+        return str(table.get("config_path") or "")
+
+    @staticmethod
+    def _nodedoc_args(node: NodeContext) -> list[str]:
+        """The options this run was given explicitly, so the printed ``nodedoc check`` looks at the same node."""
+        args = []
+        if node.endpoint:
+            args += ["--endpoint", node.endpoint]
+        if node.containerd_root is not None:
+            args += ["--containerd-root", str(node.containerd_root)]
+        return args
 
     def _subject(self, info: SnapshotInfo, result: Verification) -> dict[str, Any]:
         layer = result.layer
@@ -98,6 +265,26 @@ class SnapshotsProbe(Probe):
             "layer_digest": layer.layer.blob.digest if layer else "",
             "path": str(info.fs_dir),
         }
+
+    def _repair(self, info: SnapshotInfo, result: Verification, check: LayerCheck) -> list[Remedy]:
+        """Restore from the blob first (no pod touched), then the alternative that recreates the snapshot."""
+        sandboxes = sorted({c.sandbox_id for c in info.users + info.owners if c.sandbox_id})
+        return [
+            restore_from_blob(check, info.id),
+            *recreate_snapshot(
+                snapshot_id=info.id,
+                chain_id=result.layer.layer.chain_id if result.layer else info.record.name,
+                images=info.image_names,
+                sandbox_ids=sandboxes,
+                endpoint=self._endpoint,
+                node_name=self._node_name,
+            ),
+            Remedy(
+                "Find what deleted or changed files under the containerd root (cleanup scripts, disk "
+                "cleaners, manual rm) and stop it: nothing but containerd may write under "
+                "io.containerd.snapshotter.v1.overlayfs/snapshots"
+            ),
+        ]
 
     def _verification_findings(self, result: Verification, pause: str) -> list[Finding]:
         info = result.snapshot
@@ -143,18 +330,7 @@ class SnapshotsProbe(Probe):
             "fs": check.fs_dir,
             "entries_in_layer": check.entries,
         }
-        fix = [
-            Remedy(
-                "Remove the image and pull (or re-import) it so the layer is unpacked again; stop and remove "
-                "the pods using it first",
-                f"crictl rmi {image} && crictl pull {image}",
-            ),
-            Remedy(
-                "Find what deleted or changed files under the containerd root (cleanup scripts, disk "
-                "cleaners, manual rm) and stop it: nothing but containerd may write under "
-                "io.containerd.snapshotter.v1.overlayfs/snapshots"
-            ),
-        ]
+        fix = self._repair(info, result, check)
         if check.missing:
             critical = bool(info.users or info.owners) or (pause and pause in info.image_names)
             paths = [d.describe() for d in check.missing]

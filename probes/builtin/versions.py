@@ -2,8 +2,7 @@
 
 containerd's version comes from CRI ``Version`` when the runtime answers, else from its binary; runc from the
 binary containerd is configured with (BinaryName) or finds on PATH; the kubelet from its binary when one is
-installed. A distribution build's verdicts rest on its upstream number, so they are informational with a note
-that the distribution may carry the fix.
+installed. Binaries are read, never run (:mod:`probes.binaries`); each version says where it came from.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.readers.host import binaries
+from probes.readers.host import binaries, packages, rpmdb
 from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
@@ -62,9 +61,9 @@ class VersionsProbe(Probe):
         findings: list[Finding] = []
         for component in ("containerd", "runc"):
             info = versions.get(component)
-            parsed = try_parse(info.get("version")) if info else None
+            parsed = try_parse(info.get("package") or info.get("version")) if info else None
             if parsed:
-                findings += self._known_issues(component, parsed, info)  # type: ignore[arg-type]
+                findings += self._known_issues(node, component, parsed, info)  # type: ignore[arg-type]
         findings += self._compatibility(versions)
         findings += self._eol(versions)
         summary = ", ".join(f"{c} {v.get('version') or 'unknown'}" for c, v in versions.items())
@@ -114,97 +113,112 @@ class VersionsProbe(Probe):
                     "runtime": answer.runtime_name,
                     "cri_api": answer.runtime_api_version,
                     "package": b.package if same and b else None,
+                    "path": path if same else None,
+                    "binary": b.evidence if same and b else None,
                 }
         except (NodedocError, NeedUnmet):
             pass
         if b is None or path is None:
             return None
-        if b.version is None:
-            return {"version": None, "source": path, "error": b.error}
-        return {"version": b.package or b.version.raw, "source": f"{path} --version", "path": path}
+        return _from_binary(b, path)
 
     def _runc(self, node: NodeContext) -> dict[str, Any] | None:
-        search = search_path(node.containerd_unit())
-        configured = ""
-        try:
-            value = node.containerd_config().runtime_option("BinaryName", "").value
-            configured = value if isinstance(value, str) else ""
-        except NodedocError:
-            pass
-        path = (
-            configured
-            if configured.startswith("/")
-            else binaries.which(node.host_root, configured or "runc", search)
-        )
-        if not path or not binaries.is_executable(node.host_root, path):
+        path, configured = node.containerd_runc()
+        if path is None:
             return None
-        b = node.binary("runc", path)
-        source = f"{path} --version" + (" (BinaryName)" if configured else "")
-        return {
-            "version": (b.package or b.version.raw) if b.version else None,
-            "source": source,
-            "path": path,
-            "error": b.error or None,
-        }
+        info = _from_binary(node.binary("runc", path), path)
+        if configured:
+            info["configured"] = f"BinaryName = {configured}"
+        return info
 
     def _kubelet(self, node: NodeContext) -> dict[str, Any] | None:
         for path in KUBELET_PATHS:
             if binaries.is_executable(node.host_root, path):
-                b = node.binary("kubelet", path)
-                return {
-                    "version": b.version.raw if b.version else None,
-                    "source": f"{path} --version",
-                    "path": path,
-                    "error": b.error or None,
-                }
+                return _from_binary(node.binary("kubelet", path), path)
         return None
 
     # -- checks -----------------------------------------------------------------------------------------
 
-    def _known_issues(self, component: str, version: Version, info: dict[str, Any]) -> list[Finding]:
+    def _known_issues(
+        self, node: NodeContext, component: str, version: Version, info: dict[str, Any]
+    ) -> list[Finding]:
+        package = _package_record(node, info)
         findings = []
-        for match in knowledge.known_issues_for(component, version):
-            if not match.affected:
-                continue
-            issue = match.issue
-            severity = Severity.INFO if match.distribution_note else issue.severity
-            title = issue.title + (
-                " — may be fixed in this distribution build" if match.distribution_note else ""
-            )
-            summary = (
-                f"{component} {version.raw} is in the affected range {match.matched_range.describe()} "
-                f"(fixed in {', '.join(issue.fixed_versions) or 'no release yet'}). {issue.symptom}"
-            )
-            remediation = list(issue.remediation)
-            if match.distribution_note:
-                summary += " " + match.distribution_note
-                remediation.insert(
-                    0,
-                    Remedy(
-                        "Check whether the distribution backported the fix",
-                        knowledge.changelog_command(component, version),
+        for match in knowledge.known_issues_for(component, version, package=package):
+            if match.evidence:
+                findings.append(self._backported(component, version, match, info))
+            if match.affected:
+                findings.append(self._affected(component, version, match, info, package))
+        return findings
+
+    def _affected(
+        self,
+        component: str,
+        version: Version,
+        match: knowledge.Match,
+        info: dict[str, Any],
+        package: knowledge.PackageRecord | None,
+    ) -> Finding:
+        issue = match.issue
+        summary = (
+            f"{component} {version.raw} is in the affected range {match.matched_range.describe()} "  # type: ignore[union-attr]
+            f"(fixed in {', '.join(issue.fixed_versions) or 'no release yet'}). {issue.symptom}"
+        )
+        remediation = list(issue.remediation)
+        if match.distribution_note:
+            summary += " " + match.distribution_note
+            remediation.append(
+                Remedy(
+                    "Read the distribution's changelog for a backport (nodedoc found none)",
+                    knowledge.changelog_command(
+                        package.name if package else component, version, package.manager if package else ""
                     ),
                 )
-            findings.append(
-                self.finding(
-                    "versions.known-issue",
-                    severity,
-                    title,
-                    summary,
-                    subject={"component": component, "version": version.raw, "issue": issue.id},
-                    evidence={
-                        "version": version.raw,
-                        "upstream": version.upstream,
-                        "source": info.get("source"),
-                        "affected_range": match.matched_range.describe() if match.matched_range else None,
-                        "fixed_in": issue.fixed_versions,
-                        "detection": issue.detection,
-                    },
-                    remediation=remediation,
-                    references=list(issue.references),
-                )
             )
-        return findings
+        return self.finding(
+            "versions.known-issue",
+            issue.severity,
+            issue.title,
+            summary,
+            subject={"component": component, "version": version.raw, "issue": issue.id},
+            evidence={
+                "version": version.raw,
+                "upstream": version.upstream,
+                "source": info.get("source"),
+                "affected_range": match.matched_range.describe() if match.matched_range else None,
+                "fixed_in": issue.fixed_versions,
+                "distribution_build": match.distribution_note,
+                "detection": issue.detection,
+            },
+            remediation=remediation,
+            references=list(issue.references),
+        )
+
+    def _backported(
+        self, component: str, version: Version, match: knowledge.Match, info: dict[str, Any]
+    ) -> Finding:
+        issue = match.issue
+        return self.finding(
+            "versions.backported-fix",
+            Severity.INFO,
+            f"{issue.id}: fixed in this {component} build though upstream {version.upstream} is affected",
+            f"Upstream {component} {version.upstream} is in the affected range "
+            f"{match.matched_range.describe() if match.matched_range else ''} of {issue.id}, but {match.evidence}.",
+            subject={"component": component, "version": version.raw, "issue": issue.id},
+            evidence={
+                "version": version.raw,
+                "upstream": version.upstream,
+                "source": info.get("source"),
+                "fix_evidence": match.evidence,
+                "fix_evidence_from": match.evidence_source,
+            },
+            references=list(issue.references)
+            + (
+                [match.evidence_source]
+                if match.evidence_source and match.evidence_source.startswith("https://")
+                else []
+            ),
+        )
 
     def _compatibility(self, versions: dict[str, dict[str, Any]]) -> list[Finding]:
         kube = try_parse((versions.get("kubelet") or {}).get("version"))
@@ -307,6 +321,39 @@ class VersionsProbe(Probe):
                 references=["https://github.com/containerd/containerd/blob/main/RELEASES.md"],
             )
         ]
+
+
+def _package_record(node: NodeContext, info: dict[str, Any]) -> knowledge.PackageRecord | None:
+    """The package database's record of the component's binary, with its changelog when the node has one."""
+    record = ((info.get("binary") or {}).get("package")) or {}
+    if not record.get("package") or not info.get("package"):
+        return None
+    name = record["package"]
+    if record.get("manager") == "rpm":
+        changelog = rpmdb.rpm_changelog(node.host_root, name)
+        path = changelog.path if changelog else f"the {name} changelog in {record['version_from']}"
+    else:
+        path = packages.DEBIAN_CHANGELOG.format(package=name)
+        changelog = packages.debian_changelog(node.host_root, name)
+    return knowledge.PackageRecord(
+        name=name,
+        version=record["version"],
+        changelog=changelog,
+        changelog_path=path,
+        manager=record["manager"],
+    )
+
+
+def _from_binary(b: binaries.Binary, path: str) -> dict[str, Any]:
+    """A component's version as read from its binary, with where it came from."""
+    return {
+        "version": b.version_text if b.version else None,
+        "source": f"{path}: {b.source}" if b.source else path,
+        "path": path,
+        "package": b.package or None,
+        "binary": b.evidence,
+        "error": b.error or None,
+    }
 
 
 def _host_kernel(node: NodeContext) -> str | None:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from probes.errors import NodedocError
 from probes.registry import run_probes, select
-from tui.options import add_node_options, node_from_args
+from tui.options import add_node_options, node_from_args, output_file
 from tui.report import build_report, exit_code, render_markdown, render_text, write_private
 
 
@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--format", choices=("text", "json", "md"), default="text")
     parser.add_argument(
-        "--output", metavar="FILE", help="write the report here (mode 0600) instead of stdout"
+        "--output",
+        type=output_file,
+        metavar="FILE",
+        help="write the report here (mode 0600) instead of stdout",
     )
     parser.add_argument(
         "--quick",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
+from probes.errors import NodedocError
 from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
@@ -46,7 +47,7 @@ def _regex(text: str | None, what: str) -> re.Pattern[str] | None:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise SystemExit(f"nodedoc: --{what} {text!r} is not a valid regular expression: {exc}") from None
+        raise NodedocError(f"--{what} {text!r} is not a valid regular expression: {exc}") from None
 
 
 def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
@@ -55,7 +56,7 @@ def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
     for item in args.label:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"nodedoc: --label {item!r} must be KEY=VALUE")
+            raise NodedocError(f"--label {item!r} must be KEY=VALUE")
         labels[key] = value
 
     def keep(view: SandboxView) -> bool:

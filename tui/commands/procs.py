@@ -9,6 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from probes.api import Need
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan, scan_runtime
 from tui.options import add_node_options, node_from_args
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     node = node_from_args(args)
+    missing = node.unmet_need(Need.PROCFS)
+    if missing is not None:
+        raise missing  # one line: a copied tree has no processes, post-mortem mode reads none
     scan = scan_runtime(node.proc_root)
     if args.output == "json":
         json.dump(scan.to_dict(), sys.stdout, indent=2)

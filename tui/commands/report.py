@@ -11,7 +11,7 @@ import sys
 
 from probes.errors import NodedocError
 from probes.registry import run_probes, select
-from tui.options import add_node_options, node_from_args
+from tui.options import add_node_options, node_from_args, output_file
 from tui.report import build_report, render, write_private
 from tui.runbook import load_session_document
 
@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_node_options(parser)
     parser.add_argument("--format", choices=("md", "html", "json"), default="md")
-    parser.add_argument("--output", "-o", metavar="FILE", help="write here (mode 0600) instead of stdout")
+    parser.add_argument(
+        "--output", "-o", type=output_file, metavar="FILE", help="write here (mode 0600) instead of stdout"
+    )
     parser.add_argument(
         "--runbook-session",
         metavar="FILE",

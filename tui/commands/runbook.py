@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +18,7 @@ from rich.markup import escape
 
 from probes.api import Severity
 from probes.errors import NodedocError
-from tui.options import add_node_options, node_from_args
+from tui.options import add_node_options, node_from_args, output_file
 from tui.report import SEVERITY_STYLE, build_report, render, write_private
 from tui.runbook import RunbookError, RunbookSession, Step, load_catalog, walk
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=run_list)
 
     validate = actions.add_parser("validate", help="check runbook files (default: every installed one)")
-    validate.add_argument("files", nargs="*", metavar="FILE")
+    validate.add_argument("files", nargs="*", metavar="FILE|DIR")
     validate.set_defaults(func=run_validate)
 
     walk_parser = actions.add_parser("run", help="walk a runbook to its conclusion")
@@ -45,8 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     walk_parser.add_argument(
         "--note", action="append", default=[], metavar="STEP=TEXT", help="note on a step (repeatable)"
     )
-    walk_parser.add_argument("--save", metavar="FILE", help="save the session (0600) for `nodedoc report`")
-    walk_parser.add_argument("--report", metavar="FILE", help="also write the report with the walkthrough")
+    walk_parser.add_argument(
+        "--save", type=output_file, metavar="FILE", help="save the session (0600) for `nodedoc report`"
+    )
+    walk_parser.add_argument(
+        "--report", type=output_file, metavar="FILE", help="also write the report with the walkthrough"
+    )
     walk_parser.add_argument("--format", choices=("md", "html", "json"), default="md", help="of --report")
     walk_parser.add_argument("--no-redact", action="store_true", help="do not redact the --report")
     walk_parser.set_defaults(func=run_walk)
@@ -97,7 +102,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    catalog = load_catalog(dirs=[] if args.files else None, files=args.files)
+    named = [Path(f) for f in args.files]
+    dirs = [p for p in named if p.is_dir()]  # a directory: every *.toml in it
+    catalog = load_catalog(dirs=dirs if named else None, files=[p for p in named if not p.is_dir()])
     for r in catalog.runbooks.values():
         print(f"ok  {r.source} ({r.id}: {len(r.steps)} steps)")
     for problem in catalog.problems:

@@ -25,6 +25,7 @@ from probes.errors import CriError, NodedocError
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.client import CriClient
 from tui.lab.image import IMAGE_NAME, build_image
+from tui.lab.registry import LoopbackRegistry
 
 NAMESPACE = "k8s.io"
 POD_NAMESPACE = "nodedoc-lab"
@@ -63,6 +64,11 @@ class Lab:
     db_password: str = ""
     image: str = IMAGE_NAME
     pods: list[LabPod] = field(default_factory=list)
+    #: With a loopback registry (``up(registry=True)``): its port and pid; the image is pulled from it.
+    registry_port: int = 0
+    registry_pid: int = 0
+    #: CRI's ``discard_unpacked_layers``: layer blobs are deleted once unpacked (CRI pulls only).
+    discard_layers: bool = False
 
     # -- where things are ---------------------------------------------------------------------------
 
@@ -123,9 +129,30 @@ class Lab:
                 missing.append(f"{CNI_BIN / plugin} (apt-get install containernetworking-plugins)")
         return missing
 
+    @property
+    def registry_dir(self) -> Path:
+        return self.dir / "registry"
+
+    @property
+    def hosts_dir(self) -> Path:
+        """CRI's registry ``config_path`` (``<host>/hosts.toml`` inside) when the lab has a registry."""
+        return self.registry_dir / "certs.d"
+
     @classmethod
-    def up(cls, directory: Path, pods: int = 3, containers: bool = False, log=print) -> Lab:
-        """Start a lab in ``directory`` (created; must be empty or absent) with ``pods`` running pods."""
+    def up(
+        cls,
+        directory: Path,
+        pods: int = 3,
+        containers: bool = False,
+        log=print,
+        registry: bool = False,
+        discard_layers: bool = False,
+    ) -> Lab:
+        """Start a lab in ``directory`` (created; must be empty or absent) with ``pods`` running pods.
+
+        ``registry`` serves the pause image from a registry on loopback and CRI pulls it from there
+        (slower to start; for tests that pull); ``discard_layers`` sets CRI's discard_unpacked_layers.
+        """
         missing = cls.missing_requirements()
         if missing:
             raise LabError("cannot start a lab; missing: " + "; ".join(missing))
@@ -144,13 +171,23 @@ class Lab:
             subnet=f"10.{200 + int(tag[8:10], 16) % 50}.{int(tag[10:12], 16)}.0/24",
             network=f"nodedoc-lab-{tag[:8]}",
             db_password="lab-" + secrets.token_hex(12),
+            discard_layers=discard_layers,
         )
         try:
+            if registry or discard_layers:
+                served = LoopbackRegistry.start(lab.registry_dir)
+                lab.registry_port, lab.registry_pid, lab.image = served.port, served.pid, served.ref()
+                lab.save()
+                served.push(build_image(directory / "image").tar_path, lab.image)
             lab._write_config()
             lab._start_containerd()
             lab.save()
-            log(f"containerd started (pid {lab.pid}); importing {IMAGE_NAME}")
-            lab._import_image()
+            log(f"containerd started (pid {lab.pid}); bringing in {lab.image}")
+            if lab.registry_port:
+                with lab.client(timeout=120) as client:
+                    client.pull_image(lab.image)
+            else:
+                lab._import_image()
             if pods:
                 lab.add_pods(pods, containers=containers)
             lab.save()
@@ -171,12 +208,21 @@ state = "{self.state}"
 [grpc]
   address = "{self.socket}"
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{IMAGE_NAME}"
+  sandbox_image = "{self.image}"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
     conf_dir = "{self.dir / "cni"}"
 """
+            + (
+                f"""  [plugins."io.containerd.grpc.v1.cri".containerd]
+    discard_unpacked_layers = {str(self.discard_layers).lower()}
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{self.hosts_dir}"
+"""
+                if self.registry_port
+                else ""
+            )
         )
         conflist = {
             "cniVersion": "0.4.0",
@@ -266,7 +312,7 @@ state = "{self.state}"
             if container:
                 cconfig = pb.ContainerConfig(
                     metadata=pb.ContainerMetadata(name="app", attempt=0),
-                    image=pb.ImageSpec(image=IMAGE_NAME),
+                    image=pb.ImageSpec(image=self.image),
                     envs=[
                         pb.KeyValue(key="DB_PASSWORD", value=self.db_password.encode()),
                         pb.KeyValue(key="APP_MODE", value=b"lab"),
@@ -312,6 +358,8 @@ state = "{self.state}"
                     list(pool.map(lambda i: _remove_sandbox(client, i), ids))
             _stop(lab.pid)
             log(f"containerd (pid {lab.pid}) stopped")
+        if lab.registry_pid and _alive(lab.registry_pid, "docker-registry"):
+            _stop(lab.registry_pid)
         for pid in _shims_of(lab.socket):
             for child in _children(pid):
                 _stop(child, grace=0)

@@ -63,6 +63,8 @@ _RPCS: dict[str, tuple[str, type[Message], type[Message]]] = {
     "ListImages": ("ImageService", pb.ListImagesRequest, pb.ListImagesResponse),
     "ImageStatus": ("ImageService", pb.ImageStatusRequest, pb.ImageStatusResponse),
     "ImageFsInfo": ("ImageService", pb.ImageFsInfoRequest, pb.ImageFsInfoResponse),
+    "PullImage": ("ImageService", pb.PullImageRequest, pb.PullImageResponse),
+    "RemoveImage": ("ImageService", pb.RemoveImageRequest, pb.RemoveImageResponse),
 }
 
 
@@ -77,7 +79,10 @@ class Candidate:
 def socket_path(endpoint: str) -> str:
     """The filesystem path of a ``unix://`` endpoint (a bare path is taken as one too)."""
     if endpoint.startswith("unix://"):
-        return endpoint[len("unix://") :]
+        path = endpoint[len("unix://") :]
+        if not path:
+            raise CriError(f"endpoint {endpoint!r} names no socket (unix:///run/containerd/containerd.sock)")
+        return path
     if "://" in endpoint:
         raise CriError(f"unsupported endpoint {endpoint!r}: nodedoc speaks CRI over unix sockets only")
     return endpoint
@@ -114,10 +119,17 @@ def candidate_endpoints(
         return [Candidate(explicit, "--endpoint")]
     if env.get("CONTAINER_RUNTIME_ENDPOINT"):
         return [Candidate(env["CONTAINER_RUNTIME_ENDPOINT"], "CONTAINER_RUNTIME_ENDPOINT")]
-    config = Path(env["CRI_CONFIG_FILE"]) if env.get("CRI_CONFIG_FILE") else host_root / "etc/crictl.yaml"
-    configured = read_crictl_config(config).get("runtime-endpoint")
-    if configured:
-        return [Candidate(configured, f"runtime-endpoint in {config}")]
+    if env.get("CRI_CONFIG_FILE"):  # the operator's own crictl config: its endpoint is used as given
+        config = Path(env["CRI_CONFIG_FILE"])
+        configured = read_crictl_config(config).get("runtime-endpoint")
+        if configured:
+            return [Candidate(configured, f"runtime-endpoint in {config}")]
+    else:  # the host's: it names the socket as the host sees it, so look under the host root
+        config = host_root / "etc/crictl.yaml"
+        configured = read_crictl_config(config).get("runtime-endpoint")
+        if configured:
+            endpoint = "unix://" + _under(host_root, socket_path(configured))
+            return [Candidate(endpoint, f"runtime-endpoint in {config}")]
     return [
         Candidate("unix://" + _under(host_root, socket_path(ep)), f"{name} default")
         for name, ep in KNOWN_ENDPOINTS
@@ -346,6 +358,14 @@ class CriClient:
 
     def remove_container(self, container_id: str, timeout: float = 30.0) -> None:
         self.call("RemoveContainer", pb.RemoveContainerRequest(container_id=container_id), timeout=timeout)
+
+    def pull_image(self, image: str, timeout: float = 120.0) -> str:
+        """Pull ``image`` through the runtime (its registry config applies); the image ref it returns."""
+        request = pb.PullImageRequest(image=pb.ImageSpec(image=image))
+        return str(self.call("PullImage", request, timeout=timeout).image_ref)
+
+    def remove_image(self, image: str, timeout: float = 60.0) -> None:
+        self.call("RemoveImage", pb.RemoveImageRequest(image=pb.ImageSpec(image=image)), timeout=timeout)
 
 
 def discover(

@@ -638,6 +638,16 @@ class ImageServiceStub(object):
                 request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusRequest.SerializeToString,
                 response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusResponse.FromString,
                 _registered_method=True)
+        self.PullImage = channel.unary_unary(
+                '/runtime.v1.ImageService/PullImage',
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.PullImageRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.PullImageResponse.FromString,
+                _registered_method=True)
+        self.RemoveImage = channel.unary_unary(
+                '/runtime.v1.ImageService/RemoveImage',
+                request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveImageRequest.SerializeToString,
+                response_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveImageResponse.FromString,
+                _registered_method=True)
         self.ImageFsInfo = channel.unary_unary(
                 '/runtime.v1.ImageService/ImageFsInfo',
                 request_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageFsInfoRequest.SerializeToString,
@@ -655,6 +665,18 @@ class ImageServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ImageStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveImage(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -678,6 +700,16 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.ImageStatus,
                     request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusRequest.FromString,
                     response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusResponse.SerializeToString,
+            ),
+            'PullImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PullImage,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.PullImageRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.PullImageResponse.SerializeToString,
+            ),
+            'RemoveImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveImage,
+                    request_deserializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveImageRequest.FromString,
+                    response_serializer=probes_dot_readers_dot_cri_dot_cri__pb2.RemoveImageResponse.SerializeToString,
             ),
             'ImageFsInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.ImageFsInfo,
@@ -739,6 +771,60 @@ class ImageService(object):
             '/runtime.v1.ImageService/ImageStatus',
             probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusRequest.SerializeToString,
             probes_dot_readers_dot_cri_dot_cri__pb2.ImageStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.ImageService/PullImage',
+            probes_dot_readers_dot_cri_dot_cri__pb2.PullImageRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.PullImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.ImageService/RemoveImage',
+            probes_dot_readers_dot_cri_dot_cri__pb2.RemoveImageRequest.SerializeToString,
+            probes_dot_readers_dot_cri_dot_cri__pb2.RemoveImageResponse.FromString,
             options,
             channel_credentials,
             insecure,

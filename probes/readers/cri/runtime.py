@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from probes.readers.cri.client import CriClient
+
+#: The only conditions the kubelet acts on: either false and it marks the node NotReady.
+NODE_CONDITIONS = ("RuntimeReady", "NetworkReady")
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,25 @@ class RuntimeCondition:
     status: bool
     reason: str = ""
     message: str = ""
+
+    @property
+    def kubelet_reads(self) -> bool:
+        """Whether the kubelet acts on this condition (the node's readiness), not only passes it on."""
+        return self.type in NODE_CONDITIONS
+
+    def deprecations(self) -> dict[str, str]:
+        """containerd's deprecation ids and messages when the message is their JSON object, else {}.
+
+        containerd 2.1 reports ``ContainerdHasNoDeprecationWarnings`` with a message such as
+        ``{"io.containerd.deprecation/cri-registry-mirrors": "The `mirrors` property ..."}``.
+        """
+        try:
+            parsed = json.loads(self.message or "")
+        except ValueError:
+            return {}
+        if isinstance(parsed, dict) and all(isinstance(v, str) for v in parsed.values()):
+            return dict(sorted(parsed.items()))
+        return {}
 
 
 @dataclass(frozen=True)

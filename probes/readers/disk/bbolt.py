@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,10 +92,17 @@ class BoltFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = str(path)
         self._data: bytes | None = None
+        self._fd: int | None = None
         try:
-            self._fd: int | None = os.open(self.name, os.O_RDONLY | os.O_CLOEXEC)
+            kind = os.stat(self.name).st_mode
+            if not stat.S_ISREG(kind):
+                # A directory opens but cannot be read; a FIFO would block the open itself.
+                what = "a directory" if stat.S_ISDIR(kind) else "not a regular file"
+                raise BoltError(self.name, None, f"is {what}, not a bolt file")
+            self._fd = os.open(self.name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
             self._size = os.fstat(self._fd).st_size
         except OSError as exc:
+            self.close()
             raise BoltError(self.name, None, f"cannot open: {exc.strerror}") from exc
         try:
             self.meta = self._read_meta()

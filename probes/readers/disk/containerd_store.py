@@ -144,6 +144,32 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class ProcessStart:
+    """What a container's OCI spec execs: its argv, the PATH it is looked up with, the working directory.
+
+    The spec's other environment values are not kept (they may hold secrets)."""
+
+    args: tuple[str, ...] = ()
+    path_env: str = ""
+    cwd: str = "/"
+
+
+def spec_process(raw: bytes | None) -> ProcessStart:
+    """The ``process`` of a container's ``spec`` (a protobuf Any holding the OCI spec as JSON)."""
+    if not raw:
+        return ProcessStart()
+    try:
+        doc = json.loads(proto_any(raw)[1] or b"{}")
+        process = doc.get("process") or {}
+        args = tuple(str(a) for a in process.get("args") or [])
+        env = [str(e) for e in process.get("env") or []]
+    except (ValueError, AttributeError, TypeError):
+        return ProcessStart()
+    path_env = next((e[5:] for e in env if e.startswith("PATH=")), "")
+    return ProcessStart(args, path_env, str(process.get("cwd") or "/"))
+
+
+@dataclass(frozen=True)
 class ContainerRecord:
     """A containerd container; CRI sandboxes are containers labelled ``io.cri-containerd.kind=sandbox``."""
 
@@ -157,6 +183,7 @@ class ContainerRecord:
     created: dt.datetime | None = None
     updated: dt.datetime | None = None
     cri: dict[str, Any] = field(default_factory=dict)  # the CRI extension's Metadata, when there is one
+    process: ProcessStart = field(default_factory=ProcessStart)
 
     @property
     def kind(self) -> str:
@@ -302,6 +329,7 @@ class MetaDb(_BoltDatabase):
                     created=go_time(b.get("createdat")),
                     updated=go_time(b.get("updatedat")),
                     cri=cri,
+                    process=spec_process(b.get("spec")),
                 )
             )
         return out

@@ -69,6 +69,8 @@ class Entry:
     size: int | None = None  # regular files only
     link: str | None = None  # symlink target
     opaque: bool = False  # directory made opaque by the layer
+    #: The name this path has in the layer's tar (``./pause`` or ``pause``), "" on disk: what ``tar -x`` matches.
+    member: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Difference:
     expected: str = ""
     actual: str = ""
     below: int = 0  # missing/extra directory: how many paths under it are missing/extra too
+    member: str = ""  # its name in the layer's tar ("" for a path the layer does not have)
 
     def describe(self) -> str:
         if self.problem in ("missing", "extra"):
@@ -402,34 +405,44 @@ def expected_entries(members: Iterator[tuple[str, str, int, int, str]]) -> dict[
         path = _clean(raw)
         if not path:
             continue
+        lead = "./" if raw.startswith("./") else ""
+        name = raw.rstrip("/") or raw
         parent, _, base = path.rpartition("/")
-        _imply_parents(out, parent)
+        _imply_parents(out, parent, lead)
         if base == OPAQUE:
             old = out.get(parent)
-            out[parent] = Entry("dir", old.mode if old else None, opaque=True) if parent else Entry("dir")
+            out[parent] = (
+                Entry(
+                    "dir", old.mode if old else None, opaque=True, member=old.member if old else lead + parent
+                )
+                if parent
+                else Entry("dir")
+            )
             continue
         if base.startswith(WHITEOUT):
-            out[f"{parent}/{base[4:]}" if parent else base[4:]] = Entry("whiteout")
+            out[f"{parent}/{base[4:]}" if parent else base[4:]] = Entry("whiteout", member=name)
             continue
         if kind == "hardlink":
             target = out.get(_clean(link))
-            out[path] = Entry("file", target.mode if target else None, target.size if target else None)
+            out[path] = Entry(
+                "file", target.mode if target else None, target.size if target else None, member=name
+            )
         elif kind == "symlink":
-            out[path] = Entry("symlink", link=link)
+            out[path] = Entry("symlink", link=link, member=name)
         elif kind == "file":
-            out[path] = Entry("file", mode, size)
+            out[path] = Entry("file", mode, size, member=name)
         elif kind == "dir":
             old = out.get(path)
-            out[path] = Entry("dir", mode, opaque=bool(old and old.opaque))
+            out[path] = Entry("dir", mode, opaque=bool(old and old.opaque), member=name)
         else:
-            out[path] = Entry(kind, mode)
+            out[path] = Entry(kind, mode, member=name)
     out.pop("", None)
     return out
 
 
-def _imply_parents(out: dict[str, Entry], parent: str) -> None:
+def _imply_parents(out: dict[str, Entry], parent: str, lead: str = "") -> None:
     while parent and parent not in out:
-        out[parent] = Entry("dir")
+        out[parent] = Entry("dir", member=lead + parent)
         parent = parent.rpartition("/")[0]
 
 
@@ -545,26 +558,31 @@ def compare(expected: dict[str, Entry], actual: dict[str, Entry], fs_dir: Path |
         if have is None:
             missing.append(path)
             continue
+        m = want.member
         if want.type != have.type:
-            check.changed.append(Difference(f"/{path}", "type", want.type, have.type))
+            check.changed.append(Difference(f"/{path}", "type", want.type, have.type, member=m))
             continue
         if want.mode is not None and have.mode is not None and want.mode != have.mode:
-            check.changed.append(Difference(f"/{path}", "mode", f"{want.mode:04o}", f"{have.mode:04o}"))
+            check.changed.append(
+                Difference(f"/{path}", "mode", f"{want.mode:04o}", f"{have.mode:04o}", member=m)
+            )
         if want.type == "file" and want.size is not None and want.size != have.size:
-            check.changed.append(Difference(f"/{path}", "size", str(want.size), str(have.size)))
+            check.changed.append(Difference(f"/{path}", "size", str(want.size), str(have.size), member=m))
         if want.type == "symlink" and want.link != have.link:
-            check.changed.append(Difference(f"/{path}", "link", f"-> {want.link}", f"-> {have.link}"))
+            check.changed.append(
+                Difference(f"/{path}", "link", f"-> {want.link}", f"-> {have.link}", member=m)
+            )
         if want.opaque and fs_dir is not None and is_opaque(fs_dir / path) is False:
-            check.changed.append(Difference(f"/{path}", "opaque", "opaque", "not opaque"))
+            check.changed.append(Difference(f"/{path}", "opaque", "opaque", "not opaque", member=m))
     extra = [p for p in actual if p not in expected]
-    check.missing = _collapse(missing, "missing")
+    check.missing = _collapse(missing, "missing", expected)
     check.extra = _collapse(extra, "extra")
     check.changed.sort(key=lambda d: d.path)
     return check
 
 
-def _collapse(paths: list[str], problem: str) -> list[Difference]:
-    """Group paths under their top-most listed ancestor."""
+def _collapse(paths: list[str], problem: str, entries: dict[str, Entry] | None = None) -> list[Difference]:
+    """Group paths under their top-most listed ancestor (with its tar member name when ``entries`` has it)."""
     tops: dict[str, int] = {}
     for p in sorted(paths):
         parent = p
@@ -575,7 +593,17 @@ def _collapse(paths: list[str], problem: str) -> list[Difference]:
                 break
         else:
             tops[p] = 0
-    return [Difference(f"/{p}", problem, below=n) for p, n in tops.items()]
+    entries = entries or {}
+    return [
+        Difference(
+            f"/{p}",
+            problem,
+            expected=entries[p].type if p in entries else "",
+            below=n,
+            member=entries[p].member if p in entries else "",
+        )
+        for p, n in tops.items()
+    ]
 
 
 def verify_layer(

@@ -2,44 +2,42 @@
 
 Paths are host paths (``/usr/bin/containerd``); files are looked at under the node's host root, and
 symlinks are followed within it (``/bin`` → ``usr/bin`` on merged-/usr hosts is one file, not two).
-Versions come from running the binary with its version flag: argument list, no shell, a timeout.
+Versions come from reading the file, never from running it (a copied or mounted node's files are not ours to
+execute, and on the live node a version flag is still a program we did not write): the package database that
+installed it when there is one (exact, and its checksum says the file is still the packaged one), the Go build
+information and the version string linked in (see :mod:`probes.gobinary`). Each binary says where its version
+came from.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from probes.versions import Version, find_version
+from probes.readers.host import packages, rpmdb
+from probes.readers.host.gobinary import GoBinary, NotAGoBinary, read_go_binary
+from probes.versions import Version, try_parse
 
 #: systemd's default PATH for services (and a login shell's on most distributions), in lookup order.
 DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 #: Where else runtime binaries are installed by hand, by k3s/RKE2, or by Flatcar-style distributions.
 EXTRA_DIRS = ("/opt/bin", "/opt/containerd/bin", "/var/lib/rancher/rke2/bin", "/opt/cni/bin")
 
-VERSION_ARGS: dict[str, tuple[str, ...]] = {
-    "containerd": ("--version",),
-    "ctr": ("--version",),
-    "containerd-shim-runc-v2": ("-v",),
-    "runc": ("--version",),
-    "kubelet": ("--version",),
-    "k3s": ("--version",),
-    "rke2": ("--version",),
-}
-
 
 @dataclass(frozen=True)
 class Binary:
-    """One executable file: the host path it was found at, the file it really is, and its version."""
+    """One executable file: the host path it was found at, the file it really is, its version, and where
+    that version was read from (``source``, with the details in ``evidence``)."""
 
     name: str
     path: str
     real: str
     version: Version | None = None
     package: str = ""
-    output: str = ""
+    source: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False)
     error: str = ""
 
     @property
@@ -85,38 +83,82 @@ def is_executable(host_root: Path, path: str) -> bool:
     return p.is_file() and os.access(p, os.X_OK)
 
 
-def run_version(executable: Path, args: tuple[str, ...], timeout: float) -> tuple[str, str]:
-    """Run ``executable args`` (no shell) and return (output, error); error is '' when it answered."""
-    try:
-        done = subprocess.run(
-            [str(executable), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            env={"PATH": ":".join(DEFAULT_PATH), "LC_ALL": "C"},
-        )
-    except subprocess.TimeoutExpired:
-        return "", f"{executable} {' '.join(args)} did not answer within {timeout:g}s"
-    except OSError as exc:
-        return "", f"cannot run {executable}: {exc.strerror or exc}"
-    output = (done.stdout or "") + (done.stderr or "")
-    if done.returncode != 0 and not output.strip():
-        return "", f"{executable} {' '.join(args)} exited with status {done.returncode}"
-    return output.strip(), ""
+def _package_record(host_root: Path, path: str, real: str) -> packages.InstalledPackage | None:
+    candidates = list(dict.fromkeys([path, real]))
+    return packages.dpkg_owner(host_root, candidates) or rpmdb.rpm_owner(host_root, candidates)
 
 
-def inspect(host_root: Path, name: str, path: str, timeout: float = 5.0) -> Binary:
-    """Describe one binary at a host path, running it for its version."""
+def inspect(host_root: Path, name: str, path: str) -> Binary:
+    """Describe one binary at a host path by reading it (never running it)."""
     real = host_realpath(host_root, path)
-    output, error = run_version(local(host_root, real), VERSION_ARGS.get(name, ("--version",)), timeout)
-    version, package = find_version(output) if output else (None, "")
-    if output and version is None and not error:
-        error = f"no version in the output of {path}: {output.splitlines()[0][:80]!r}"
+    evidence: dict[str, Any] = {}
+    go: GoBinary | None = None
+    problem = ""
+    try:
+        go = read_go_binary(local(host_root, real))
+    except NotAGoBinary as exc:
+        problem = f"{path}: {exc}; its version cannot be read without running it, and nodedoc does not run it"
+    except OSError as exc:
+        problem = f"cannot read {path}: {exc.strerror or exc}"
+    if go is not None:
+        evidence["go_build"] = go.build.to_dict() if go.build else None
+        if go.candidates:
+            evidence["version_strings"] = list(go.candidates)
+        if go.linked is None:
+            problem = f"{path}: {go.problem}"
+    linked = go.linked if go else None
+    record = _package_record(host_root, path, real)
+    version: Version | None = linked.version if linked else None
+    package, sources = "", []
+    if linked:
+        sources.append(
+            f"{linked.source}: {linked.version.raw}" + (" (heuristic)" if linked.heuristic else "")
+        )
+    if record is not None:
+        evidence["package"] = record.to_dict()
+        packaged = try_parse(record.version)
+        described = f"{record.manager} package {record.name} {record.version} ({record.database})"
+        if record.checksum == "differs":
+            sources.append(
+                f"{described} lists {record.file}, but the file's checksum differs from the package's: "
+                "it was replaced after installation, so the package version does not describe it"
+            )
+        elif version is not None and packaged is not None and not version.same_upstream(packaged):
+            sources.append(f"{described} disagrees with the binary's own version; the binary's is used")
+        else:
+            package = record.version
+            version = version or packaged
+            sources.insert(
+                0,
+                f"{described}, file listed in {record.listed_in}"
+                + (", checksum matches" if record.checksum == "matches" else ""),
+            )
+            problem = "" if version else problem
+    elif linked and linked.revision and _extends(linked.revision, linked.version):
+        package = linked.revision
+    database = rpmdb.find_database(host_root) if record is None else None
+    if database is not None and not database.readable:
+        sources.append(
+            f"the RPM database {database.path} is in {database.format} format, which nodedoc does not read "
+            "(it reads the sqlite rpmdb of RPM 4.16+)"
+        )
+    evidence["version_from"] = sources
     return Binary(
-        name=name, path=path, real=real, version=version, package=package, output=output, error=error
+        name=name,
+        path=path,
+        real=real,
+        version=version,
+        package=package,
+        source=sources[0] if sources else "",
+        evidence=evidence,
+        error="" if version else (problem or f"no version found in {path}"),
     )
+
+
+def _extends(revision: str, version: Version) -> bool:
+    """A stamped revision that is a build of the version (Debian's package version), not a commit."""
+    parsed = try_parse(revision)
+    return bool(parsed and parsed.same_upstream(version) and parsed.distribution and revision != version.raw)
 
 
 def which(host_root: Path, name: str, search: tuple[str, ...] = DEFAULT_PATH) -> str | None:

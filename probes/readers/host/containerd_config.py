@@ -156,6 +156,12 @@ class ContainerdConfig:
     def cni_conf_dir(self) -> Setting:
         return self._get(self.runtime_plugin, ("cni",), "conf_dir", "/etc/cni/net.d")
 
+    def discard_unpacked_layers(self) -> Setting:
+        """CRI deletes a layer's blob once it is unpacked (CRI pulls only); false by default."""
+        if self.version >= 3:
+            return self._get(V3_IMAGES, (), "discard_unpacked_layers", False)
+        return self._get(self.images_plugin, ("containerd",), "discard_unpacked_layers", False)
+
     def registry(self) -> tuple[dict[str, Any], str]:
         """The CRI registry table and its TOML table name."""
         table = self._dig(self._plugin(self.images_plugin), "registry")

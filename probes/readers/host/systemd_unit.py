@@ -63,6 +63,22 @@ class Assignment:
         return f"{self.file}:{self.line}"
 
 
+@dataclass(frozen=True)
+class UnitProblem:
+    """A line or file of the unit that systemd could not use, and where it is."""
+
+    file: str
+    line: int | None
+    problem: str
+
+    @property
+    def origin(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.problem}"
+
+
 @dataclass
 class Unit:
     """The merged unit: every section's settings after the unit file and drop-ins are applied."""
@@ -72,7 +88,7 @@ class Unit:
     masked: bool = False
     dropins: list[str] = field(default_factory=list)
     settings: dict[tuple[str, str], list[Assignment]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[UnitProblem] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -112,7 +128,7 @@ class Unit:
                 section = line[1:-1].strip()
                 continue
             if "=" not in line:
-                self.problems.append(f"{file}:{start}: not a Key=value line: {line[:60]!r}")
+                self.problems.append(UnitProblem(file, start, f"not a Key=value line: {line[:60]!r}"))
                 continue
             key, value = (part.strip() for part in line.split("=", 1))
             self._assign(section, key, Assignment(value, file, start))
@@ -146,7 +162,7 @@ def read_unit(host_root: Path, name: str, dirs: tuple[str, ...] = UNIT_DIRS) -> 
         try:
             unit.apply(local(host_root, real).read_text(encoding="utf-8", errors="replace"), candidate)
         except OSError as exc:
-            unit.problems.append(f"{candidate}: cannot read: {exc.strerror or exc}")
+            unit.problems.append(UnitProblem(candidate, None, f"cannot read: {exc.strerror or exc}"))
         break
     for dropin in _dropins(host_root, name, dirs):
         unit.dropins.append(dropin)
@@ -155,7 +171,7 @@ def read_unit(host_root: Path, name: str, dirs: tuple[str, ...] = UNIT_DIRS) -> 
                 encoding="utf-8", errors="replace"
             )
         except OSError as exc:
-            unit.problems.append(f"{dropin}: cannot read: {exc.strerror or exc}")
+            unit.problems.append(UnitProblem(dropin, None, f"cannot read: {exc.strerror or exc}"))
             continue
         unit.apply(text, dropin)
     return unit

@@ -55,6 +55,10 @@ class PipeLimits:
         data["default_bytes"] = self.default_bytes
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipeLimits:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -102,6 +106,10 @@ class UserPipeUsage:
         data = asdict(self)
         data.update(over_soft=self.over_soft, over_hard=self.over_hard, privilege=self.privilege)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserPipeUsage:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 def kernel_shrunk_pages(release: str) -> int:

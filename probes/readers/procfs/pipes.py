@@ -88,6 +88,17 @@ class PipeEnd:
         data["peers"] = [p.to_dict() for p in self.peers]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipeEnd:
+        return cls(
+            fd=data["fd"],
+            inode=data["inode"],
+            end=data["end"],
+            capacity=data.get("capacity"),
+            bytes_waiting=data.get("bytes_waiting"),
+            peers=[PipePeer(**peer) for peer in data.get("peers") or []],
+        )
+
 
 def pipe_fds(proc_root: Path | str, pid: int) -> dict[int, int]:
     """fd number → pipe inode for every anonymous pipe ``pid`` holds.

@@ -119,6 +119,11 @@ class RuntimeProcess:
         data["pipes"] = [p.to_dict() for p in self.pipes]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuntimeProcess:
+        fields = {name: data[name] for name in cls.__dataclass_fields__ if name in data and name != "pipes"}
+        return cls(**fields, pipes=[PipeEnd.from_dict(p) for p in data.get("pipes") or []])
+
 
 @dataclass
 class RuntimeScan:
@@ -151,6 +156,19 @@ class RuntimeScan:
             "pipes": self.pipes,
             "duration_ms": round(self.duration_ms, 1),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuntimeScan:
+        return cls(
+            processes=[RuntimeProcess.from_dict(p) for p in data["processes"]],
+            users=[UserPipeUsage.from_dict(u) for u in data["users"]],
+            limits=PipeLimits.from_dict(data["limits"]),
+            scanned=data["scanned"],
+            vanished=data["vanished"],
+            fds_unreadable=data["fds_unreadable"],
+            pipes=data["pipes"],
+            duration_ms=data["duration_ms"],
+        )
 
 
 @dataclass(frozen=True)

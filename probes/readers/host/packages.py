@@ -1,0 +1,240 @@
+"""The node's package database, read as files: which package installed a binary, its exact version, and the
+fixes its changelog names. Nothing is run (no dpkg, no rpm, no apt).
+
+Debian and Ubuntu: ``/var/lib/dpkg/info/<package>[:<arch>].list`` lists every file of a package,
+``<package>.md5sums`` their checksums (relative paths), ``/var/lib/dpkg/status`` each package's installed
+version, and ``/usr/share/doc/<package>/changelog.Debian.gz`` names, per package revision, the CVEs it fixed.
+RPM distributions keep the same in the rpmdb, read by :mod:`probes.readers.host.rpmdb`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DPKG_INFO = "/var/lib/dpkg/info"
+DPKG_STATUS = "/var/lib/dpkg/status"
+DEBIAN_CHANGELOG = "/usr/share/doc/{package}/changelog.Debian.gz"
+_MERGED = ("/bin/", "/sbin/", "/lib/", "/lib64/")
+
+
+def _local(host_root: Path, path: str) -> Path:
+    return host_root / path.lstrip("/")
+
+
+def aliases(path: str) -> list[str]:
+    """A host path and its merged-/usr twin (``/bin/x`` ↔ ``/usr/bin/x``): dpkg records whichever it shipped."""
+    names = [path]
+    if path.startswith(_MERGED):
+        names.append("/usr" + path)
+    elif path.startswith("/usr") and path[4:].startswith(_MERGED):
+        names.append(path[4:])
+    return names
+
+
+@dataclass(frozen=True)
+class InstalledPackage:
+    """The package a file belongs to, as the package database records it."""
+
+    manager: str  # "dpkg" or "rpm"
+    name: str
+    version: str
+    listed_in: str  # host path of the record naming the file
+    database: str  # host path of the record giving the version
+    file: str  # the path as the package lists it
+    checksum: str = ""  # "matches", "differs" or "" (not recorded)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "manager": self.manager,
+            "package": self.name,
+            "version": self.version,
+            "file_listed_in": self.listed_in,
+            "version_from": self.database,
+            "checksum": self.checksum or None,
+        }
+
+
+# -- dpkg ---------------------------------------------------------------------------------------------------
+
+
+def dpkg_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
+    """The installed dpkg package that lists one of ``paths`` (host paths), with its version and whether the
+    file on disk still has the checksum the package shipped. None without a dpkg database or owner."""
+    info = _local(host_root, DPKG_INFO)
+    wanted = {alias for p in paths for alias in aliases(p)}
+    try:
+        lists = sorted(info.glob("*.list"))
+    except OSError:
+        return None
+    for listing in lists:
+        try:
+            lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        hit = next((line for line in lines if line in wanted), None)
+        if hit is None:
+            continue
+        package = listing.name[: -len(".list")]
+        version = dpkg_version(host_root, package.split(":")[0])
+        if version is None:
+            continue  # listed, but not installed (removed, config files left)
+        return InstalledPackage(
+            manager="dpkg",
+            name=package.split(":")[0],
+            version=version,
+            listed_in=f"{DPKG_INFO}/{listing.name}",
+            database=DPKG_STATUS,
+            file=hit,
+            checksum=_dpkg_checksum(host_root, info / f"{package}.md5sums", hit, paths),
+        )
+    return None
+
+
+def dpkg_version(host_root: Path, package: str) -> str | None:
+    """The installed version of a package in /var/lib/dpkg/status (None when not installed)."""
+    try:
+        text = _local(host_root, DPKG_STATUS).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for stanza in text.split("\n\n"):
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
+        )
+        if fields.get("Package", "").strip() != package:
+            continue
+        if "installed" not in fields.get("Status", "").split()[-1:]:
+            continue
+        return fields.get("Version", "").strip() or None
+    return None
+
+
+def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]) -> str:
+    try:
+        lines = md5sums.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    relative = listed.lstrip("/")
+    recorded = next((line.split(None, 1)[0] for line in lines if line.endswith("  " + relative)), None)
+    if recorded is None:
+        return ""
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with _local(host_root, paths[-1]).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return "matches" if digest.hexdigest() == recorded else "differs"
+
+
+# -- Debian version order (dpkg's algorithm) -----------------------------------------------------------------
+
+
+def _order(char: str) -> int:
+    if char == "~":
+        return -1
+    if char.isdigit():
+        return 0
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    i = j = 0
+    while i < len(a) or j < len(b):
+        first_diff = 0
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
+            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
+            if ac != bc:
+                return -1 if ac < bc else 1
+            i, j = i + 1, j + 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+            if not first_diff:
+                first_diff = ord(a[i]) - ord(b[j])
+            i, j = i + 1, j + 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first_diff:
+            return -1 if first_diff < 0 else 1
+    return 0
+
+
+def _split_debian(version: str) -> tuple[int, str, str]:
+    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    return int(epoch or 0), upstream, revision
+
+
+def compare_debian(a: str, b: str) -> int:
+    """Compare two Debian package versions as dpkg does: -1, 0 or 1 (``~`` sorts before everything)."""
+    ea, ua, ra = _split_debian(a)
+    eb, ub, rb = _split_debian(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_part(ua, ub) or _compare_part(ra, rb)
+
+
+# -- changelogs ---------------------------------------------------------------------------------------------
+
+_ENTRY = re.compile(r"^(?P<package>[a-z0-9][a-z0-9+.\-]*) \((?P<version>[^)\s]+)\) [^;]*;", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ChangelogEntry:
+    version: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Changelog:
+    """A package's changelog as the node holds it, newest entry first."""
+
+    path: str
+    entries: tuple[ChangelogEntry, ...]
+    #: RPM keeps only the installed build's own changelog, so every entry is carried by it.
+    all_installed: bool = False
+
+    def up_to(self, installed: str) -> list[ChangelogEntry]:
+        """The entries of the installed revision and every older one (what the installed package carries)."""
+        if self.all_installed:
+            return list(self.entries)
+        return [e for e in self.entries if compare_debian(e.version, installed) <= 0]
+
+    def naming(self, names: tuple[str, ...], installed: str) -> tuple[ChangelogEntry, str] | None:
+        """The newest entry at or below ``installed`` that names one of ``names``, with the line naming it."""
+        for entry in self.up_to(installed):
+            for line in entry.text.splitlines():
+                if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", line, re.IGNORECASE) for n in names):
+                    return entry, line.strip(" *+-\t")
+        return None
+
+
+def debian_changelog(host_root: Path, package: str) -> Changelog | None:
+    """``/usr/share/doc/<package>/changelog.Debian.gz`` parsed into entries; None when absent or unreadable."""
+    host_path = DEBIAN_CHANGELOG.format(package=package)
+    try:
+        text = gzip.decompress(_local(host_root, host_path).read_bytes()).decode("utf-8", "replace")
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    return parse_debian_changelog(host_path, text)
+
+
+def parse_debian_changelog(path: str, text: str) -> Changelog:
+    heads = list(_ENTRY.finditer(text))
+    entries = []
+    for n, head in enumerate(heads):
+        end = heads[n + 1].start() if n + 1 < len(heads) else len(text)
+        entries.append(ChangelogEntry(head["version"], text[head.end() : end]))
+    return Changelog(path=path, entries=tuple(entries))
