@@ -106,6 +106,12 @@ class NodeContext:
             return True
 
     @property
+    def live_root(self) -> bool:
+        """The host root is a running system, not a copied tree: its procfs shows processes. True for ``/``
+        and for a node's ``/`` mounted at ``/host`` with its ``/proc`` (a ``kubectl debug node`` pod)."""
+        return (Path(self.proc_root or self.host_root / "proc") / "1").is_dir()
+
+    @property
     def post_mortem(self) -> bool:
         """Only a containerd root was named: read the disk, look for no live runtime."""
         return self.containerd_root is not None and self.endpoint is None
