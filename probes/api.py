@@ -69,6 +69,28 @@ class Remedy:
     proven: str = ""
 
 
+#: What the text of a step nobody ran on a node says about it (see :func:`untested`).
+NOT_TESTED = "not tested on a node"
+
+
+# Why a step was not run on the project's lab node (``tui/lab``: a real containerd, runc and CNI node with
+# no systemd, kubelet or crictl, whose tests never change the machine's binaries, disks or boot).
+NO_SYSTEMD = "the lab runs containerd without systemd"
+NO_KUBELET = "the lab has no kubelet or API server"
+NO_CRICTL = "the lab has no crictl"
+BY_HAND = "it is an edit by hand"
+SHOWS_ONLY = "it only shows the state"
+CHANGES_MACHINE = "it changes the machine's binaries, packages or disks, which the tests never do"
+NOT_AFFECTED = "the lab's runc and containerd are not affected versions"
+SHARED_SETTING = "the tests do not turn this machine-wide setting off under the other labs on the machine"
+REPLACES_CONFIG = "it replaces the whole config, and with it the lab's private root, state and socket"
+
+
+def untested(text: str, command: str | None, why: str, disrupts_pods: bool = False) -> Remedy:
+    """A step the project's lab cannot run (no kubelet, no systemd, ...): its text says so, and why."""
+    return Remedy(f"{text} ({NOT_TESTED}: {why})", command, disrupts_pods=disrupts_pods)
+
+
 @dataclass(frozen=True)
 class Finding:
     """Something a probe concluded, with everything a person needs to act on it."""

@@ -7,7 +7,7 @@ the support table and end-of-life dates. Both are validated when loaded: a malfo
 A verdict rests on the upstream version number. A distribution build (``1.1.5+ds1-1+deb12u1``) keeps the
 upstream number but may carry backported fixes: it keeps the knowledge base's verdict unless there is evidence
 that the build carries the fix, either on the node (the package changelog names the issue in the installed
-revision or an older one, :class:`PackageRecord`) or in the knowledge base (``fixed_builds``, each with its
+revision or an older one, :class:`~probes.readers.host.packages.PackageRecord`) or in the knowledge base (``fixed_builds``, each with its
 reference). A match says which (``evidence``), or, for an affected build, what was looked at
 (``distribution_note``).
 """
@@ -25,7 +25,7 @@ from typing import Any
 from probes.api import Remedy, Severity
 from probes.compat import StrEnum, tomllib
 from probes.errors import KnowledgeBaseError
-from probes.readers.host.packages import Changelog, compare_debian
+from probes.readers.host.packages import PackageRecord, compare_debian
 from probes.versions import Version, VersionError, parse
 
 # Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
@@ -114,17 +114,6 @@ def _series(suffix: str) -> tuple[str, str]:
     bare = suffix.lstrip("-+~.")
     digits = len(bare) - len(bare.rstrip("0123456789"))
     return (bare[: len(bare) - digits] if digits else bare), (bare[len(bare) - digits :] if digits else "")
-
-
-@dataclass(frozen=True)
-class PackageRecord:
-    """What the node's package database says about a component's package, to look for backported fixes in."""
-
-    name: str
-    version: str
-    changelog: Changelog | None
-    changelog_path: str
-    manager: str = "dpkg"
 
 
 @dataclass(frozen=True)
@@ -320,8 +309,9 @@ def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
     steps = entry.data.get("remediation")
     if not isinstance(steps, list) or not steps:
         entry.fail("needs at least one [[issue.remediation]] step with text (and command)")
+        return ()
     remedies = []
-    for n, step in enumerate(steps):  # type: ignore[union-attr]
+    for n, step in enumerate(steps):
         if not isinstance(step, dict) or not isinstance(step.get("text"), str) or not step["text"].strip():
             entry.fail(f"remediation[{n}] needs a text")
         command = step.get("command")

@@ -50,10 +50,12 @@ def conclusion_body(session: RunbookSession, step: Step) -> list[Text]:
         lines += [Text(""), Text("Findings behind it", style="bold underline")]
         for f in decisive:
             lines.append(Text.assemble(severity_text(f.severity), " ", (f.id, "bold"), f"  {f.title}"))
-            lines += [Text(f"    $ {r.command}", style="cyan") for r in f.remediation if r.command][:3]
-    if step.remediation:
+            if not step.remediation_from:  # else they are the remediation below
+                lines += [Text(f"    $ {r.command}", style="cyan") for r in f.remediation if r.command][:3]
+    remediation = session.remediation()
+    if remediation:
         lines += [Text(""), Text("Remediation", style="bold underline")]
-        for i, remedy in enumerate(step.remediation, 1):
+        for i, remedy in enumerate(remediation, 1):
             lines.append(Text(f"{i}. {remedy.text}"))
             if remedy.command:
                 lines.append(Text(f"   $ {remedy.command}", style="bold cyan"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixtures.pipe_hog import soft_limit_held
 
 from probes.api import Severity
 from probes.builtin.host import HostProbe, reports_d_type
@@ -135,7 +136,8 @@ def test_d_type_on_tmp() -> None:
 
 def test_this_machine_has_no_false_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
-    found = HostProbe().run(NodeContext()).findings
+    with soft_limit_held():  # not while another test run has lowered it
+        found = HostProbe().run(NodeContext()).findings
     assert any(f.id == "host.disk-space" for f in found)
     assert not [f.id for f in found if f.severity.rank >= Severity.WARNING.rank]
 
@@ -147,5 +149,6 @@ def test_lab_host(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     except pytest.FixtureLookupError:
         pytest.skip("no `lab` fixture in tests/conftest.py yet")
     monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
-    found = HostProbe().run(NodeContext(endpoint=lab.endpoint)).findings
+    with soft_limit_held():
+        found = HostProbe().run(NodeContext(endpoint=lab.endpoint)).findings
     assert not [f.id for f in found if f.severity.rank >= Severity.WARNING.rank]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures.pipe_hog import soft_limit_held
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity
 from probes.node import NodeContext
@@ -250,18 +251,19 @@ def test_html_report_renders_in_headless_chromium(lab, tmp_path: Path) -> None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     report, png = tmp_path / "report.html", tmp_path / "report.png"
     session = tmp_path / "walk.json"
-    walked = nodedoc(
-        "runbook",
-        "run",
-        "node-notready",
-        *lab_args(lab),
-        "--answer",
-        "pleg-in-kubelet-log=none",
-        "--note",
-        "check-runtime=seen at 03:10",
-        "--save",
-        str(session),
-    )
+    with soft_limit_held():  # a healthy walk: not while another test run has lowered the pipe limit
+        walked = nodedoc(
+            "runbook",
+            "run",
+            "node-notready",
+            *lab_args(lab),
+            "--answer",
+            "pleg-in-kubelet-log=none",
+            "--note",
+            "check-runtime=seen at 03:10",
+            "--save",
+            str(session),
+        )
     assert walked.returncode == 0, walked.stderr
     done = nodedoc(
         "report",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from probes.api import Finding, ProbeResult, ProbeStatus, Severity
+from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity
 from tui.runbook import (
     BUILTIN_DIR,
     RunbookError,
@@ -229,6 +229,55 @@ def test_walk_branches_on_findings(tmp_path: Path, results, conclusion: str, mat
     assert end.id == conclusion and seen == ["ask", "probe", conclusion]
     assert session.records[1].matched == matched
     assert [f.id for f in session.decisive_findings()] == matched
+
+
+@pytest.mark.parametrize(
+    ("findings", "shown"),
+    [
+        pytest.param(
+            [("runtime.unreachable", [Remedy("a", "start it", proven="t::p"), Remedy("b", "look")])],
+            ["start it", "look"],
+            id="the-findings-steps",
+        ),
+        pytest.param(
+            [
+                ("runtime.unreachable", [Remedy("a", "start it"), Remedy("b", "look")]),
+                ("runtime.other", [Remedy("a", "start it"), Remedy("c", "more")]),
+                ("network.ok", [Remedy("x", "not this one")]),
+            ],
+            ["start it", "more", "look"],  # worst first, then by id
+            id="each-command-once-only-named-findings",
+        ),
+        pytest.param([("runtime.other", [])], ["the runbook's own"], id="fallback-without-a-finding"),
+    ],
+)
+def test_conclusion_takes_its_remediation_from_the_findings(
+    tmp_path: Path, findings: list, shown: list[str]
+) -> None:
+    text = GOOD.replace(
+        'summary = "Very."\n',
+        'summary = "Very."\nremediation_from = ["runtime.*"]\n'
+        '[[steps.broken.remediation]]\ntext = "fallback"\ncommand = "the runbook\'s own"\n',
+    ).replace('when = ["runtime.unreachable"]', 'when = ["runtime.*"]')
+    session = RunbookSession(load_runbook(write(tmp_path, "tiny.toml", text), PROBES))
+    results = [
+        ProbeResult(
+            probe="runtime",
+            title="runtime",
+            status=ProbeStatus.OK,
+            findings=[
+                Finding(id=i, probe="runtime", severity=Severity.CRITICAL, title=i, summary=i, remediation=r)
+                for i, r in findings
+            ],
+        )
+    ]
+    walk(session, node=None, answers={"ask": "a"}, runner=lambda _node, _ids: results)
+    assert session.current.id == "broken"
+    assert [r.command for r in session.remediation()] == shown
+    saved = session.to_dict()["conclusion"]["remediation"]
+    assert [(r["command"], r["proven"]) for r in saved] == [
+        (r.command, r.proven) for r in session.remediation()
+    ]
 
 
 def test_session_back_note_and_round_trip(tmp_path: Path) -> None:

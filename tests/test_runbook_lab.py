@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from fixtures.pipe_hog import built, hung_init
+from fixtures.pipe_hog import built, hung_init, soft_limit_held
 
 from probes.api import Severity
 from probes.node import NodeContext
@@ -136,6 +137,22 @@ def test_fault_reaches_its_conclusion(
         assert any(f.subject.get("name") == subject for f in found)
     if fault == "pause":
         assert any("/pause" in str(f.evidence) for f in found)
+    if fault in ("init", "flush"):
+        assert_shows_the_findings_fix(session, found)
+
+
+def assert_shows_the_findings_fix(session: RunbookSession, found: list) -> None:
+    """The conclusion's remediation is the finding's own steps (same commands, same proof), and the
+    walkthrough screen and the saved session (what the report prints) show exactly those."""
+    from screens.walkthrough import conclusion_body
+
+    shown = session.remediation()
+    for finding in found:
+        assert finding.remediation and all(step in shown for step in finding.remediation)
+    assert session.to_dict()["conclusion"]["remediation"] == [asdict(step) for step in shown]
+    screen = "\n".join(line.plain for line in conclusion_body(session, session.current))
+    assert all(f"$ {step.command}" in screen for step in shown if step.command)
+    assert "<" not in " ".join(step.command or "" for step in shown)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +169,8 @@ def test_fault_reaches_its_conclusion(
     ],
 )
 def test_healthy_lab_finds_no_fault(lab, runbook_id: str, answers: dict[str, str], conclusion: str) -> None:
-    session = walk_runbook(lab, runbook_id, answers)
+    with soft_limit_held():  # not while another test run has lowered it
+        session = walk_runbook(lab, runbook_id, answers)
     assert session.current.id == conclusion, (
         [r.step for r in session.records],
         [f.id for f in session.findings() if f.severity.rank >= Severity.WARNING.rank],

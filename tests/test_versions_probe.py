@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from gobinaries import write_go_binary
 
+from probes import knowledge
 from probes.api import Severity
 from probes.builtin.versions import VersionsProbe
 from probes.node import NodeContext
@@ -161,6 +163,7 @@ def test_unknown_build_without_changelog_keeps_the_critical(
         pytest.param("v1.26.0", "v1.6.14", Severity.WARNING, id="1.26-with-1.6.14"),
         pytest.param("v1.26.0", "v1.6.28", Severity.OK, id="1.26-with-1.6.28"),
         pytest.param("v1.30.2", "v1.5.18", Severity.WARNING, id="1.30-with-1.5"),
+        pytest.param("v1.26.0", "1.6.14~ds1-1", Severity.WARNING, id="1.26-with-distribution-1.6.14"),
     ],
 )
 def test_combination(
@@ -172,6 +175,15 @@ def test_combination(
     )
     assert combo.severity is expect
     assert facts["versions"]["kubelet"]["version"] == kubelet
+    if combo.severity is Severity.WARNING:  # the upgrade it advises is to releases the KB does not flag
+        advised = re.findall(r"(\d+\.\d+\.\d+)\+", combo.remediation[0].text)
+        assert advised
+        for version in advised:
+            assert not [
+                m.issue.id
+                for m in knowledge.known_issues_for("containerd", version)
+                if m.affected and m.issue.severity.rank >= Severity.WARNING.rank
+            ], version
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="nodedoc",
+        allow_abbrev=False,  # `lab up --containerd 2` is not an abbreviation of --containerd-root
         description="Troubleshoot a Kubernetes node's container runtime (containerd + runc). "
         "With no command, opens the interactive troubleshooter.",
     )

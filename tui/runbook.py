@@ -6,7 +6,9 @@ A runbook has an id, a title, the symptoms it is for, and steps keyed by id. Eac
 - ``probe``: runs ``probes`` and branches on which findings appeared (``branches`` of ``{when, next}``,
   first match wins, then ``otherwise``; ``unavailable`` when none of the probes could run);
 - ``instruction``: ``text`` and exact ``commands`` to run or look at, then ``next``;
-- ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``.
+- ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``; with
+  ``remediation_from`` (finding ids, ``*`` globs) its remediation is those findings' own steps, concrete
+  and as proven on the lab, and ``remediation`` is shown only when no such finding was seen on the path.
 
 Loading validates every file (unknown step ids, unreachable steps, cycles, unknown probes, missing
 fields) and keeps going: a bad runbook is reported as a :class:`RunbookProblem` and the others load.
@@ -21,12 +23,12 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
 from probes.compat import tomllib
 from probes.errors import NodedocError
 
@@ -111,6 +113,8 @@ class Step:
     severity: Severity = Severity.OK
     summary: str = ""
     remediation: tuple[Remediation, ...] = ()
+    #: Finding ids (globs) whose own remediation this conclusion shows, so both say the same fix.
+    remediation_from: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
 
     def targets(self) -> list[str]:
@@ -290,6 +294,7 @@ def parse_step(step_id: str, table: Any) -> Step:
             command = r.get("command")
             remedies.append(Remediation(r["text"].strip(), command.strip() if command else None))
         kw["remediation"] = tuple(remedies)
+        kw["remediation_from"] = _strings(table, "remediation_from", step_id)
     return Step(**kw)
 
 
@@ -534,6 +539,24 @@ class RunbookSession:
                 out += [f for f in result.findings if (f.id, record.step) in matched]
         return sort_worst_first(out)
 
+    def remediation(self) -> list[Remedy]:
+        """The conclusion's steps: those of the findings it names (``remediation_from``) seen on the path,
+        worst finding first, each command once; else the runbook's own ``remediation``."""
+        step = self.conclusion
+        if step is None:
+            return []
+        out: list[Remedy] = []
+        seen: set[str] = set()
+        for f in self.findings():
+            if not any(fnmatch.fnmatchcase(f.id, pattern) for pattern in step.remediation_from):
+                continue
+            for remedy in f.remediation:
+                key = remedy.command or remedy.text
+                if key not in seen:
+                    seen.add(key)
+                    out.append(remedy)
+        return out or [Remedy(r.text, r.command) for r in step.remediation]
+
     # -- moving ---------------------------------------------------------------------------------------
 
     def _advance(self, target: str) -> Step:
@@ -605,7 +628,7 @@ class RunbookSession:
                 "diagnosis": conclusion.diagnosis,
                 "severity": str(conclusion.severity),
                 "summary": conclusion.summary,
-                "remediation": [{"text": r.text, "command": r.command} for r in conclusion.remediation],
+                "remediation": [asdict(r) for r in self.remediation()],
                 "references": list(conclusion.references),
                 "findings": [f.id for f in self.decisive_findings()],
             },

@@ -9,7 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    BY_HAND,
+    CHANGES_MACHINE,
+    NO_CRICTL,
+    NO_KUBELET,
+    NO_SYSTEMD,
+    REPLACES_CONFIG,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Severity,
+    untested,
+)
 from probes.node import NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.containerd_config import ContainerdConfig, read_cni
@@ -75,12 +89,15 @@ class ConfigProbe(Probe):
                         subject={"file": p.path, "line": p.line},
                         evidence={"file": p.path, "line": p.line, "column": p.column, "message": p.message},
                         remediation=[
-                            Remedy(
+                            untested(
                                 f"Fix line {p.line} of {p.path}" if p.line else f"Fix {p.path}",
                                 f"$EDITOR +{p.line} {p.path}" if p.line else f"$EDITOR {p.path}",
+                                BY_HAND,
                             ),
-                            Remedy(
-                                "Check the result as containerd reads it", "containerd config dump >/dev/null"
+                            untested(
+                                "Check the result as containerd reads it",
+                                "containerd config dump >/dev/null",
+                                SHOWS_ONLY,
                             ),
                         ],
                     )
@@ -108,9 +125,10 @@ class ConfigProbe(Probe):
                 subject={"file": None},
                 evidence={"source": config.source},
                 remediation=[
-                    Remedy(
+                    untested(
                         "Write the defaults out to edit them",
                         "mkdir -p /etc/containerd && containerd config default > /etc/containerd/config.toml",
+                        REPLACES_CONFIG,
                     )
                 ],
             )
@@ -121,9 +139,10 @@ class ConfigProbe(Probe):
         if config.template:
             text += f"; {config.flavour} regenerates it at start: edits belong in {config.template}"
             remedies.append(
-                Remedy(
+                untested(
                     f"Edit the template, not the generated file ({config.flavour} overwrites it)",
                     f"cp {config.path} {config.template} && $EDITOR {config.template}",
+                    BY_HAND,
                 )
             )
         return self.finding(
@@ -150,9 +169,10 @@ class ConfigProbe(Probe):
                     subject=subject,
                     evidence={"version": config.version, "containerd": ctd.raw},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Use a version 2 config for containerd 1.x",
                             f"containerd config default > {config.edit_target}",
+                            REPLACES_CONFIG,
                         )
                     ],
                 )
@@ -167,7 +187,11 @@ class ConfigProbe(Probe):
                     subject=subject,
                     evidence={"version": config.version, "containerd": ctd.raw},
                     remediation=[
-                        Remedy("Migrate the config", f"containerd config migrate > {config.path}.new")
+                        untested(
+                            "Migrate the config",
+                            f"containerd config migrate > {config.path}.new",
+                            REPLACES_CONFIG,
+                        )
                     ],
                 )
             ]
@@ -192,38 +216,43 @@ class ConfigProbe(Probe):
                 name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
             )
             steps.append(
-                Remedy(
+                untested(
                     f"Write {certs}/{folder}/hosts.toml for {name}",
                     f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
+                    SHOWS_ONLY,
                 )
             )
         steps.append(
-            Remedy(
+            untested(
                 f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
                 f'config_path = "{certs}"',
                 f"$EDITOR {config.edit_target}",
+                BY_HAND,
             )
         )
         if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
             steps.append(
-                Remedy(
+                untested(
                     "Registry credentials have no hosts.toml form: use imagePullSecrets or a kubelet "
                     "credential provider",
                     "kubectl create secret docker-registry <name> ...",
+                    NO_KUBELET,
                 )
             )
         if config.flavour != "containerd":
             steps.insert(
                 0,
-                Remedy(
+                untested(
                     f"On {config.flavour}, mirrors belong in registries.yaml, which it turns into hosts.toml",
                     f"$EDITOR /etc/rancher/{config.flavour}/registries.yaml",
+                    BY_HAND,
                 ),
             )
         steps.append(
-            Remedy(
+            untested(
                 "Restart containerd and check no deprecation remains",
                 "systemctl restart containerd && ctr deprecations list",
+                NO_SYSTEMD,
             )
         )
         evidence = {
@@ -319,12 +348,17 @@ class ConfigProbe(Probe):
                     "kubelet_origin": kube.origin,
                 },
                 remediation=[
-                    Remedy(
+                    untested(
                         f"Set SystemdCgroup = {'true' if want_systemd else 'false'} under [{setting.table}] "
                         f"in {config.edit_target} to match the kubelet",
                         f"$EDITOR {config.edit_target}",
+                        BY_HAND,
                     ),
-                    Remedy("Restart containerd, then the kubelet", "systemctl restart containerd kubelet"),
+                    untested(
+                        "Restart containerd, then the kubelet",
+                        "systemctl restart containerd kubelet",
+                        NO_SYSTEMD,
+                    ),
                 ],
                 references=list(entry.references),
             )
@@ -346,9 +380,10 @@ class ConfigProbe(Probe):
                 subject={**subject, "sandbox_image": sandbox.value},
                 evidence={"sandbox_image": sandbox.value, "snapshotter": snapshotter.value},
                 remediation=[
-                    Remedy(
+                    untested(
                         "Check the sandbox image is present",
                         f"crictl inspecti {sandbox.value} >/dev/null && echo present",
+                        NO_CRICTL,
                     )
                 ],
             )
@@ -388,11 +423,16 @@ class ConfigProbe(Probe):
                     subject={**subject, "dir": conf_dir.value},
                     evidence={"conf_dir": conf_dir.value, "table": conf_dir.table},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Check the network add-on's pods (it writes the config)",
                             "kubectl -n kube-system get pods -o wide --field-selector spec.nodeName=<node>",
+                            NO_KUBELET,
                         ),
-                        Remedy("Or point conf_dir at the right directory", f"$EDITOR {config.edit_target}"),
+                        untested(
+                            "Or point conf_dir at the right directory",
+                            f"$EDITOR {config.edit_target}",
+                            BY_HAND,
+                        ),
                     ],
                 )
             )
@@ -407,9 +447,10 @@ class ConfigProbe(Probe):
                     subject={**subject, "dir": bin_dirs.value},
                     evidence={"bin_dirs": bin_dirs.value, "table": bin_dirs.table},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Install the CNI plugins (Debian: /usr/lib/cni) and point bin_dir at them",
                             "apt-get install -y containernetworking-plugins",
+                            CHANGES_MACHINE,
                         )
                     ],
                 )
@@ -433,9 +474,10 @@ class ConfigProbe(Probe):
                         subject={**subject, "cni_config": first.file},
                         evidence={"types": list(first.types), "bin_dirs": existing},
                         remediation=[
-                            Remedy(
+                            untested(
                                 "Install the missing plugins into the bin dir",
                                 f"ls {' '.join(map(str, existing))}",
+                                SHOWS_ONLY,
                             )
                         ],
                     )
@@ -472,9 +514,10 @@ class ConfigProbe(Probe):
                         subject={**subject, "setting": key},
                         evidence={"table": setting.table, key: True},
                         remediation=[
-                            Remedy(
+                            untested(
                                 f"Remove {key} from {config.edit_target} if it was not deliberate",
                                 f"$EDITOR {config.edit_target}",
+                                BY_HAND,
                             )
                         ],
                     )

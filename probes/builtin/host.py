@@ -14,7 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    CHANGES_MACHINE,
+    NO_CRICTL,
+    SHARED_SETTING,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
 from probes.node import NodeContext
 from probes.readers.host.containerd_config import read_cni
@@ -22,6 +34,8 @@ from probes.readers.host.kubelet_config import read as read_kubelet
 
 PIPE_USER_PAGES_SOFT_DEFAULT = 16384
 SYSCTL_FILE = "/etc/sysctl.d/90-nodedoc.conf"
+#: The lab test that lowers fs.pipe-user-pages-soft, runs the printed restore, and sees the finding gone.
+PROVEN_PIPE_DEFAULT = "tests/test_remedies_lab.py::test_lowered_pipe_limit_restored_as_printed"
 #: The kubelet's default hard eviction thresholds (nodefs 10 %, imagefs 15 %, inodes 5 %).
 SPACE_WARN, SPACE_CRIT, INODES_WARN, INODES_CRIT = 0.15, 0.05, 0.05, 0.01
 
@@ -153,13 +167,16 @@ class HostProbe(Probe):
                     subject={"dir": str(target)},
                     evidence={"dir": str(target), "d_type": False},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Confirm on XFS",
                             f"xfs_info $(df --output=target {target} | tail -1) | grep ftype",
+                            SHOWS_ONLY,
                         ),
-                        Remedy(
+                        untested(
                             "Move containerd's root to a filesystem made with ftype=1",
                             "mkfs.xfs -n ftype=1 <new device>",
+                            CHANGES_MACHINE,
+                            disrupts_pods=True,
                         ),
                     ],
                     references=list(entry.references),
@@ -204,10 +221,12 @@ class HostProbe(Probe):
                             "Restore the default now and at boot",
                             f"sysctl -w fs.pipe-user-pages-soft={PIPE_USER_PAGES_SOFT_DEFAULT} && echo "
                             f"'fs.pipe-user-pages-soft = {PIPE_USER_PAGES_SOFT_DEFAULT}' >> {SYSCTL_FILE}",
+                            proven=PROVEN_PIPE_DEFAULT,
                         ),
-                        Remedy(
+                        untested(
                             "Find where it was lowered",
                             "grep -r pipe-user-pages /etc/sysctl.conf /etc/sysctl.d",
+                            SHOWS_ONLY,
                         ),
                     ],
                     references=list(entry.references),
@@ -245,9 +264,10 @@ class HostProbe(Probe):
                     subject={"cgroup": version},
                     evidence={"controllers": controllers},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Enable them on the kernel command line (then reboot)",
                             "grep -o 'cgroup[^ ]*' /proc/cmdline",
+                            SHOWS_ONLY,
                         )
                     ],
                 )
@@ -293,10 +313,11 @@ class HostProbe(Probe):
                     subject={"sysctl": "net.ipv4.ip_forward", "cni_config": bridge.file},
                     evidence={"net.ipv4.ip_forward": forward, "isGateway": bridge.bridge_gateway},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Turn it on now and at boot",
                             "sysctl -w net.ipv4.ip_forward=1 && echo "
                             f"'net.ipv4.ip_forward = 1' >> {SYSCTL_FILE}",
+                            SHARED_SETTING,
                         )
                     ],
                 )
@@ -314,11 +335,12 @@ class HostProbe(Probe):
                     subject={"sysctl": "net.bridge.bridge-nf-call-iptables", "cni_config": bridge.file},
                     evidence={"net.bridge.bridge-nf-call-iptables": nf},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Load br_netfilter and turn it on now and at boot",
                             "modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/k8s.conf && "
                             "sysctl -w net.bridge.bridge-nf-call-iptables=1 && echo "
                             f"'net.bridge.bridge-nf-call-iptables = 1' >> {SYSCTL_FILE}",
+                            CHANGES_MACHINE,
                         )
                     ],
                 )
@@ -369,8 +391,10 @@ class HostProbe(Probe):
                         subject=subject,
                         evidence=evidence,
                         remediation=[
-                            Remedy("Remove unused images", "crictl rmi --prune"),
-                            Remedy("See what uses the space", f"du -xsh {where}/* | sort -h | tail"),
+                            untested("Remove unused images", "crictl rmi --prune", NO_CRICTL),
+                            untested(
+                                "See what uses the space", f"du -xsh {where}/* | sort -h | tail", SHOWS_ONLY
+                            ),
                         ],
                     )
                 )

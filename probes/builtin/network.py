@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    NO_KUBELET,
+    NO_SYSTEMD,
+    NOT_AFFECTED,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
 from probes.readers.cri.sandboxes import SandboxView
+from probes.readers.host.cni_cache import CACHE_DIR, read_cni_results, restore_commands
 from probes.readers.procfs.netns import PodNetwork, compare_pod
 
 BUG_7843 = "containerd-7843"
@@ -21,6 +34,8 @@ REFS_7843 = [
     "https://github.com/containerd/containerd/pull/7848",
     "https://github.com/containerd/containerd/pull/7849",
 ]
+#: The lab test that runs netns-ip-missing's steps as printed and shows the pod reachable again.
+PROVEN_RESTORE = "tests/test_remedies_lab.py::test_flushed_pod_address_restored_as_printed"
 
 
 def affected_by_7843(runtime_name: str, version: str) -> bool | None:
@@ -56,7 +71,7 @@ class NetworkProbe(Probe):
             if row.netns_ips is None:
                 continue
             checked += 1
-            finding = self._judge(view, row, version, affected)
+            finding = self._judge(node, view, row, version, affected)
             if finding:
                 findings.append(finding)
         if not findings:
@@ -79,8 +94,46 @@ class NetworkProbe(Probe):
             },
         )
 
+    def _restore_steps(self, node: NodeContext, view: SandboxView, lost: set[str], look: str) -> list[Remedy]:
+        """Put the lost address back as CNI made it (from libcni's result cache), check it, and the
+        alternatives: find the cause, or recreate the pod."""
+        steps = []
+        cache = read_cni_results(node.host_path(CACHE_DIR) / "results", view.id)
+        for attachment in cache.attachments:
+            commands = restore_commands(attachment, view.netns_path, lost) if view.netns_path else []
+            if commands:
+                steps.append(
+                    Remedy(
+                        f"Put {', '.join(a for a in attachment.addresses if a.split('/')[0] in lost)} back on "
+                        f"{attachment.ifname} as CNI configured it (from {attachment.path}); the IPAM still "
+                        "holds the address for this sandbox, and the pod keeps running",
+                        " && ".join(commands),
+                        proven=PROVEN_RESTORE,
+                    )
+                )
+        if steps:
+            steps.append(
+                Remedy("Check the address is back in the pod's namespace", look, proven=PROVEN_RESTORE)
+            )
+        else:
+            steps.append(untested("Look at the namespace's addresses yourself", look, SHOWS_ONLY))
+        return [
+            *steps,
+            untested(
+                "Find what removed it: the CNI plugin's log and anything that ran in the namespace",
+                "journalctl -u containerd -n 500 --no-pager | grep -i cni",
+                NO_SYSTEMD,
+            ),
+            untested(
+                "Or recreate the pod: the kubelet removes this sandbox and CNI configures a fresh namespace",
+                f"kubectl delete pod -n {view.namespace} {view.name}",
+                NO_KUBELET,
+                disrupts_pods=True,
+            ),
+        ]
+
     def _judge(
-        self, view: SandboxView, row: PodNetwork, version: Any, affected: bool | None
+        self, node: NodeContext, view: SandboxView, row: PodNetwork, version: Any, affected: bool | None
     ) -> Finding | None:
         cri, real = set(row.cri_ips), set(row.netns_ips or [])
         subject = {"kind": "pod", "name": view.name, "namespace": view.namespace, "id": view.id}
@@ -92,11 +145,9 @@ class NetworkProbe(Probe):
             "runtime_version": version.runtime_version,
             "read_from": f"/proc/{view.pid}/net/fib_trie, /proc/{view.pid}/net/if_inet6",
         }
-        inspect = Remedy(
-            "Compare by hand: CRI's view, then the namespace's",
-            f"crictl inspectp {view.id[:13]} | grep -A3 '\"network\"'; "
-            f"nsenter --net={view.netns_path or f'/proc/{view.pid}/ns/net'} ip addr",
-        )
+        netns = view.netns_path or f"/proc/{view.pid}/ns/net"
+        look = f"nsenter --net={netns} ip addr"
+        inspect = untested("Look at the namespace's addresses yourself", look, SHOWS_ONLY)
         if not cri and real:
             if affected:
                 why = (
@@ -121,13 +172,17 @@ class NetworkProbe(Probe):
                 evidence=evidence,
                 remediation=[
                     inspect,
-                    Remedy(
+                    untested(
                         "Do not restart containerd again on this node until it is upgraded; drain it",
                         "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
+                        NO_KUBELET,
+                        disrupts_pods=True,
                     ),
-                    Remedy(
+                    untested(
                         "Upgrade containerd to 1.6.15+ / 1.5.17+ / 1.7.0+",
                         "apt-get install --only-upgrade containerd && systemctl restart containerd",
+                        NOT_AFFECTED,
+                        disrupts_pods=True,
                     ),
                 ],
                 references=REFS_7843,
@@ -143,17 +198,7 @@ class NetworkProbe(Probe):
                 "cluster still routes to it.",
                 subject=subject,
                 evidence=evidence,
-                remediation=[
-                    inspect,
-                    Remedy(
-                        "Find what removed it: the CNI plugin's log and anything that ran in the namespace",
-                        "journalctl -u containerd -n 500 --no-pager | grep -i cni",
-                    ),
-                    Remedy(
-                        "Recreate the pod so CNI configures a fresh namespace",
-                        f"kubectl delete pod -n {view.namespace} {view.name}",
-                    ),
-                ],
+                remediation=self._restore_steps(node, view, lost, look),
                 references=["https://www.cni.dev/docs/spec/"],
             )
         if real - cri:
@@ -167,9 +212,10 @@ class NetworkProbe(Probe):
                 evidence=evidence,
                 remediation=[
                     inspect,
-                    Remedy(
+                    untested(
                         "Check the CNI configuration for a second network or IPAM leak",
                         "ls -l /etc/cni/net.d",
+                        SHOWS_ONLY,
                     ),
                 ],
             )

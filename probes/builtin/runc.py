@@ -11,10 +11,23 @@ import os
 import socket
 from typing import Any, ClassVar
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    NO_KUBELET,
+    NO_SYSTEMD,
+    NOT_AFFECTED,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Remedy,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
 from probes.knowledge import known_issues_for
 from probes.node import NodeContext
+from probes.readers.host import binaries
+from probes.readers.host.packages import PackageRecord
 from probes.readers.procfs.pipe_accounting import UserPipeUsage
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
@@ -38,6 +51,8 @@ SHIM_ISSUES = [
 SYSCTL_FILE = "/etc/sysctl.d/90-pipe-user-pages.conf"
 #: The knowledge base's entry for the rc93 seccomp pipe deadlock (probes/data/known_issues.toml).
 PIPE_HANG_ISSUE = "runc-seccomp-pipe-deadlock"
+#: The lab test that runs seed 003's steps as printed, then starts a new container with no init left blocked.
+PROVEN_PIPES = "tests/test_remedies_lab.py::test_hung_init_cleared_as_printed"
 
 
 def suggested_soft_limit(pages_used: int, current: int | None) -> int:
@@ -50,12 +65,15 @@ def raise_soft_limit_steps(pages_used: int, current: int | None) -> list[Remedy]
     value = suggested_soft_limit(pages_used, current)
     return [
         Remedy(
-            "Stopgap: raise the soft limit now (0 removes it). Pipes already created keep their size.",
+            "Raise the soft limit now (0 removes it): new pipes get the full size again; pipes already "
+            "created keep theirs",
             f"sysctl -w fs.pipe-user-pages-soft={value}",
+            proven=PROVEN_PIPES,
         ),
         Remedy(
             "Keep it across reboots",
             f"echo 'fs.pipe-user-pages-soft = {value}' > {SYSCTL_FILE} && sysctl -p {SYSCTL_FILE}",
+            proven=PROVEN_PIPES,
         ),
     ]
 
@@ -199,38 +217,31 @@ class RuncProbe(Probe):
                         "container_id": proc.container_id,
                     },
                     evidence=evidence,
-                    remediation=self._init_remedies(proc, pipe, user, scan),
+                    remediation=self._init_remedies(proc, user, scan),
                     references=[*RUNC_ISSUES, SYSCTL_DOC],
                 )
             )
         return found
 
     def _init_remedies(
-        self, proc: RuntimeProcess, pipe: PipeEnd | None, user: UserPipeUsage | None, scan: RuntimeScan
+        self, proc: RuntimeProcess, user: UserPipeUsage | None, scan: RuntimeScan
     ) -> list[Remedy]:
-        steps = [
-            Remedy(
-                "Upgrade runc to 1.0.0-rc94 or later (it drains the pipe while writing); new containers use "
-                "the new binary at once (Debian/Ubuntu shown)",
-                "apt-get install --only-upgrade runc",
-            ),
+        return [
             *raise_soft_limit_steps(user.pages if user else 0, scan.limits.soft_pages),
             Remedy(
-                "Then clear the hung init: the container's creation fails and kubelet retries it with a "
-                "fresh pipe",
+                "Then clear the hung init: that container's creation fails and the kubelet retries it with a "
+                "fresh, full-size pipe; no running container is touched",
                 f"kill -9 {proc.pid}",
+                proven=PROVEN_PIPES,
+            ),
+            untested(
+                "Upgrade runc: 1.0.0-rc94 fixed the hang (it drains the pipe while writing), but take 1.2.8+ "
+                "or 1.3.3+, which also carry the container-breakout fixes; new containers use the new binary "
+                "at once (Debian/Ubuntu shown)",
+                "apt-get install --only-upgrade runc",
+                NOT_AFFECTED,
             ),
         ]
-        reader = next((p for p in (pipe.peers if pipe else []) if p.end == "read"), None)
-        if reader is not None:
-            steps.append(
-                Remedy(
-                    "Last resort only: drain the pipe by hand. This throws away what runc was sending its parent, "
-                    "so the container will not start correctly; prefer killing the init",
-                    f"timeout 5 cat /proc/{reader.pid}/fd/{reader.fd} > /dev/null",
-                )
-            )
-        return steps
 
     # -- pipe budgets ---------------------------------------------------------------------------------
 
@@ -272,6 +283,7 @@ class RuncProbe(Probe):
                         Remedy(
                             "Find what holds the pipes (one line per pipe fd)",
                             f"nodedoc procs -o json  # users[uid={user.uid}]",
+                            proven=PROVEN_PIPES,
                         ),
                     ],
                     references=[SYSCTL_DOC, *RUNC_ISSUES[:2]],
@@ -338,14 +350,17 @@ class RuncProbe(Probe):
                     },
                     evidence=_process_evidence(shim),
                     remediation=[
-                        Remedy(
+                        untested(
                             "Do not restart containerd until the pods are drained from this node",
                             "kubectl drain <node> --ignore-daemonsets",
+                            NO_KUBELET,
+                            disrupts_pods=True,
                         ),
-                        Remedy(
+                        untested(
                             "Use the runtime v2 shim (runtime_type io.containerd.runc.v2) in containerd's config "
                             "and KillMode=process in containerd.service",
                             "systemctl show containerd -p KillMode",
+                            NO_SYSTEMD,
                         ),
                     ],
                     references=SHIM_ISSUES,
@@ -382,11 +397,12 @@ class RuncProbe(Probe):
                     "shim_ids": [s.container_id for s in orphan_shims],
                 },
                 remediation=[
-                    Remedy(
+                    untested(
                         "Start containerd (the shims reconnect; their containers keep running)",
                         "systemctl start containerd",
+                        NO_SYSTEMD,
                     ),
-                    Remedy("See why it stopped", "journalctl -u containerd -n 200 --no-pager"),
+                    untested("See why it stopped", "journalctl -u containerd -n 200 --no-pager", NO_SYSTEMD),
                 ],
                 references=SHIM_ISSUES[:1],
             )
@@ -400,13 +416,16 @@ class RuncProbe(Probe):
         if version is None:
             facts["reason"] = binary_or_reason
             return [], facts
-        return self.version_findings(version, binary_or_reason), facts
+        package = binaries.package_record(node.host_root, node.binary("runc", binary_or_reason))
+        return self.version_findings(version, binary_or_reason, package), facts
 
-    def version_findings(self, version: str, binary: str) -> list[Finding]:
+    def version_findings(
+        self, version: str, binary: str, package: PackageRecord | None = None
+    ) -> list[Finding]:
         """runc.version-affected for the knowledge base's pipe-hang issue (other runc issues, such as CVEs,
-        are the versions probe's)."""
+        are the versions probe's); ``package`` is where a distribution build's backported fix is looked for."""
         try:
-            matches = known_issues_for("runc", version)
+            matches = known_issues_for("runc", version, package=package)
         except NodedocError:
             return []
         found = []

@@ -12,7 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from probes import knowledge
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import (
+    BY_HAND,
+    CHANGES_MACHINE,
+    NO_CRICTL,
+    NO_SYSTEMD,
+    SHOWS_ONLY,
+    Finding,
+    Need,
+    Outcome,
+    Probe,
+    Severity,
+    untested,
+)
 from probes.errors import NodedocError
 from probes.node import CONTAINERD_UNIT as UNIT
 from probes.node import NodeContext
@@ -84,8 +96,10 @@ class ServiceProbe(Probe):
                     subject={"unit": UNIT, "file": unit.path},
                     evidence={"file": unit.path},
                     remediation=[
-                        Remedy(
-                            "Unmask and start it", "systemctl unmask containerd && systemctl start containerd"
+                        untested(
+                            "Unmask and start it",
+                            "systemctl unmask containerd && systemctl start containerd",
+                            NO_SYSTEMD,
                         )
                     ],
                 )
@@ -105,7 +119,9 @@ class ServiceProbe(Probe):
                         subject={"unit": UNIT, "file": unit.path},
                         evidence={"files": unit.files()},
                         remediation=[
-                            Remedy("See what started containerd", "ps -o pid,ppid,args -C containerd")
+                            untested(
+                                "See what started containerd", "ps -o pid,ppid,args -C containerd", SHOWS_ONLY
+                            )
                         ],
                     )
                 )
@@ -171,7 +187,9 @@ class ServiceProbe(Probe):
                 "supervisors": supervisors,
                 "systemd_running": booted,
             },
-            remediation=[Remedy("See how containerd was started", "ps -o pid,ppid,args -C containerd")],
+            remediation=[
+                untested("See how containerd was started", "ps -o pid,ppid,args -C containerd", SHOWS_ONLY)
+            ],
         )
 
     def _unit_checks(self, node: NodeContext, unit: Unit, booted: bool) -> list[Finding]:
@@ -196,9 +214,10 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"files": unit.files()},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Set the binary in a drop-in",
                             _dropin_command("override.conf", "ExecStart=", "ExecStart=/usr/bin/containerd"),
+                            NO_SYSTEMD,
                         )
                     ],
                 )
@@ -215,11 +234,12 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"ExecStart": [a.origin + " " + a.value for a in starts]},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Reset ExecStart in the drop-in before setting it",
                             _dropin_command(
                                 "override.conf", "ExecStart=", f"ExecStart={starts[-1].value.lstrip('-@+!:')}"
                             ),
+                            NO_SYSTEMD,
                         )
                     ],
                 )
@@ -246,7 +266,11 @@ class ServiceProbe(Probe):
                 "problems": [str(p) for p in problems[:MAX_LINES_NAMED]],
             },
             remediation=[
-                Remedy("Check the unit as systemd parses it", "systemd-analyze verify containerd.service")
+                untested(
+                    "Check the unit as systemd parses it",
+                    "systemd-analyze verify containerd.service",
+                    NO_SYSTEMD,
+                )
             ],
         )
 
@@ -263,9 +287,10 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"line": command.origin},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Move the comment to its own line (in the file named)",
                             f"$EDITOR {command.origin}",
+                            BY_HAND,
                         )
                     ],
                 )
@@ -282,12 +307,15 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"ExecStart": command.origin, "binary": command.binary, "found_on_path": other},
                     remediation=[
-                        Remedy(
+                        untested(
                             f"Point the unit at {fix}",
                             _dropin_command("override.conf", "ExecStart=", f"ExecStart={fix}"),
+                            NO_SYSTEMD,
                         ),
-                        Remedy(
-                            "Restart containerd (safe with KillMode=process)", "systemctl restart containerd"
+                        untested(
+                            "Restart containerd (safe with KillMode=process)",
+                            "systemctl restart containerd",
+                            NO_SYSTEMD,
                         ),
                     ],
                 )
@@ -312,9 +340,10 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"KillMode": value, "set_at": where, "files": unit.files()},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Set KillMode=process in a drop-in",
                             _dropin_command("10-killmode.conf", "KillMode=process"),
+                            NO_SYSTEMD,
                         )
                     ],
                     references=list(entry.references),
@@ -332,11 +361,14 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"Delegate": delegate.value if delegate else None},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Set Delegate=yes in a drop-in",
                             _dropin_command("20-delegate.conf", "Delegate=yes"),
+                            NO_SYSTEMD,
                         ),
-                        Remedy("Restart containerd to apply it", "systemctl restart containerd"),
+                        untested(
+                            "Restart containerd to apply it", "systemctl restart containerd", NO_SYSTEMD
+                        ),
                     ],
                 )
             )
@@ -352,9 +384,10 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"ExecStartPre": [a.value for a in unit.all("Service", "ExecStartPre")]},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Add it in a drop-in",
                             _dropin_command("30-overlay.conf", "ExecStartPre=-/sbin/modprobe overlay"),
+                            NO_SYSTEMD,
                         )
                     ],
                 )
@@ -375,7 +408,11 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"OOMScoreAdjust": oom.value if oom else None},
                     remediation=[
-                        Remedy("Set it in a drop-in", _dropin_command("40-oom.conf", "OOMScoreAdjust=-999"))
+                        untested(
+                            "Set it in a drop-in",
+                            _dropin_command("40-oom.conf", "OOMScoreAdjust=-999"),
+                            NO_SYSTEMD,
+                        )
                     ],
                 )
             )
@@ -400,11 +437,14 @@ class ServiceProbe(Probe):
                     subject=subject,
                     evidence={"limits": limits},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Raise them in a drop-in",
                             _dropin_command("50-limits.conf", *(f"{k}=infinity" for k in low)),
+                            NO_SYSTEMD,
                         ),
-                        Remedy("Restart containerd to apply them", "systemctl restart containerd"),
+                        untested(
+                            "Restart containerd to apply them", "systemctl restart containerd", NO_SYSTEMD
+                        ),
                     ],
                 )
             )
@@ -435,7 +475,9 @@ class ServiceProbe(Probe):
                     subject={"binary": "containerd"},
                     evidence={"searched": list(search + binaries.EXTRA_DIRS)},
                     remediation=[
-                        Remedy("Find the runtime's binary", "ps -o pid,args -C containerd,k3s,rke2")
+                        untested(
+                            "Find the runtime's binary", "ps -o pid,args -C containerd,k3s,rke2", SHOWS_ONLY
+                        )
                     ],
                 )
             )
@@ -477,17 +519,23 @@ class ServiceProbe(Probe):
         newer = _newer(unit_bin, path_bin)
         if newer is path_bin:
             fix = [
-                Remedy(
+                untested(
                     f"Point the unit at {path_bin.path}",
                     _dropin_command("override.conf", "ExecStart=", f"ExecStart={path_bin.path}"),
+                    NO_SYSTEMD,
                 ),
-                Remedy("Restart containerd (safe with KillMode=process)", "systemctl restart containerd"),
+                untested(
+                    "Restart containerd (safe with KillMode=process)",
+                    "systemctl restart containerd",
+                    NO_SYSTEMD,
+                ),
             ]
         else:
             fix = [
-                Remedy(
+                untested(
                     f"Move the older {path_bin.path} out of PATH so ctr, scripts and people see the same one",
                     f"mv {path_bin.path} {path_bin.path}.old",
+                    CHANGES_MACHINE,
                 )
             ]
         severity = Severity.INFO if same or not booted else Severity.WARNING
@@ -517,7 +565,11 @@ class ServiceProbe(Probe):
                 subject={"binary": "containerd", "paths": [b.path for b in stale]},
                 evidence={"stale": [_describe(b) for b in stale]},
                 remediation=[
-                    Remedy(f"Move {b.path} aside once the node is known good", f"mv {b.path} {b.path}.old")
+                    untested(
+                        f"Move {b.path} aside once the node is known good",
+                        f"mv {b.path} {b.path}.old",
+                        CHANGES_MACHINE,
+                    )
                     for b in stale
                 ],
             )
@@ -540,9 +592,10 @@ class ServiceProbe(Probe):
                     subject={"binary": "containerd-shim-runc-v2"},
                     evidence={"searched": list(search) + [beside]},
                     remediation=[
-                        Remedy(
+                        untested(
                             "Install the shim from the same containerd release",
                             f"install -m 755 bin/containerd-shim-runc-v2 {Path(containerd.path).parent}/",
+                            CHANGES_MACHINE,
                         )
                     ],
                 )
@@ -552,11 +605,16 @@ class ServiceProbe(Probe):
             return []
         matching = beside if binaries.is_executable(host, beside) and beside != path else None
         fix = (
-            Remedy(f"Move the stale shim out of PATH so {beside} is used", f"mv {path} {path}.old")
+            untested(
+                f"Move the stale shim out of PATH so {beside} is used",
+                f"mv {path} {path}.old",
+                CHANGES_MACHINE,
+            )
             if matching
-            else Remedy(
+            else untested(
                 "Install the shim from the same release as containerd",
                 f"install -m 755 bin/containerd-shim-runc-v2 {Path(path).parent}/",
+                CHANGES_MACHINE,
             )
         )
         return [
@@ -570,9 +628,10 @@ class ServiceProbe(Probe):
                 evidence={"containerd": _describe(containerd), "shim": _describe(shim)},
                 remediation=[
                     fix,
-                    Remedy(
+                    untested(
                         "New containers use it at once; running ones keep their shim until restarted",
                         "crictl ps",
+                        NO_CRICTL,
                     ),
                 ],
             )
@@ -604,9 +663,10 @@ class ServiceProbe(Probe):
                             "table": binary_name.table if binary_name else None,
                         },
                         remediation=[
-                            Remedy(
+                            untested(
                                 "Fix BinaryName (or remove it to use runc from PATH), then restart",
                                 f"$EDITOR {config.edit_target if config else '/etc/containerd/config.toml'}",
+                                BY_HAND,
                             )
                         ],
                     )
@@ -629,9 +689,10 @@ class ServiceProbe(Probe):
                 subject={"binary": "runc", "runtime_path": runtime_runc.path, "path": shell_runc.path},
                 evidence={"containerd_runc": _describe(runtime_runc), "path_runc": _describe(shell_runc)},
                 remediation=[
-                    Remedy(
+                    untested(
                         f"Make both the same file: replace {shell_runc.path} with a link to the runc in use",
                         f"ln -sf {runtime_runc.path} {shell_runc.path}",
+                        CHANGES_MACHINE,
                     )
                 ],
             )

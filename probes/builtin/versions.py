@@ -16,9 +16,10 @@ from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
-from probes.readers.host import binaries, packages, rpmdb
+from probes.readers.host import binaries
+from probes.readers.host.packages import PackageRecord
 from probes.readers.host.systemd_unit import search_path
-from probes.versions import Version, try_parse
+from probes.versions import Version, parse, try_parse
 
 KUBELET_PATHS = (
     "/usr/bin/kubelet",
@@ -142,7 +143,7 @@ class VersionsProbe(Probe):
     def _known_issues(
         self, node: NodeContext, component: str, version: Version, info: dict[str, Any]
     ) -> list[Finding]:
-        package = _package_record(node, info)
+        package = _package_record(node, component, info)
         findings = []
         for match in knowledge.known_issues_for(component, version, package=package):
             if match.evidence:
@@ -157,7 +158,7 @@ class VersionsProbe(Probe):
         version: Version,
         match: knowledge.Match,
         info: dict[str, Any],
-        package: knowledge.PackageRecord | None,
+        package: PackageRecord | None,
     ) -> Finding:
         issue = match.issue
         summary = (
@@ -266,14 +267,21 @@ class VersionsProbe(Probe):
         return [
             self.finding(
                 "versions.unsupported-combination",
-                Severity.WARNING if not ctd.is_distribution_build else Severity.INFO,
+                Severity.WARNING,
                 f"containerd {ctd.upstream} is not supported with Kubernetes {kube.branch}",
-                verdict.reason,
+                verdict.reason
+                + (
+                    f" {ctd.raw} is a distribution build, judged by its upstream release as the support table "
+                    "lists releases."
+                    if ctd.is_distribution_build
+                    else ""
+                ),
                 subject=subject,
                 evidence=evidence,
                 remediation=[
                     Remedy(
-                        f"Upgrade containerd to one of {', '.join(verdict.minimums)} (drain first)",
+                        f"Upgrade containerd to one of {', '.join(_upgrade_targets(verdict.minimums))} (the "
+                        "support table's minimums, raised past known issues; drain first)",
                         "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
                     ),
                     Remedy(
@@ -323,25 +331,11 @@ class VersionsProbe(Probe):
         ]
 
 
-def _package_record(node: NodeContext, info: dict[str, Any]) -> knowledge.PackageRecord | None:
-    """The package database's record of the component's binary, with its changelog when the node has one."""
-    record = ((info.get("binary") or {}).get("package")) or {}
-    if not record.get("package") or not info.get("package"):
+def _package_record(node: NodeContext, component: str, info: dict[str, Any]) -> PackageRecord | None:
+    """The package that installed the component's binary, when it describes the version judged."""
+    if not info.get("package") or not info.get("path"):
         return None
-    name = record["package"]
-    if record.get("manager") == "rpm":
-        changelog = rpmdb.rpm_changelog(node.host_root, name)
-        path = changelog.path if changelog else f"the {name} changelog in {record['version_from']}"
-    else:
-        path = packages.DEBIAN_CHANGELOG.format(package=name)
-        changelog = packages.debian_changelog(node.host_root, name)
-    return knowledge.PackageRecord(
-        name=name,
-        version=record["version"],
-        changelog=changelog,
-        changelog_path=path,
-        manager=record["manager"],
-    )
+    return binaries.package_record(node.host_root, node.binary(component, info["path"]))
 
 
 def _from_binary(b: binaries.Binary, path: str) -> dict[str, Any]:
@@ -354,6 +348,18 @@ def _from_binary(b: binaries.Binary, path: str) -> dict[str, Any]:
         "binary": b.evidence,
         "error": b.error or None,
     }
+
+
+def _upgrade_targets(minimums: tuple[str, ...]) -> list[str]:
+    """The support table's minimum on each branch raised to the branch's first release that no warning or
+    critical known issue affects; a branch with no such release is left out (all of them, if none has one)."""
+    targets = []
+    for minimum in minimums:
+        version = parse(minimum.rstrip("+"))
+        floor = knowledge.lowest_unaffected("containerd", version.branch)
+        if floor is not None:
+            targets.append(f"{max(version, floor).upstream}+")
+    return targets or list(minimums)
 
 
 def _host_kernel(node: NodeContext) -> str | None:

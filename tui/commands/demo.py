@@ -14,6 +14,7 @@ from pathlib import Path
 
 from probes.errors import NodedocError
 from probes.node import NodeContext
+from tui.commands.lab import add_containerd_option
 from tui.lab import Lab, LabPod
 
 FAULTS = ("missing-pause", "netns-ip", "runc-init")
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dir", type=Path, metavar="DIR", help="lab directory (default: a new one under /tmp)"
     )
+    add_containerd_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -78,20 +80,17 @@ def inject(lab: Lab, fault: str | None, stack: contextlib.ExitStack) -> str:
 
 @contextlib.contextmanager
 def _hung_init() -> Iterator[str]:
-    """A stand-in runc init hung on a shrunken pipe, built from the test suite's pipe_hog (a source tree only)."""
-    source = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "pipe_hog.py"
-    if not source.exists():
-        raise NodedocError(
-            "--fault runc-init needs nodedoc's source tree (tests/fixtures/pipe_hog.c); run it from a checkout"
-        )
-    import importlib.util
+    """A stand-in runc init hung on a shrunken pipe (tui.lab.pipe_hog, compiled here with gcc)."""
+    from tui.lab import pipe_hog
 
-    spec = importlib.util.spec_from_file_location("nodedoc_pipe_hog", source)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with module.built() as binary, module.hung_init(binary) as init:
+    with pipe_hog.built() as binary, pipe_hog.hung_init(binary) as init:
         yield f"runc:[2:INIT] stand-in pid {init.pid} hung writing a {init.capacity}-byte pipe"
+
+
+def _fetch_notes(line: str) -> None:
+    """Only fetching a containerd build is worth a line before the troubleshooter opens."""
+    if "fetching" in line:
+        print(line)
 
 
 def run(args: argparse.Namespace, open_app: Callable[[NodeContext], None] | None = None) -> int:
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace, open_app: Callable[[NodeContext], None] | None
     if args.dir is None:
         shutil.rmtree(directory)
     print(f"starting a lab in {directory} ({args.pods} pods)…")
-    lab = Lab.up(directory, pods=args.pods, containers=True, log=lambda *_: None)
+    lab = Lab.up(directory, pods=args.pods, containers=True, log=_fetch_notes, containerd=args.containerd)
     try:
         with contextlib.ExitStack() as stack:
             note = inject(lab, args.fault, stack)

@@ -7,6 +7,17 @@ import json
 from pathlib import Path
 
 from tui.lab import Lab
+from tui.lab.runtimes import SERIES
+
+
+def add_containerd_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--containerd",
+        choices=SERIES,
+        metavar="|".join(SERIES),
+        help="containerd series to run: Debian 12's 1.6, or Debian's 1.7 (trixie) / 2.x (sid) build fetched "
+        "into /var/cache/nodedoc-runtimes the first time (default: the system's containerd)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="one container in each pod (its env holds DB_PASSWORD, to test redaction)",
     )
+    add_containerd_option(up)
     up.set_defaults(func=run_up)
     down = lab_sub.add_parser("down", help="remove the pods, stop what the lab started, delete DIR")
     down.add_argument("dir", type=Path, metavar="DIR")
@@ -34,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    lab = Lab.up(args.dir, pods=args.pods, containers=args.containers)
+    lab = Lab.up(args.dir, pods=args.pods, containers=args.containers, containerd=args.containerd)
     print(f"lab is up: {len(lab.pods)} pods")
+    print(f"  containerd        {lab.build.version} ({lab.build.source}, {lab.build.bin_dir})")
     print(f"  endpoint          {lab.endpoint}")
     print(f"  containerd root   {lab.root}")
     print(f"  containerd state  {lab.state}")
@@ -63,6 +76,7 @@ def run_status(args: argparse.Namespace) -> int:
                 "root": str(lab.root),
                 "state": str(lab.state),
                 "pid": lab.pid,
+                "containerd": lab.runtime,
                 "pods": [p.__dict__ for p in lab.pods],
             },
             indent=2,

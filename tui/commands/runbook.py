@@ -137,9 +137,9 @@ def _print_step(console: Console, session: RunbookSession, step: Step) -> None:
         console.print(escape(step.summary))
         for f in session.decisive_findings():
             console.print(f"  [{SEVERITY_STYLE[str(f.severity)]}]{escape(f.id)}[/]  {escape(f.summary)}")
-            for remedy in f.remediation:
+            for remedy in [] if step.remediation_from else f.remediation:  # else listed once below
                 console.print(f"      → {escape(remedy.command or remedy.text)}")
-        for i, remedy in enumerate(step.remediation, 1):
+        for i, remedy in enumerate(session.remediation(), 1):
             console.print(f"  {i}. {escape(remedy.text)}")
             if remedy.command:
                 console.print(f"       [cyan]{escape(remedy.command)}[/]")

@@ -26,13 +26,16 @@ from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.client import CriClient
 from tui.lab.image import IMAGE_NAME, build_image
 from tui.lab.registry import LoopbackRegistry
+from tui.lab.runtimes import RuntimeBuild, ensure
 
 NAMESPACE = "k8s.io"
 POD_NAMESPACE = "nodedoc-lab"
 CNI_BIN = Path("/usr/lib/cni")
-REQUIRED = {
+CONTAINERD = {
     "containerd": ("containerd", "containerd"),
     "ctr": ("ctr", "containerd"),
+}
+REQUIRED = {
     "runc": ("runc", "runc"),
     "gcc": ("gcc", "gcc libc6-dev"),
     "nsenter": ("nsenter", "util-linux"),
@@ -69,6 +72,7 @@ class Lab:
     registry_pid: int = 0
     #: CRI's ``discard_unpacked_layers``: layer blobs are deleted once unpacked (CRI pulls only).
     discard_layers: bool = False
+    runtime: dict[str, str] = field(default_factory=dict)  # RuntimeBuild.to_dict() of the containerd it runs
 
     # -- where things are ---------------------------------------------------------------------------
 
@@ -91,6 +95,13 @@ class Lab:
     @property
     def config_path(self) -> Path:
         return self.dir / "config.toml"
+
+    @property
+    def build(self) -> RuntimeBuild:
+        """The containerd build this lab runs (series, exact version, binaries)."""
+        if not self.runtime:  # a lab.json written before labs could run other builds
+            return RuntimeBuild(series="1.6", version="", bin_dir=Path("/usr/bin"), source="system")
+        return RuntimeBuild(**{**self.runtime, "bin_dir": Path(self.runtime["bin_dir"])})
 
     def client(self, timeout: float = 10.0) -> CriClient:
         return CriClient.connect(self.endpoint, timeout)
@@ -116,12 +127,14 @@ class Lab:
     # -- starting -------------------------------------------------------------------------------------
 
     @staticmethod
-    def missing_requirements() -> list[str]:
-        """What this machine lacks to run a lab, as install hints; empty when it has everything."""
+    def missing_requirements(containerd: str | None = None) -> list[str]:
+        """What this machine lacks to run a lab, as install hints; empty when it has everything. With a
+        ``containerd`` series the lab fetches its own build, so the system's containerd is not needed."""
         missing = []
         if os.geteuid() != 0:
             missing.append("root (the lab starts containerd and configures pod networking: run as root)")
-        for binary, package in REQUIRED.values():
+        needed = list(REQUIRED.values()) + ([] if containerd else list(CONTAINERD.values()))
+        for binary, package in needed:
             if shutil.which(binary) is None:
                 missing.append(f"{binary} (apt-get install {package})")
         for plugin in ("bridge", "host-local", "loopback"):
@@ -145,17 +158,20 @@ class Lab:
         pods: int = 3,
         containers: bool = False,
         log=print,
+        containerd: str | None = None,
         registry: bool = False,
         discard_layers: bool = False,
     ) -> Lab:
-        """Start a lab in ``directory`` (created; must be empty or absent) with ``pods`` running pods.
+        """Start a lab in ``directory`` (created; must be empty or absent) with ``pods`` running pods, on
+        containerd ``containerd`` (``1.6``, ``1.7``, ``2``; None: the system's), fetched the first time.
 
         ``registry`` serves the pause image from a registry on loopback and CRI pulls it from there
         (slower to start; for tests that pull); ``discard_layers`` sets CRI's discard_unpacked_layers.
         """
-        missing = cls.missing_requirements()
+        missing = cls.missing_requirements(containerd)
         if missing:
             raise LabError("cannot start a lab; missing: " + "; ".join(missing))
+        build = ensure(containerd, log=log)
         directory = Path(directory).absolute()
         if directory.exists() and any(directory.iterdir()):
             raise LabError(
@@ -171,6 +187,7 @@ class Lab:
             subnet=f"10.{200 + int(tag[8:10], 16) % 50}.{int(tag[10:12], 16)}.0/24",
             network=f"nodedoc-lab-{tag[:8]}",
             db_password="lab-" + secrets.token_hex(12),
+            runtime=build.to_dict(),
             discard_layers=discard_layers,
         )
         try:
@@ -182,7 +199,7 @@ class Lab:
             lab._write_config()
             lab._start_containerd()
             lab.save()
-            log(f"containerd started (pid {lab.pid}); bringing in {lab.image}")
+            log(f"containerd {build.version} started (pid {lab.pid}); bringing in {lab.image}")
             if lab.registry_port:
                 with lab.client(timeout=120) as client:
                     client.pull_image(lab.image)
@@ -246,8 +263,10 @@ state = "{self.state}"
 
     def _start_containerd(self) -> None:
         log = open(self.dir / "containerd.log", "ab")  # noqa: SIM115 - handed to the child
+        build = self.build
         proc = subprocess.Popen(
-            ["containerd", "--config", str(self.config_path)],
+            [str(build.containerd), "--config", str(self.config_path)],
+            env=build.env(),  # its own bin dir first: containerd starts the shim it finds on PATH
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -274,7 +293,16 @@ state = "{self.state}"
     def _import_image(self) -> None:
         built = build_image(self.dir / "image")
         proc = subprocess.run(
-            ["ctr", "-a", str(self.socket), "-n", NAMESPACE, "images", "import", str(built.tar_path)],
+            [
+                str(self.build.ctr),
+                "-a",
+                str(self.socket),
+                "-n",
+                NAMESPACE,
+                "images",
+                "import",
+                str(built.tar_path),
+            ],
             capture_output=True,
             text=True,
             timeout=120,

@@ -39,6 +39,8 @@ class Binary:
     source: str = ""
     evidence: dict[str, Any] = field(default_factory=dict, compare=False)
     error: str = ""
+    #: The package database's record when it describes this very file (same checksum and version).
+    installed: packages.InstalledPackage | None = field(default=None, compare=False)
 
     @property
     def version_text(self) -> str:
@@ -109,7 +111,7 @@ def inspect(host_root: Path, name: str, path: str) -> Binary:
     linked = go.linked if go else None
     record = _package_record(host_root, path, real)
     version: Version | None = linked.version if linked else None
-    package, sources = "", []
+    package, sources, installed = "", [], None
     if linked:
         sources.append(
             f"{linked.source}: {linked.version.raw}" + (" (heuristic)" if linked.heuristic else "")
@@ -126,7 +128,7 @@ def inspect(host_root: Path, name: str, path: str) -> Binary:
         elif version is not None and packaged is not None and not version.same_upstream(packaged):
             sources.append(f"{described} disagrees with the binary's own version; the binary's is used")
         else:
-            package = record.version
+            package, installed = record.version, record
             version = version or packaged
             sources.insert(
                 0,
@@ -152,7 +154,23 @@ def inspect(host_root: Path, name: str, path: str) -> Binary:
         source=sources[0] if sources else "",
         evidence=evidence,
         error="" if version else (problem or f"no version found in {path}"),
+        installed=installed,
     )
+
+
+def package_record(host_root: Path, binary: Binary) -> packages.PackageRecord | None:
+    """The package that installed ``binary`` with its changelog (Debian's changelog.Debian.gz, or the RPM
+    header's), to look for backported fixes in; None when no package describes the file."""
+    record = binary.installed
+    if record is None:
+        return None
+    if record.manager == "rpm":
+        changelog = rpmdb.rpm_changelog(host_root, record.name)
+        path = changelog.path if changelog else f"the {record.name} changelog in {record.database}"
+    else:
+        path = packages.DEBIAN_CHANGELOG.format(package=record.name)
+        changelog = packages.debian_changelog(host_root, record.name)
+    return packages.PackageRecord(record.name, record.version, changelog, path, record.manager)
 
 
 def _extends(revision: str, version: Version) -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.errors import NodedocError
-from probes.versions import _GIT_DESCRIBE, Version, try_parse
+from probes.versions import _GIT_DESCRIBE, Version, parse, try_parse
 
 MAGIC = b"\xff Go buildinf:"
 _SENTINEL_LEN = 16
@@ -314,7 +314,7 @@ def _linked_version(
     picked = _pick(candidates)
     if picked:
         return (
-            LinkedVersion(try_parse(picked[0]), "version string linked into the binary", picked[1], True),  # type: ignore[arg-type]
+            LinkedVersion(parse(picked[0]), "version string linked into the binary", picked[1], True),
             tuple(candidates),
             "",
         )
@@ -323,8 +323,8 @@ def _linked_version(
         text = defaults.pop()
         return (
             LinkedVersion(
-                try_parse(text), f"version in the source ({text}+unknown: the build set none)", "", True
-            ),  # type: ignore[arg-type]
+                parse(text), f"version in the source ({text}+unknown: the build set none)", "", True
+            ),
             (),
             "",
         )

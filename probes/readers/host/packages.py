@@ -221,6 +221,17 @@ class Changelog:
         return None
 
 
+@dataclass(frozen=True)
+class PackageRecord:
+    """What the node's package database says about a component's package, to look for backported fixes in."""
+
+    name: str
+    version: str
+    changelog: Changelog | None
+    changelog_path: str
+    manager: str = "dpkg"
+
+
 def debian_changelog(host_root: Path, package: str) -> Changelog | None:
     """``/usr/share/doc/<package>/changelog.Debian.gz`` parsed into entries; None when absent or unreadable."""
     host_path = DEBIAN_CHANGELOG.format(package=package)

@@ -1,0 +1,153 @@
+"""nodedoc's printed fixes, run as printed on the real lab, and the node shown recovered by the symptom's
+own definition. Needs root and the lab."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.pipe_hog import SOFT_LIMIT, built, hung_init, soft_limit_held
+from remedies import check, problems, proof_id, run_printed, steps_proven_by
+
+pytestmark = [pytest.mark.lab, pytest.mark.root]
+
+
+def netns_of(lab, pod) -> str:
+    info = json.loads(lab.client().pod_sandbox_status(pod.id).info["info"])
+    return next(n["path"] for n in info["runtimeSpec"]["linux"]["namespaces"] if n["type"] == "network")
+
+
+def answers(ip: str, timeout: float = 3.0) -> bool:
+    """Whether the pod's kernel answers at ``ip``: a TCP connect to a closed port is refused (a reset
+    came back from the pod); a black-holed address times out or is unreachable."""
+    with socket.socket() as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((ip, 9))
+        except ConnectionRefusedError:
+            return True
+        except OSError as exc:
+            assert isinstance(exc, TimeoutError) or exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH), exc
+            return False
+    return True
+
+
+def test_flushed_pod_address_restored_as_printed(lab, extra_pod, request) -> None:
+    """network.netns-ip-missing: the address is put back from CNI's own result, the pod answers again at
+    its IP, the pod was never restarted, and `check` is clean."""
+    assert answers(extra_pod.ip)
+    netns = netns_of(lab, extra_pod)
+    subprocess.run(["nsenter", f"--net={netns}", "ip", "-4", "addr", "flush", "dev", "eth0"], check=True)
+    assert not answers(extra_pod.ip)
+
+    code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
+    [finding] = problems(findings)
+    assert (finding["id"], finding["subject"]["id"], code) == ("network.netns-ip-missing", extra_pod.id, 2)
+    steps = steps_proven_by(finding, proof_id(request))
+    assert [s["disrupts_pods"] for s in steps] == [False, False]
+    restore, look = steps
+    assert netns in restore["command"] and f"{extra_pod.ip}/" in restore["command"]
+
+    run_printed(restore)
+    assert f"inet {extra_pod.ip}/" in run_printed(look)
+    assert answers(extra_pod.ip)
+    with lab.client() as client:
+        status = client.pod_sandbox_status(extra_pod.id, verbose=False).status
+    assert status.state == 0 and status.network.ip == extra_pod.ip  # the same sandbox, still ready
+    code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
+    assert [f["id"] for f in findings] == ["network.ok"] and code == 0
+
+
+@contextlib.contextmanager
+def restored(path: Path) -> Iterator[None]:
+    """Put a machine-wide file (under /etc) back as it was, or remove it, whatever happens."""
+    before = path.read_text() if path.exists() else None
+    try:
+        yield
+    finally:
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(before)
+
+
+def of(findings: list[dict], finding_id: str, **subject) -> list[dict]:
+    return [
+        f
+        for f in findings
+        if f["id"] == finding_id and all(f["subject"].get(k) == v for k, v in subject.items())
+    ]
+
+
+def test_hung_init_cleared_as_printed(lab, request) -> None:
+    """Seed 003 (runc.init-blocked, pipe.user-soft-limit-exceeded, pipe.shrunk): the printed steps raise
+    fs.pipe-user-pages-soft, persist it, name the pipe holder and kill the hung init; then no init is
+    blocked, the uid is within its budget, and a new container starts on the node."""
+    from probes.builtin.runc import SYSCTL_FILE
+
+    env = {"NODEDOC_RUNC_INIT_THRESHOLD": "0.3"}
+    test = proof_id(request)
+    with soft_limit_held(), restored(Path(SYSCTL_FILE)), built() as binary, hung_init(binary) as init:
+        time.sleep(0.4)  # older than the threshold
+        code, findings = check("--probe", "runc", env=env)
+        [blocked] = of(findings, "runc.init-blocked", pid=init.pid)
+        [over] = of(findings, "pipe.user-soft-limit-exceeded", uid=init.uid)
+        [shrunk] = of(findings, "pipe.shrunk", uid=init.uid)
+        assert code == 2 and blocked["evidence"]["pipe_capacity"] < 65536
+
+        raise_now, persist, holders = steps_proven_by(over, test)
+        assert steps_proven_by(shrunk, test) == [raise_now, persist]
+        assert steps_proven_by(blocked, test)[:2] == [raise_now, persist]
+        run_printed(raise_now)
+        run_printed(persist)
+        assert int(SOFT_LIMIT.read_text()) > over["evidence"]["pages"]
+        assert str(init.pid) in json.dumps(
+            next(u for u in json.loads(run_printed(holders))["users"] if u["uid"] == init.uid)
+        )
+        *_, kill = steps_proven_by(blocked, test)
+        assert kill["command"] == f"kill -9 {init.pid}" and not kill["disrupts_pods"]
+        run_printed(kill)
+        assert init.process is not None and init.process.wait(timeout=10) == -9
+
+        pod = lab.run_pod(f"after-003-{os.urandom(3).hex()}", container=True)
+        try:
+            with lab.client() as client:
+                state = client.container_status(pod.container_id).status.state
+            assert state == 1  # CONTAINER_RUNNING: runc init finished with a full-size pipe
+            _code, findings = check("--probe", "runc", env=env)
+            assert not of(findings, "runc.init-blocked", pid=init.pid)
+            assert not of(findings, "pipe.user-soft-limit-exceeded", uid=init.uid)
+            assert not of(findings, "pipe.shrunk", uid=init.uid)
+        finally:
+            lab.remove_pod(pod.id)
+
+
+def test_lowered_pipe_limit_restored_as_printed(lab, request) -> None:
+    """host.pipe-user-pages-soft: the printed step sets the default back now and for the next boot; the
+    finding is gone and a new container starts."""
+    from probes.builtin.host import PIPE_USER_PAGES_SOFT_DEFAULT, SYSCTL_FILE
+
+    with soft_limit_held(), restored(Path(SYSCTL_FILE)):
+        SOFT_LIMIT.write_text("1024")
+        _code, findings = check("--probe", "host")
+        [finding] = of(findings, "host.pipe-user-pages-soft")
+        [step] = steps_proven_by(finding, proof_id(request))
+        run_printed(step)
+        assert int(SOFT_LIMIT.read_text()) == PIPE_USER_PAGES_SOFT_DEFAULT
+        assert f"fs.pipe-user-pages-soft = {PIPE_USER_PAGES_SOFT_DEFAULT}" in Path(SYSCTL_FILE).read_text()
+        _code, findings = check("--probe", "host")
+        assert not of(findings, "host.pipe-user-pages-soft")
+        pod = lab.run_pod(f"after-pipe-limit-{os.urandom(3).hex()}", container=True)
+        try:
+            with lab.client() as client:
+                assert client.container_status(pod.container_id).status.state == 1  # running
+        finally:
+            lab.remove_pod(pod.id)

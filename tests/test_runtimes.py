@@ -1,0 +1,73 @@
+"""The containerd builds a lab runs: the system's 1.6, Debian's 1.7 and 2.x fetched into the cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import skip_or_fail
+
+from tui.cli import EXIT_CANNOT_RUN
+from tui.lab import runtimes
+from tui.lab.runtimes import PINS, SERIES, Pin, RuntimeFetchError, ensure, normalise
+
+
+def _ensure_or_skip(series: str) -> runtimes.RuntimeBuild:
+    if os.geteuid() != 0 and runtimes.cached_build(series) is None:
+        skip_or_fail(f"containerd {series} is not cached and fetching it needs root")
+    return ensure(series)
+
+
+@pytest.mark.parametrize("series", SERIES)
+def test_each_series_is_the_pinned_debian_build_and_runs_here(series: str) -> None:
+    build = _ensure_or_skip(series)
+    assert build.series == series
+    assert build.version == PINS[series].version
+    for binary in (build.containerd, build.ctr, build.shim):
+        assert os.access(binary, os.X_OK), binary
+    # The build's own binary says the same release (never the node's: this is the lab's copy).
+    out = subprocess.run([str(build.containerd), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert build.upstream_version in out.stdout
+    assert build.env({"PATH": "/usr/sbin:/usr/bin"})["PATH"] == f"{build.bin_dir}:/usr/sbin:/usr/bin"
+
+
+def test_default_is_the_systems_containerd() -> None:
+    system = ensure(None)
+    assert system.source == "system"
+    assert system.series in SERIES
+    assert system.version.startswith(system.upstream_version)
+
+
+@pytest.mark.parametrize("text,series", [("1.7", "1.7"), ("2.x", "2"), ("v2.1", "2"), ("system", None)])
+def test_series_names(text: str, series: str | None) -> None:
+    assert normalise(text) == series
+
+
+def test_unknown_series_is_a_one_line_error() -> None:
+    with pytest.raises(RuntimeFetchError, match=r"unknown containerd series '3'; choose one of 1.6, 1.7, 2"):
+        normalise("3")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "lab", "up", "/tmp/nd-never", "--containerd", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == EXIT_CANNOT_RUN
+    assert "invalid choice: '3'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.root
+def test_a_version_the_mirror_lacks_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    """A pin the mirror no longer carries: one line naming the version and what the mirror offers."""
+    monkeypatch.setattr(runtimes, "CACHE", tmp_path)
+    monkeypatch.setitem(PINS, "2", Pin("2", "sid", "9.9.9+ds1-1"))
+    with pytest.raises(RuntimeFetchError) as caught:
+        ensure("2")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "cannot fetch containerd 9.9.9+ds1-1 (Debian sid)" in message
+    assert "the mirror offers only" in message and "2.1.9+ds1-5" in message
+    assert not list(tmp_path.glob("containerd-*"))
