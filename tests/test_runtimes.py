@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import skip_or_fail
@@ -118,3 +119,16 @@ def test_lab_fetch_lists_each_build() -> None:
     for series in SERIES:
         build = ensure(series)
         assert f"containerd {series}: {build.version} ({build.source}) in {build.bin_dir}" in proc.stdout
+
+
+@pytest.mark.lab
+@pytest.mark.every_runtime
+def test_the_lab_runs_its_own_builds_containerd_and_shim(lab) -> None:
+    """containerd finds its shim on PATH: the lab puts the build's bin dir first, so a 1.7 or 2.x lab never
+    runs Debian 12's shim (which would mix runtime versions on one node)."""
+    from tui.lab import _shims_of
+
+    assert Path(os.readlink(f"/proc/{lab.pid}/exe")) == lab.build.containerd.resolve()
+    shims = _shims_of(lab.socket)
+    assert len(shims) >= len(lab.pods)
+    assert {Path(os.readlink(f"/proc/{pid}/exe")) for pid in shims} == {lab.build.shim.resolve()}
