@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def human_age(seconds: float) -> str:
@@ -30,3 +31,13 @@ def human_bytes(n: float) -> str:
 
 def short_id(value: str, width: int = 13) -> str:
     return value[:width]
+
+
+def subject_line(subject: dict[str, Any]) -> str:
+    """A finding's subject in a few words: ``pod ns/name`` when it names a kind, else its key=value pairs."""
+    name = subject.get("name") or subject.get("id") or ""
+    if subject.get("kind"):
+        if subject.get("namespace"):
+            name = f"{subject['namespace']}/{name}"
+        return f"{subject['kind']} {name}".strip()
+    return " ".join(f"{k}={v}" for k, v in subject.items() if v not in (None, "", [], {}))

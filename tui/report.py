@@ -42,7 +42,12 @@ def node_facts(node: NodeContext) -> dict[str, str]:
         hostname = node.host_path("/etc/hostname").read_text().strip()
     except OSError:
         pass
-    return {"hostname": hostname or socket.gethostname(), "kernel": platform.release(), "os": os_name}
+    return {
+        "name": node.node_name(),
+        "hostname": hostname or socket.gethostname(),
+        "kernel": platform.release(),
+        "os": os_name,
+    }
 
 
 def runtime_section(node: NodeContext) -> dict[str, Any]:
