@@ -27,6 +27,9 @@ from tui.options import add_node_options, node_from_args
 OK, PROBLEM, UNKNOWN = 0, 1, 2
 DEFAULT_TIMEOUT = 25.0
 LEVELS = ("info", "warning", "critical")
+#: Findings that mean nodedoc could not look, not that it saw a problem: NPD gets "unknown" (the kubelet
+#: has its own condition for a runtime that does not answer).
+CANNOT_TELL = frozenset({"runtime.unreachable"})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +71,7 @@ def counted(results: list[ProbeResult], threshold: Severity, patterns: list[str]
         for r in results
         for f in r.findings
         if f.severity.rank >= threshold.rank
+        and f.id not in CANNOT_TELL
         and (not patterns or any(fnmatch.fnmatch(f.id, p) for p in patterns))
     ]
     return sort_worst_first(found)
@@ -91,10 +95,10 @@ def answer(results: list[ProbeResult], args: argparse.Namespace) -> tuple[int, s
     findings = counted(results, Severity(args.min_severity), args.finding)
     if findings:
         return PROBLEM, message(findings, args.max_length)
-    missing = [r for r in results if r.could_not_run]
+    missing = [f"{r.probe}: {r.reason or r.status}" for r in results if r.could_not_run]
+    missing += [f"{f.probe}: {f.title}" for r in results for f in r.findings if f.id in CANNOT_TELL]
     if missing:
-        why = "; ".join(f"{r.probe}: {r.reason or r.status}" for r in missing)
-        return UNKNOWN, clip(f"unknown: {why}", args.max_length)
+        return UNKNOWN, clip(f"unknown: {'; '.join(missing)}", args.max_length)
     checked = ", ".join(r.probe for r in results)
     return OK, clip(f"ok: nothing at or above {args.min_severity} ({checked})", args.max_length)
 
