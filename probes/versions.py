@@ -25,7 +25,7 @@ _VERSION = re.compile(
 
 
 #: ``-0-g51d5e946``: git describe's distance and commit, an upstream build rather than a distribution's.
-_GIT_DESCRIBE = re.compile(r"^-\d+-g[0-9a-f]{7,40}(?:-dirty)?$")
+GIT_DESCRIBE = re.compile(r"^-\d+-g[0-9a-f]{7,40}(?:-dirty)?$")
 
 
 class VersionError(NodedocError):
@@ -96,7 +96,7 @@ def parse(text: str) -> Version:
     pre = None
     if match["pre_label"]:
         pre = (match["pre_label"].lower(), int(match["pre_num"] or 0))
-    rest = "" if _GIT_DESCRIBE.match(match["rest"]) else match["rest"]
+    rest = "" if GIT_DESCRIBE.match(match["rest"]) else match["rest"]
     return Version(raw=raw, release=release, pre=pre, distribution=rest)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, DataTable, Static
 
+from probes.api import Finding, ProbeResult, Remedy, Severity, sort_worst_first
 from probes.errors import NodedocError
 from probes.readers.cri.sandboxes import ContainerView, SandboxView
 from probes.readers.disk.catalog import SnapshotRow
@@ -21,6 +23,33 @@ from tui.format import age_of_ns, short_id
 from tui.messages import ContainersRead, PodNetworkRead, ProcessesRead, SnapshotChainRead, Unavailable
 from tui.redact import redacted
 from tui.widgets import NodeScreen, state_text
+
+
+def snapshot_fixes(results: list[ProbeResult], snapshot_ids: set[int]) -> list[Finding]:
+    """The snapshots probe's warnings and criticals about this pod's layers: the same fix the findings show."""
+    out = []
+    for f in (f for r in results for f in r.findings):
+        ids = {f.subject.get("snapshot_id"), *(f.subject.get("snapshot_ids") or [])}
+        if f.severity.rank >= Severity.WARNING.rank and ids & snapshot_ids:
+            out.append(f)
+    return sort_worst_first(out)
+
+
+def fix_lines(findings: list[Finding]) -> list[Text]:
+    """The first step of these findings, as the findings screen has it, each distinct step once (f shows all)."""
+    steps: dict[str, tuple[list[str], Remedy]] = {}
+    for f in findings:
+        if f.remediation:
+            step = f.remediation[0]
+            steps.setdefault(step.command or step.text, ([], step))[0].append(f.id)
+    lines = []
+    for ids, step in steps.values():
+        lines.append(Text.assemble(("fix ", "bold"), (", ".join(ids), "bold"), (f"  {step.text}", "dim")))
+        if step.command:
+            lines.append(Text(f"  $ {step.command}", style="bold cyan"))
+    if lines:
+        lines.append(Text("  every step, and the alternatives: f (findings)", style="dim"))
+    return lines
 
 
 def network_table(row: PodNetwork) -> Table | Text:
@@ -113,7 +142,11 @@ class PodDetailScreen(NodeScreen):
         committed = [s.id for s in chain if s.kind == "committed"]
         if committed:
             results = self.session.verify(committed)
-            self.post_message(SnapshotChainRead(chain, {r.id: r for r in results}))
+            verified = {r.id: r for r in results}
+            self.post_message(SnapshotChainRead(chain, verified))
+            if any(r.status != "ok" for r in results):
+                fixes = snapshot_fixes(self.session.probe_results(only=["snapshots"]), set(committed))
+                self.post_message(SnapshotChainRead(chain, verified, fixes))
 
     @work(thread=True, exclusive=True, group="pod-procs", exit_on_error=False)
     def load_procs(self) -> None:
@@ -204,7 +237,7 @@ class PodDetailScreen(NodeScreen):
                 problems = result.check.missing + result.check.changed if result and result.check else []
                 check = Text.assemble(state_text(status), " " + "; ".join(problems[:3]))
             grid.add_row(f"#{snap.id}", snap.kind, ", ".join(snap.images) or "-", check)
-        panel.update(grid)
+        panel.update(Group(grid, *fix_lines(data.fixes)) if data.fixes else grid)
 
     def _procs(self, processes: list[RuntimeProcess]) -> None:
         panel = self.query_one("#pod-procs", Static)

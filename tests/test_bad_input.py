@@ -48,6 +48,15 @@ def test_output_to_a_directory_or_into_a_missing_one(tmp_path, command):
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.parametrize("option", ["--host-root", "--containerd-root", "--containerd-state"])
+def test_named_directories_must_exist(tmp_path, option):
+    for target, words in ((tmp_path / "typo", "no such directory"), (tmp_path / "f", "not a directory")):
+        (tmp_path / "f").touch()
+        proc = nodedoc("check", option, str(target))
+        assert proc.returncode == CANNOT_RUN
+        assert one_line(proc).endswith(f"argument {option}: {target}: {words} (see nodedoc check --help)")
+
+
 def test_pods_label_without_a_value_is_exit_3():
     proc = nodedoc("pods", "--label", "novalue", "--endpoint", "unix:///nonexistent/cri.sock")
     assert proc.returncode == CANNOT_RUN

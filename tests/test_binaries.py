@@ -213,3 +213,12 @@ def test_whole_check_on_the_lab_starts_no_process(
     assert code in (0, 1, 2) and ran["versions"] == ran["service"] == ran["runc"] == "ok"
     runc = doc["facts"]["versions"]["versions"]["runc"]
     assert runc["version"] == dpkg_version("runc") and "dpkg package runc" in runc["source"]
+
+
+def test_disagreeing_version_strings_leave_the_version_unknown(tmp_path: Path) -> None:
+    """Two linked strings that name different releases (a C library's beside Go's) are not guessed between."""
+    target = write_go_binary(tmp_path, "/usr/sbin/runc", "runc", "1.1.12", stamped_in_build_info=False)
+    target.write_bytes(target.read_bytes() + b"2.5.4" + bytes(16))
+    described = binaries.inspect(tmp_path, "runc", "/usr/sbin/runc")
+    assert described.version is None
+    assert "several version strings in the binary: 1.1.12, 2.5.4" in described.error

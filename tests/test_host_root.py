@@ -26,13 +26,15 @@ def test_copied_tree_without_proc_skips_process_probes_and_raises_no_false_criti
     (tmp_path / "etc").mkdir()
     args = ["--host-root", str(tmp_path), "--endpoint", lab.endpoint, "--containerd-root", str(lab.root)]
     args += ["--containerd-state", str(lab.state)]
-    proc = nodedoc(*args, "check", "--probe", "runc", "--probe", "network", "--format", "json")
+    probes = ("--probe", "runc", "--probe", "network", "--probe", "runtime")
+    proc = nodedoc(*args, "check", *probes, "--format", "json")
     doc = json.loads(proc.stdout)
     status = {p["id"]: p for p in doc["probes"]}
     for probe in ("runc", "network"):
         assert status[probe]["status"] == "skipped" and status[probe]["not_applicable"] is True
         assert f"no procfs at {tmp_path}/proc" in status[probe]["reason"]
-    assert not doc["findings"] and proc.returncode == 0, proc.stdout
+    assert [f["id"] for f in doc["findings"]] == ["runtime.ok"] and proc.returncode == 0, proc.stdout
+    assert doc["node"]["kernel"] == "unknown (no procfs under the host root)"  # not this machine's
     procs = nodedoc(*args, "procs")
     assert procs.returncode == 3 and procs.stderr.startswith(f"nodedoc: no procfs at {tmp_path}/proc")
 
@@ -64,3 +66,12 @@ def test_explicit_paths_are_used_as_given(lab, tmp_path):
     assert node.root() == lab.root and node.state() == lab.state
     assert node.cri().endpoint == lab.endpoint
     assert isinstance(node.unmet_need(Need.PROCFS), NotApplicable)
+
+
+def test_containerd_config_may_be_named_as_given_or_as_the_host_sees_it(tmp_path):
+    from tui.options import as_host_path
+
+    config = tmp_path / "etc" / "containerd" / "config.toml"
+    assert as_host_path(str(config), tmp_path) == "/etc/containerd/config.toml"
+    assert as_host_path("/etc/containerd/config.toml", tmp_path) == "/etc/containerd/config.toml"
+    assert as_host_path(str(config), Path("/")) == str(config)

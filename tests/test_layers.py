@@ -16,7 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 #: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers,
-#: the knowledge base of known issues (with the version parsing it rests on) and the remedies it prints.
+#: the knowledge base of known issues (with the version parsing it rests on), what to change for each
+#: deprecation containerd reports, and the remedies it prints.
 PROBE_MAY_IMPORT = (
     "probes.api",
     "probes.remedies",
@@ -24,6 +25,7 @@ PROBE_MAY_IMPORT = (
     "probes.errors",
     "probes.readers",
     "probes.knowledge",
+    "probes.deprecation_fixes",
     "probes.versions",
     "probes.compat",
 )

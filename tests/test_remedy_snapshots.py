@@ -26,14 +26,18 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, skip_or_fail
+from test_remedies_proven import remedy_calls
 
 from probes.errors import CriError
+from probes.node import NodeContext
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.sandboxes import list_sandboxes
 from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo
 from probes.remedies import snapshots as snapshot_remedy
 from tui.lab import Lab
 from tui.lab.registry import missing_tools
+from tui.runbook import BUILTIN_DIR, RunbookSession, load_catalog
+from tui.runbook import walk as walk_runbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -123,6 +127,23 @@ def new_sandbox(lab: Lab) -> str:
     )
 
 
+def assert_same_fix_everywhere(lab: Lab, finding: dict) -> None:
+    """The runbook's conclusion and the exported report give exactly the steps of the finding `check` gave."""
+    walk = RunbookSession(load_catalog(dirs=[BUILTIN_DIR]).get("pod-sandbox-create"))
+    node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
+    walk_runbook(walk, node, {"which-error": "pause-missing"})
+    assert walk.to_dict()["conclusion"]["remediation"] == finding["remediation"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--endpoint", lab.endpoint, "--containerd-root", str(lab.root)]
+        + ["report", "--format", "json", "--probe", "snapshots"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    [reported] = [f for f in json.loads(proc.stdout)["findings"] if f["id"] == finding["id"]]
+    assert reported["remediation"] == finding["remediation"]
+
+
 def damage_missing(fs: Path, lab: Lab) -> None:
     (fs / "pause").rename(lab.dir / "pause.gone")
 
@@ -157,6 +178,7 @@ def test_restore_from_blob_repairs_without_touching_pods(
     assert str(snap.fs_dir) in restore["command"] and finding["evidence"]["blob"] in restore["command"]
     assert restore["proven"].endswith(test_restore_from_blob_repairs_without_touching_pods.__name__)
 
+    assert_same_fix_everywhere(lab, finding)
     run_printed(restore["command"], tools_path)
 
     assert new_sandbox(lab) == ""
@@ -195,6 +217,7 @@ def test_remove_sandboxes_then_rmi_and_pull_recreates_the_snapshot(
     steps = finding["remediation"]
     proven = [s for s in steps if s["proven"] == snapshot_remedy.PROVEN_RECREATE]
     assert [s["disrupts_pods"] for s in proven] == [True, False]
+    assert [s["disrupts_pods"] for s in steps if "kubectl drain" in (s["command"] or "")] == [True]
     assert set(running_pods(lab)) <= set(proven[0]["command"].split())
     unproven = [s for s in steps[1:] if s["command"] and not s["proven"]]
     assert all("kubectl" in s["command"] or "kubelet" in s["command"] for s in unproven)
@@ -321,6 +344,11 @@ def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_pa
     [finding] = findings(doc, "snapshot.entrypoint-missing")
     assert code == 2 and finding["evidence"]["from"] == "image config"
     assert "layer" in findings(doc, "snapshot.layers-discarded")[0]["title"]
+    walk = RunbookSession(load_catalog(dirs=[BUILTIN_DIR]).get("pod-sandbox-create"))
+    node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
+    walk_runbook(walk, node, {"which-error": "pause-missing"})
+    assert walk.current.id == "pause-snapshot-damaged"
+    assert [f.id for f in walk.decisive_findings()] == ["snapshot.entrypoint-missing"]
     ran = follow_until_restore(lab, finding, tools_path)
     assert [s["proven"] for s in ran] == [snapshot_remedy.PROVEN_FETCH] * 2
     restore_as_printed(lab, tools_path)
@@ -331,10 +359,15 @@ def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_pa
     assert code == 0 and not [f for f in doc["findings"] if f["severity"] in ("warning", "critical")]
 
 
-def test_every_proven_step_names_a_test_that_exists() -> None:
-    proofs = [v for k, v in vars(snapshot_remedy).items() if k.startswith("PROVEN_")]
-    assert len(proofs) == 4
-    for node_id in proofs:
-        path, _, name = node_id.partition("::")
+@pytest.mark.parametrize("module", ["probes.builtin.snapshots", "probes.remedies.snapshots"])
+def test_every_step_with_a_command_is_proven_or_says_it_is_not(module: str) -> None:
+    """Each seed 002 step names the test above that runs it, or its text says it was not tested and why."""
+    calls = remedy_calls(module)
+    assert all(proven for _line, proven in calls), calls
+    assert calls or module == "probes.builtin.snapshots"  # its steps come from probes.remedies
+    for _line, proven in calls:
+        path, _, name = proven.partition("::")
         tree = ast.parse((REPO / path).read_text())
-        assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, node_id
+        assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, proven
+    source = (REPO / (module.replace(".", "/") + ".py")).read_text()
+    assert source.count("untested(") >= (3 if module.endswith("remedies.snapshots") else 1)

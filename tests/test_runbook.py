@@ -213,6 +213,27 @@ def result(probe: str, *ids_and_severities: tuple[str, Severity], status=ProbeSt
             [],
             id="below-at-least-ignored",
         ),
+        pytest.param(
+            [result("runtime", status=ProbeStatus.ERROR)],
+            "nodedoc.could-not-run",
+            [],
+            id="error-is-no-all-clear",
+        ),
+        pytest.param(
+            [result("runtime", ("runtime.ok", Severity.OK)), result("snapshots", status=ProbeStatus.SKIPPED)],
+            "nodedoc.could-not-run",
+            [],
+            id="one-probe-skipped-is-no-all-clear",
+        ),
+        pytest.param(
+            [
+                result("snapshots", status=ProbeStatus.ERROR),
+                result("runtime", ("runtime.unreachable", Severity.CRITICAL)),
+            ],
+            "broken",
+            ["runtime.unreachable"],
+            id="a-finding-still-decides",
+        ),
     ],
 )
 def test_walk_branches_on_findings(tmp_path: Path, results, conclusion: str, matched: list[str]) -> None:
@@ -229,6 +250,36 @@ def test_walk_branches_on_findings(tmp_path: Path, results, conclusion: str, mat
     assert end.id == conclusion and seen == ["ask", "probe", conclusion]
     assert session.records[1].matched == matched
     assert [f.id for f in session.decisive_findings()] == matched
+
+
+def test_could_not_run_goes_to_the_runbooks_own_unavailable_step_when_it_has_one(tmp_path: Path) -> None:
+    text = GOOD.replace('otherwise = "fine"', 'otherwise = "fine"\nunavailable = "broken"')
+    runbook = load_runbook(write(tmp_path, "tiny.toml", text), PROBES)
+    failed = [result("runtime", status=ProbeStatus.ERROR)]
+    end = walk(RunbookSession(runbook), node=None, answers={"ask": "a"}, runner=lambda _n, _ids: failed)
+    assert end.id == "broken"
+
+
+def test_the_cli_exits_3_at_the_could_not_run_conclusion(tmp_path: Path) -> None:
+    """A probe step whose probe errors ends at "Verdict unknown", exit 3, never at "No fault found"."""
+    user = tmp_path / "config" / "nodedoc" / "runbooks"
+    user.mkdir(parents=True)
+    write(user, "tiny.toml", GOOD.replace('probes = ["runtime"]', 'probes = ["snapshots"]'))
+    root = tmp_path / "root"
+    (root / "io.containerd.metadata.v1.bolt" / "meta.db").mkdir(parents=True)  # unreadable: a directory
+    out = nodedoc(
+        "runbook",
+        "run",
+        "tiny",
+        "--containerd-root",
+        str(root),
+        "--answer",
+        "ask=a",
+        env={"XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "Verdict unknown: a probe could not run" in out.stdout and "No fault found" not in out.stdout
+    assert "snapshots: error (bolt file" in out.stdout
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,14 @@ def test_pod_detail_healthy(compare) -> None:
     assert compare("healthy", press=["p", "enter"])
 
 
+def test_pod_detail_damaged_snapshot(compare) -> None:
+    """Pod detail of lab-pod-0 on the damaged-snapshot recording: the pause layer #1 "damaged" with "/pause
+    missing", and under it the fix the findings screen gives, once for the two findings that share it
+    (snapshot.entrypoint-missing, snapshot.files-missing): the tar restore of the member pause from the
+    node's blob into snapshots/1/fs."""
+    assert compare("damaged-snapshot", press=["p", "enter"])
+
+
 def test_snapshots_damaged(compare) -> None:
     """Damaged snapshot after V (verify all): the pause layer's snapshot marked "damaged" in the tree; the
     detail pane lists "/pause missing" in red; the file browser shows a red ✗ row "pause" (missing)."""

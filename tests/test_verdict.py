@@ -128,12 +128,16 @@ def result(
             0,
             id="not-applicable-keeps-the-verdict",
         ),
+        pytest.param(
+            [result(ProbeStatus.SKIPPED, not_applicable=True, probe="q")], 3, id="nothing-checked-is-unknown"
+        ),
     ],
 )
 def test_exit_code_order(results, code):
     doc = build_report(NodeContext(containerd_root=Path("/nonexistent")), results, containers=NO_CONTAINERS)
     assert exit_code(doc) == code
     assert doc["verdict"]["unknown"] is (code == 3 or any(r.could_not_run for r in results))
+    assert doc["verdict"]["nothing_checked"] is all(r.not_applicable for r in results)
 
 
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
@@ -156,6 +160,13 @@ def test_every_writer_says_which_probes_could_not_run(fmt):
     assert "could not run" in head
     if fmt == "html":
         assert '<section class="finding critical unknown">' in head
+
+
+def test_post_mortem_check_of_only_live_probes_checks_nothing_and_says_so(tmp_path):
+    proc = nodedoc("--containerd-root", str(tmp_path), "check", "--probe", "runtime", "--probe", "runc")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "UNKNOWN  no probe ran: none of those selected applies to this run" in proc.stdout
+    assert "No problems found" not in proc.stdout and "runtime not applicable" in proc.stdout
 
 
 # -- a metadata database nodedoc cannot read ------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from probes.api import ProbeResult
+from probes.api import Finding, ProbeResult
 from probes.readers.cri.runtime import RuntimeFacts
 from probes.readers.cri.sandboxes import ContainerView, SandboxView
 from probes.readers.disk.catalog import SnapshotCatalog, SnapshotRow, VerifyResult
@@ -56,10 +56,12 @@ class CatalogRead(Message):
 
 @dataclass
 class SnapshotChainRead(Message):
-    """A pod's snapshot and its parents, newest first; ``verified`` once they have been checked."""
+    """A pod's snapshot and its parents, newest first; ``verified`` once they have been checked, and
+    ``fixes`` (the snapshots probe's findings about them) when a layer is not ok."""
 
     chain: list[SnapshotRow]
     verified: dict[int, VerifyResult] | None = None
+    fixes: list[Finding] | None = None
 
 
 @dataclass

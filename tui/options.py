@@ -41,6 +41,16 @@ def endpoint(text: str) -> str:
     return text
 
 
+def directory(text: str) -> Path:
+    """A directory named on the command line: it must exist (a typo is an error, not a node with no data)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text}: {'not a directory' if path.exists() else 'no such directory'}"
+        )
+    return path
+
+
 def output_file(text: str) -> str:
     """A file nodedoc will write: not a directory, and in a directory that exists."""
     path = Path(text)
@@ -68,14 +78,14 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     )
     group.add_argument(
         "--containerd-root",
-        type=Path,
+        type=directory,
         default=default,
         metavar="DIR",
         help="containerd root (alone: post-mortem mode on a copy of /var/lib/containerd)",
     )
     group.add_argument(
         "--containerd-state",
-        type=Path,
+        type=directory,
         default=default,
         metavar="DIR",
         help="containerd state directory (default from the runtime or its config)",
@@ -84,12 +94,12 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
         "--containerd-config",
         default=default,
         metavar="FILE",
-        help="containerd's config.toml, a host path (default: the running containerd's --config, else the "
-        "standard locations)",
+        help="containerd's config.toml: a host path, or a path under --host-root as given (default: the running "
+        "containerd's --config, else the standard locations)",
     )
     group.add_argument(
         "--host-root",
-        type=Path,
+        type=directory,
         default=None if top else argparse.SUPPRESS,
         metavar="DIR",
         help="the host's / mounted here (nodedoc in a debug pod: --host-root /host)",
@@ -134,16 +144,26 @@ def host_root_from_args(args: argparse.Namespace) -> Path:
     return Path("/")
 
 
+def as_host_path(given: str, host_root: Path) -> str:
+    """A file named on the command line as the host sees it: a path under ``host_root`` loses that prefix."""
+    try:
+        inside = Path(given).resolve().relative_to(Path(host_root).resolve())
+    except (OSError, ValueError):
+        return given  # already a host path
+    return "/" + str(inside) if Path(host_root).resolve() != Path("/") else given
+
+
 def node_from_args(args: argparse.Namespace) -> NodeContext:
     options = {}
+    host_root = host_root_from_args(args)
     if getattr(args, "containerd_config", None):
-        options["containerd_config"] = args.containerd_config
+        options["containerd_config"] = as_host_path(args.containerd_config, host_root)
     return NodeContext(
         options=options,
         endpoint=getattr(args, "endpoint", None),
         containerd_root=getattr(args, "containerd_root", None),
         containerd_state=getattr(args, "containerd_state", None),
-        host_root=host_root_from_args(args),
+        host_root=host_root,
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
         name=getattr(args, "node_name", None),
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from probes.api import Finding, ProbeResult, Severity, sort_worst_first, worst
+from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first, worst
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from tui.redact import not_redacted, redact_document
@@ -42,12 +42,16 @@ def node_facts(node: NodeContext) -> dict[str, str]:
         hostname = node.host_path("/etc/hostname").read_text().strip()
     except OSError:
         pass
-    return {
-        "name": node.node_name(),
-        "hostname": hostname or socket.gethostname(),
-        "kernel": platform.release(),
-        "os": os_name,
-    }
+    if not node.foreign_root:
+        kernel, hostname = platform.release(), hostname or socket.gethostname()
+    else:
+        # Another tree's node: its kernel is what its procfs says, never this machine's.
+        try:
+            kernel = (node.proc_root / "sys/kernel/osrelease").read_text().strip()
+        except OSError:
+            kernel = "unknown (no procfs under the host root)"
+        hostname = hostname or "unknown"
+    return {"name": node.node_name(), "hostname": hostname, "kernel": kernel, "os": os_name}
 
 
 def runtime_section(node: NodeContext) -> dict[str, Any]:
@@ -162,13 +166,16 @@ def verdict(results: list[ProbeResult]) -> dict[str, Any]:
 
     A probe that errored, timed out or could not look where it should have leaves the verdict unknown:
     "nothing found" from the others is not an all-clear. A probe that does not apply to this run
-    (post-mortem mode, a copied tree with no processes) does not.
+    (post-mortem mode, a copied tree with no processes) does not, unless no probe ran at all: then
+    nothing was checked (``nothing_checked``) and the verdict is unknown too.
     """
     findings = [f for r in results for f in r.findings]
     missing = [r for r in results if r.could_not_run]
+    nothing_checked = bool(results) and not any(r.status is ProbeStatus.OK for r in results)
     return {
         "worst": str(worst(findings)),
-        "unknown": bool(missing),
+        "unknown": bool(missing) or nothing_checked,
+        "nothing_checked": nothing_checked,
         "could_not_run": [
             {"id": r.probe, "title": r.title, "status": str(r.status), "reason": r.reason} for r in missing
         ],
@@ -186,9 +193,13 @@ def could_not_run_text(ids: list[str]) -> str:
 
 
 def could_not_run_line(doc: dict[str, Any]) -> str:
-    """:func:`could_not_run_text` for a report document, "" when every probe ran."""
+    """Why the report's verdict is unknown, in one line; "" when it is not."""
     missing = could_not_run(doc)
-    return could_not_run_text([p["id"] for p in missing]) if missing else ""
+    if missing:
+        return could_not_run_text([p["id"] for p in missing])
+    if (doc.get("verdict") or {}).get("nothing_checked"):
+        return "no probe ran: none of those selected applies to this run"
+    return ""
 
 
 def exit_code(doc: dict[str, Any]) -> int:
@@ -199,7 +210,7 @@ def exit_code(doc: dict[str, Any]) -> int:
     severity = worst([Finding.from_dict(f) for f in doc["findings"]])
     if severity is Severity.CRITICAL:
         return 2
-    if could_not_run(doc):
+    if could_not_run_line(doc):
         return 3
     return 1 if severity is Severity.WARNING else 0
 
@@ -223,10 +234,10 @@ def render_text(doc: dict[str, Any], console: Any) -> None:
     if runtime.get("name"):
         head += f" · {runtime['name']} {runtime['version']} (CRI {runtime['api_version']})"
     console.print(escape(head), style="bold", highlight=False)
-    missing = could_not_run(doc)
-    if missing:
+    missing, unknown = could_not_run(doc), could_not_run_line(doc)
+    if unknown:
         console.print(
-            f"[bold red]{'UNKNOWN':<8}[/] [bold]{escape(could_not_run_line(doc))}[/]: the verdict is unknown, "
+            f"[bold red]{'UNKNOWN':<8}[/] [bold]{escape(unknown)}[/]: the verdict is unknown, "
             "not an all-clear",
             highlight=False,
             soft_wrap=True,
@@ -236,10 +247,10 @@ def render_text(doc: dict[str, Any], console: Any) -> None:
                 f"         {escape(p['id'])}: {escape(p['reason'])}", highlight=False, soft_wrap=True
             )
     if not any(f["severity"] in ("warning", "critical") for f in findings):
-        if missing:
-            console.print("No problems found by the probes that ran.", style="yellow")
-        else:
+        if not unknown:
             console.print("No problems found.", style="green")
+        elif missing:
+            console.print("No problems found by the probes that ran.", style="yellow")
     for f in findings:
         style = SEVERITY_STYLE[f["severity"]]
         label = f"[{style}]{f['severity'].upper():<8}[/] [bold]{escape(f['id'])}[/]"
@@ -348,7 +359,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out.append(f"Runtime not reachable: {rt['error']}")
     if doc.get("redaction"):
         out += ["", f"_{_redaction_line(doc)}_"]
-    if could_not_run(doc):
+    if could_not_run_line(doc):
         out += ["", f"## Verdict unknown: {could_not_run_line(doc)}", ""]
         out += [f"- **{p['id']}** ({p['status']}): {p['reason']}" for p in could_not_run(doc)]
         out += ["", "Nothing found by the other probes is an all-clear for what these look at."]

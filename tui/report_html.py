@@ -158,7 +158,7 @@ def _unknown(doc: dict[str, Any]) -> str:
     from tui.report import could_not_run, could_not_run_line
 
     missing = could_not_run(doc)
-    if not missing:
+    if not could_not_run_line(doc):
         return ""
     items = "".join(
         f"<li><code>{_e(p['id'])}</code> ({_e(p['status'])}): {_e(p['reason'])}</li>" for p in missing

@@ -4,7 +4,9 @@ A runbook has an id, a title, the symptoms it is for, and steps keyed by id. Eac
 
 - ``question``: ``ask`` with ``choices`` (``{id, label, next}``);
 - ``probe``: runs ``probes`` and branches on which findings appeared (``branches`` of ``{when, next}``,
-  first match wins, then ``otherwise``; ``unavailable`` when none of the probes could run);
+  first match wins, then ``otherwise``). When no branch matched and a probe could not run (or none of
+  them ran), the step goes to its ``unavailable`` step, else to the built-in :data:`COULD_NOT_RUN`
+  conclusion: never to ``otherwise``'s "no fault found" on what was not looked at;
 - ``instruction``: ``text`` and exact ``commands`` to run or look at, then ``next``;
 - ``conclusion``: ``diagnosis``, ``severity``, ``summary``, ``remediation`` and ``references``; with
   ``remediation_from`` (finding ids, ``*`` globs) its remediation is those findings' own steps, concrete
@@ -147,6 +149,8 @@ class Runbook:
     source: Path
 
     def step(self, step_id: str) -> Step:
+        if step_id == COULD_NOT_RUN.id and step_id not in self.steps:
+            return COULD_NOT_RUN
         try:
             return self.steps[step_id]
         except KeyError:
@@ -474,6 +478,22 @@ class StepRecord:
         )
 
 
+#: Where a probe step goes when a probe it needs could not run and the runbook names no ``unavailable``.
+COULD_NOT_RUN = Step(
+    id="nodedoc.could-not-run",
+    kind="conclusion",
+    title="A probe this step needs could not run",
+    diagnosis="Verdict unknown: a probe could not run",
+    severity=Severity.WARNING,
+    summary=(
+        "No branch matched, but at least one probe of the last step errored, timed out, could not look "
+        "where it should, or does not apply to this run: nothing it would have found is ruled out. The "
+        "probe results on the path say which and why; fix that (run nodedoc as root, start the runtime, "
+        "name --containerd-root or --host-root) and walk the runbook again."
+    ),
+)
+
+
 def choose_branch(step: Step, results: list[ProbeResult]) -> tuple[str, list[str]]:
     """Where a probe step goes with these results, and the ids of the findings that decided it."""
     findings = [f for r in results for f in r.findings]
@@ -481,8 +501,10 @@ def choose_branch(step: Step, results: list[ProbeResult]) -> tuple[str, list[str
         hits = [f for f in findings if branch.matches(f)]
         if hits:
             return branch.next, sorted({f.id for f in hits})
-    if step.unavailable and results and all(r.status is not ProbeStatus.OK for r in results):
-        return step.unavailable, []
+    if any(r.could_not_run for r in results) or (
+        results and all(r.status is not ProbeStatus.OK for r in results)
+    ):
+        return step.unavailable or COULD_NOT_RUN.id, []
     return step.otherwise, []
 
 

@@ -24,37 +24,36 @@ from probes.api import (
     Severity,
     untested,
 )
+from probes.deprecation_fixes import fixes
+from probes.errors import NodedocError
 from probes.node import NodeContext
 from probes.readers.host import binaries
+from probes.readers.host.config_lint import misplaced_in_v3, removed_settings
 from probes.readers.host.containerd_config import ContainerdConfig, read_cni
 from probes.readers.host.kubelet_config import KubeletConfig
 from probes.readers.host.kubelet_config import read as read_kubelet
+from probes.readers.host.registry_migration import registry_migration
 from probes.readers.host.systemd_unit import search_path
-from probes.versions import Version
+from probes.versions import Version, try_parse
 
-CERTS_DIR = "/etc/containerd/certs.d"
+RELEASES = "https://github.com/containerd/containerd/blob/main/RELEASES.md#deprecated-config-properties"
+#: Why each kind of registry migration step was not run on the lab.
+MIGRATION_WHY = {"write": CHANGES_MACHINE, "edit": BY_HAND, "credentials": NO_KUBELET, "restart": NO_SYSTEMD}
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
+    """The version of the containerd that reads this config: the live runtime's when it answers (it may not be
+    the binary on PATH, as on a node mid-upgrade), else the binary the unit's PATH finds."""
+    if not node.post_mortem:
+        try:
+            facts = node.runtime_facts()
+        except NodedocError:
+            facts = None
+        if facts is not None and facts.name == "containerd" and try_parse(facts.version):
+            return try_parse(facts.version)
     unit = node.containerd_unit()
     path = binaries.which(node.host_root, "containerd", search_path(unit))
     return node.binary("containerd", path).version if path else None
-
-
-def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> str:
-    """The hosts.toml that replaces a deprecated ``mirrors`` / ``configs.tls`` entry for one registry."""
-    server = "https://registry-1.docker.io" if registry == "docker.io" else f"https://{registry}"
-    lines = [] if registry == "*" else [f'server = "{server}"', ""]
-    for endpoint in mirror.get("endpoint", []) or []:
-        lines.append(f'[host."{endpoint}"]')
-        lines.append('  capabilities = ["pull", "resolve"]')
-        if tls.get("insecure_skip_verify"):
-            lines.append("  skip_verify = true")
-        if tls.get("ca_file"):
-            lines.append(f'  ca = "{tls["ca_file"]}"')
-        if tls.get("cert_file") and tls.get("key_file"):
-            lines.append(f'  client = [["{tls["cert_file"]}", "{tls["key_file"]}"]]')
-    return "\n".join(lines) + "\n"
 
 
 class ConfigProbe(Probe):
@@ -112,6 +111,8 @@ class ConfigProbe(Probe):
         findings += self._images(config, subject, facts)
         findings += self._cni(node, config, kubelet, subject, facts)
         findings += self._flags(config, subject)
+        findings += self._removed(config, _containerd_version(node), subject)
+        findings += self._misplaced(config, subject)
         return Outcome(findings=findings, facts=facts)
 
     def _source(self, config: ContainerdConfig) -> Finding:
@@ -177,84 +178,40 @@ class ConfigProbe(Probe):
                     ],
                 )
             ]
-        if config.version == 1 and ctd.release[0] >= 2:
+        if config.version < 3 and ctd.release[0] >= 2:
             return [
                 self.finding(
-                    "config.version-old",
-                    Severity.WARNING,
-                    "Config version 1 with containerd 2.x",
-                    f"{config.path} has no `version = 2`/`3` line; containerd {ctd.raw} expects a newer format.",
+                    "config.migrated-in-memory",
+                    Severity.INFO,
+                    f"Version {config.version} config on containerd {ctd.upstream}: migrated at every start",
+                    f"containerd {ctd.raw} reads {config.path} (version {config.version}) by migrating it to version 3 in "
+                    'memory each time it starts (its log: "Configuration migrated from version '
+                    f'{config.version}"). It works; writing the migrated file out makes what runs the same as what '
+                    "you read.",
                     subject=subject,
                     evidence={"version": config.version, "containerd": ctd.raw},
                     remediation=[
                         untested(
-                            "Migrate the config",
-                            f"containerd config migrate > {config.path}.new",
-                            REPLACES_CONFIG,
+                            "Write the version 3 form next to it with the 2.x binary, compare, then replace the file",
+                            f"containerd --config {config.path} config migrate > {config.path}.v3",
+                            "the upgrade test runs it with the lab's paths, not as printed",
                         )
+                    ],
+                    references=[
+                        "https://github.com/containerd/containerd/blob/main/docs/PLUGINS.md#version-header"
                     ],
                 )
             ]
         return []
 
     def _registry(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
-        registry, table = config.registry()
-        deprecated = {k: registry[k] for k in ("mirrors", "configs", "auths") if registry.get(k)}
-        if not deprecated:
+        migration = registry_migration(config)
+        if migration is None:
             return []
         entry = knowledge.issue("containerd-deprecated-registry-config")
-        config_path = registry.get("config_path")
-        mirrors = deprecated.get("mirrors", {}) if isinstance(deprecated.get("mirrors"), dict) else {}
-        configs = deprecated.get("configs", {}) if isinstance(deprecated.get("configs"), dict) else {}
-        tls_conflict = [name for name, c in configs.items() if isinstance(c, dict) and c.get("tls")]
-        certs = config_path or CERTS_DIR
-        steps = []
-        for name in sorted(set(mirrors) | set(tls_conflict)):
-            folder = "_default" if name == "*" else name
-            tls = configs.get(name, {}).get("tls", {}) if isinstance(configs.get(name), dict) else {}
-            body = hosts_toml(
-                name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
-            )
-            steps.append(
-                untested(
-                    f"Write {certs}/{folder}/hosts.toml for {name}",
-                    f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
-                    SHOWS_ONLY,
-                )
-            )
-        steps.append(
-            untested(
-                f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
-                f'config_path = "{certs}"',
-                f"$EDITOR {config.edit_target}",
-                BY_HAND,
-            )
-        )
-        if "auths" in deprecated or any(isinstance(c, dict) and c.get("auth") for c in configs.values()):
-            steps.append(
-                untested(
-                    "Registry credentials have no hosts.toml form: use imagePullSecrets or a kubelet "
-                    "credential provider",
-                    "kubectl create secret docker-registry <name> ...",
-                    NO_KUBELET,
-                )
-            )
-        if config.flavour != "containerd":
-            steps.insert(
-                0,
-                untested(
-                    f"On {config.flavour}, mirrors belong in registries.yaml, which it turns into hosts.toml",
-                    f"$EDITOR /etc/rancher/{config.flavour}/registries.yaml",
-                    BY_HAND,
-                ),
-            )
-        steps.append(
-            untested(
-                "Restart containerd and check no deprecation remains",
-                "systemctl restart containerd && ctr deprecations list",
-                NO_SYSTEMD,
-            )
-        )
+        table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
+        mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
+        steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
         evidence = {
             "table": table,
             "set": sorted(deprecated),
@@ -523,3 +480,75 @@ class ConfigProbe(Probe):
                     )
                 )
         return found
+
+    # -- what containerd 2.x does differently (see probes.readers.host.config_lint) --------------------
+
+    def _removed(
+        self, config: ContainerdConfig, containerd: Version | None, subject: dict[str, Any]
+    ) -> list[Finding]:
+        found = []
+        on_2 = containerd is not None and containerd.release[0] >= 2
+        for setting in removed_settings(config):
+            fix = fixes()[setting.deprecation]
+            effect = (
+                f'containerd {containerd.raw if containerd else ""} ignores it (its log says "Ignoring unknown key in '
+                'TOML for plugin"), so the setting has no effect'
+                if on_2
+                else "containerd 2.0 removed it: after the upgrade it is ignored and the setting has no effect"
+            )
+            found.append(
+                self.finding(
+                    "config.removed-setting",
+                    Severity.WARNING,
+                    f"{setting.key} was removed in containerd 2.0",
+                    f"[{setting.table}] {setting.key} = {setting.value!r} ({fix.what}, deprecated since {fix.deprecated}): "
+                    f"{effect}. {fix.fix}",
+                    subject={**subject, "setting": f"{setting.table}.{setting.key}"},
+                    evidence={
+                        "table": setting.table,
+                        "key": setting.key,
+                        "value": setting.value,
+                        "deprecation": f"io.containerd.deprecation/{setting.deprecation}",
+                        "containerd": containerd.raw if containerd else None,
+                    },
+                    remediation=[
+                        untested(
+                            f"In [{setting.table}] of {config.edit_target}: {fix.fix}",
+                            f"$EDITOR {config.edit_target}",
+                            BY_HAND,
+                        )
+                    ],
+                    references=[*fix.references, RELEASES][:3],
+                )
+            )
+        return found
+
+    def _misplaced(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+        misplaced = misplaced_in_v3(config)
+        if not misplaced:
+            return []
+        old = config.table_name("io.containerd.grpc.v1.cri")
+        moves = "; ".join(f"{m.key} → [{m.belongs_in}]" for m in misplaced)
+        return [
+            self.finding(
+                "config.v2-table-in-v3",
+                Severity.WARNING,
+                "Version 3 config sets CRI keys where containerd 2.x does not read them",
+                f"{config.path} is version 3, where [{old}] holds only the streaming server's settings; containerd "
+                f"2.x ignores the rest there without a word (SystemdCgroup there leaves runc on cgroupfs). Move: {moves}.",
+                subject={**subject, "table": old},
+                evidence={
+                    "table": old,
+                    "keys": [m.key for m in misplaced],
+                    "belongs_in": [m.belongs_in for m in misplaced],
+                },
+                remediation=[
+                    untested(
+                        f"In {config.edit_target}: move each key to the table named, then check what containerd reads",
+                        f"$EDITOR {config.edit_target} && containerd --config {config.path} config dump",
+                        BY_HAND,
+                    )
+                ],
+                references=["https://github.com/containerd/containerd/blob/main/docs/cri/config.md"],
+            )
+        ]

@@ -132,7 +132,7 @@ class HostProbe(Probe):
         facts["overlay"] = overlay
         found = []
         if not overlay:
-            release = os.uname().release
+            release = read_sysctl(node, "kernel.osrelease") or os.uname().release  # the node's kernel
             module = node.host_path(f"/lib/modules/{release}/kernel/fs/overlayfs")
             loadable = module.is_dir() and any(module.glob("overlay.ko*"))
             found.append(

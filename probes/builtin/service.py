@@ -2,8 +2,9 @@
 
 Catches the unit that kills every container when containerd restarts (KillMode), the unit that starts one
 binary while PATH finds another (seed 001: /usr/bin vs /usr/local/bin), a shim or runc of another version
-than the containerd that uses it. Where systemd does not run (k3s/RKE2 supervise containerd themselves;
-containers), unit findings are only informational and the binaries are still checked.
+than the containerd that uses it. Where this machine's own / has no systemd (k3s/RKE2 supervise containerd
+themselves; containers), unit findings are only informational and the binaries are still checked; a foreign
+--host-root's unit is judged at full severity, as what systemd there would start.
 """
 
 from __future__ import annotations

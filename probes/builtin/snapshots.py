@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity, untested
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
 from probes.readers.disk.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
@@ -303,9 +303,13 @@ class SnapshotsProbe(Probe):
                     subject=subject,
                     evidence={"reason": result.reason},
                     remediation=[
-                        Remedy(
-                            "Remove the image and pull it again so the blob is fetched anew",
-                            f"crictl rmi {subject['image']} && crictl pull {subject['image']}",
+                        untested(
+                            "Fetch the blob anew: remove the corrupt one from the content store, then fetch "
+                            "the image's content again from its registry",
+                            f"ctr --namespace {info.record.namespace or 'k8s.io'} content rm "
+                            f"{subject['layer_digest']} && ctr --namespace {info.record.namespace or 'k8s.io'} "
+                            f"content fetch {subject['image']}",
+                            "no lab test corrupts a layer blob yet",
                         )
                     ],
                 )

@@ -20,7 +20,7 @@ import shlex
 import stat
 from pathlib import Path
 
-from probes.api import Remedy
+from probes.api import NO_KUBELET, Remedy, untested
 from probes.readers.disk.layer_verify import Difference, LayerCheck
 
 DEFAULT_ENDPOINT = "unix:///run/containerd/containerd.sock"
@@ -139,27 +139,29 @@ def recreate_snapshot(
     node = shlex.quote(node_name or "NODE")
     named = [i for i in images if not i.startswith("sha256:")] or images
     steps = [
-        Remedy(
-            f"Alternative, which stops every pod using snapshot {snapshot_id}: recreate it. Removing and "
+        untested(
+            f"Alternative, which stops the pods on this node: recreate snapshot {snapshot_id}. Removing and "
             "pulling the image alone changes nothing while pods hold the snapshot: containerd keeps a "
             f"committed snapshot that an active one has as its parent, and the pull reuses it under the same "
             f"chain ID ({chain_id}), damaged. First drain the node ({node_name or 'NODE'} is this machine's "
             f"hostname; use the Kubernetes node name if it differs)",
             f"kubectl drain {node} --ignore-daemonsets --delete-emptydir-data",
+            NO_KUBELET,
             disrupts_pods=True,
         ),
-        Remedy(
-            "Stop the kubelet, so it does not start the DaemonSet pods again on the damaged snapshot",
+        untested(
+            "Stop the kubelet, so it does not start the DaemonSet pods again on the damaged snapshot "
+            "(running containers keep running)",
             "systemctl stop kubelet",
-            disrupts_pods=True,
+            NO_KUBELET,
         ),
     ]
     if sandbox_ids:
         ids = " ".join(shlex.quote(i) for i in sandbox_ids)
         steps.append(
             Remedy(
-                f"Remove every pod sandbox that uses snapshot {snapshot_id} ({len(sandbox_ids)}; their "
-                "containers go with them)",
+                f"Remove every pod sandbox that uses snapshot {snapshot_id} ({len(sandbox_ids)}): this stops "
+                "and deletes those pods, their containers with them",
                 f"{cri} stopp {ids} && {cri} rmp {ids}",
                 disrupts_pods=True,
                 proven=PROVEN_RECREATE,
@@ -171,16 +173,17 @@ def recreate_snapshot(
         steps.append(
             Remedy(
                 f"Remove the image: with nothing holding snapshot {snapshot_id} any more containerd deletes it; "
-                "the pull then unpacks the layer afresh from the registry",
+                "the pull then unpacks the layer afresh from the registry (no running pod uses it by now)",
                 f"{cri} rmi {names} && {pulls}",
                 disrupts_pods=False,
                 proven=PROVEN_RECREATE,
             )
         )
     steps.append(
-        Remedy(
-            "Start the kubelet and let pods schedule here again",
+        untested(
+            "Start the kubelet and let pods schedule here again (it starts the node's pods anew)",
             f"systemctl start kubelet && kubectl uncordon {node}",
+            NO_KUBELET,
         )
     )
     return steps
@@ -202,7 +205,7 @@ def bring_layers_back(
         steps.append(
             Remedy(
                 f"Pull {image} again so the node has its image record (the pull reuses the existing snapshot, so "
-                "it neither repairs it nor fetches the layer)",
+                "it neither repairs it nor fetches the layer; running pods untouched)",
                 f"{crictl(endpoint)} pull {shlex.quote(image)}",
                 proven=PROVEN_REPULL,
             )
@@ -212,13 +215,14 @@ def bring_layers_back(
     steps += [
         Remedy(
             f"Fetch {image}'s layer blobs back into the content store from its registry"
-            + (f" (with the registry hosts of CRI's config_path, {hosts_dir})" if hosts_dir else ""),
+            + (f" (with the registry hosts of CRI's config_path, {hosts_dir})" if hosts_dir else "")
+            + "; running pods untouched",
             f"{ctr(socket, namespace)} content fetch{hosts} {shlex.quote(image)}",
             proven=PROVEN_FETCH,
         ),
         Remedy(
             "Check again: with the blobs back nodedoc compares each layer with its snapshot and prints the "
-            "restore command for exactly the damaged paths (run it, then check once more)",
+            "restore command for exactly the damaged paths (run it, then check once more); it only reads",
             shlex.join(["nodedoc", *nodedoc_args, "check", "--probe", "snapshots"]),
             proven=PROVEN_FETCH,
         ),

@@ -20,7 +20,7 @@ from probes.api import Severity
 from probes.errors import NodedocError
 from tui.options import add_node_options, node_from_args, output_file
 from tui.report import SEVERITY_STYLE, build_report, render, write_private
-from tui.runbook import RunbookError, RunbookSession, Step, load_catalog, walk
+from tui.runbook import COULD_NOT_RUN, RunbookError, RunbookSession, Step, load_catalog, walk
 
 EXIT_FOR = {Severity.WARNING: 1, Severity.CRITICAL: 2}
 
@@ -204,4 +204,6 @@ def run_walk(args: argparse.Namespace) -> int:
         doc = build_report(node, run_probes(node), session=session.to_dict(), redact=not args.no_redact)
         write_private(args.report, render(doc, args.format))
         console.print(f"[dim]report written to {escape(args.report)}[/]")
+    if conclusion.id == COULD_NOT_RUN.id:
+        return 3  # the verdict is unknown, as for `nodedoc check`
     return EXIT_FOR.get(conclusion.severity, 0)

@@ -14,14 +14,17 @@ PROTO = Path("probes") / "readers" / "cri" / "cri.proto"
 GENERATED = ("cri_pb2.py", "cri_pb2.pyi", "cri_pb2_grpc.py")
 
 
-def generate(out_dir: Path) -> list[Path]:
-    """Compile cri.proto into ``out_dir/probes/readers/cri/`` and return the generated files."""
+def generate(out_dir: Path, proto: Path = PROTO) -> list[Path]:
+    """Compile ``proto`` (cri.proto unless named) into ``out_dir/<its folder>/`` and return the generated files.
+
+    The module names follow protoc's: ``<stem>_pb2.py``, ``<stem>_pb2.pyi``, ``<stem>_pb2_grpc.py``.
+    """
     from importlib import resources
 
     from grpc_tools import protoc
 
     out_dir = Path(out_dir).resolve()
-    target = out_dir / PROTO.parent
+    target = out_dir / proto.parent
     target.mkdir(parents=True, exist_ok=True)
     well_known = resources.files("grpc_tools") / "_proto"
     args = [
@@ -31,12 +34,12 @@ def generate(out_dir: Path) -> list[Path]:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
-        str(REPO_ROOT / PROTO),
+        str(REPO_ROOT / proto),
     ]
     rc = protoc.main(args)
     if rc != 0:
-        raise RuntimeError(f"protoc failed with exit code {rc} for {PROTO}")
-    paths = [target / name for name in GENERATED]
+        raise RuntimeError(f"protoc failed with exit code {rc} for {proto}")
+    paths = [target / name.replace("cri", proto.stem, 1) for name in GENERATED]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise RuntimeError(f"protoc did not write: {', '.join(missing)}")

@@ -93,10 +93,15 @@ class ContainerdConfig:
         """The file a person should edit to change a setting."""
         return self.template or self.path or "/etc/containerd/config.toml"
 
-    def _plugin(self, name: str) -> dict[str, Any]:
+    def plugin_table(self, name: str) -> dict[str, Any]:
+        """A plugin's table as written ({} when absent)."""
         plugins = self.data.get("plugins", {})
         value = plugins.get(name, {}) if isinstance(plugins, dict) else {}
         return value if isinstance(value, dict) else {}
+
+    def table_name(self, plugin: str, *path: str) -> str:
+        """The TOML table name of ``path`` in ``plugin``, quoted as this config's version writes it."""
+        return self._table(plugin, *path)
 
     def _quote(self, name: str) -> str:
         return f"'{name}'" if self.version >= 3 else f'"{name}"'
@@ -121,11 +126,11 @@ class ContainerdConfig:
         return data
 
     def _get(self, plugin: str, table: tuple[str, ...], key: str, default: Any) -> Setting:
-        value = self._dig(self._plugin(plugin), *table, key)
+        value = self._dig(self.plugin_table(plugin), *table, key)
         return Setting(default if value is None else value, self._table(plugin, *table), key, value is None)
 
     def default_runtime(self) -> str:
-        name = self._dig(self._plugin(self.runtime_plugin), "containerd", "default_runtime_name")
+        name = self._dig(self.plugin_table(self.runtime_plugin), "containerd", "default_runtime_name")
         return name if isinstance(name, str) and name else "runc"
 
     def runtime_option(self, key: str, default: Any = None) -> Setting:
@@ -164,11 +169,15 @@ class ContainerdConfig:
 
     def registry(self) -> tuple[dict[str, Any], str]:
         """The CRI registry table and its TOML table name."""
-        table = self._dig(self._plugin(self.images_plugin), "registry")
+        table = self._dig(self.plugin_table(self.images_plugin), "registry")
         return (table if isinstance(table, dict) else {}), self._table(self.images_plugin, "registry")
 
     def runtime_flag(self, key: str) -> Setting:
         return self._get(self.runtime_plugin, (), key, False)
+
+    def ignored_deprecations(self) -> Setting:
+        """``ignore_deprecation_warnings``: ids kept out of the CRI condition (still in the introspection list)."""
+        return self._get(self.runtime_plugin, (), "ignore_deprecation_warnings", [])
 
     def root(self) -> str:
         return str(self.data.get("root") or "/var/lib/containerd")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.errors import NodedocError
-from probes.versions import _GIT_DESCRIBE, Version, parse, try_parse
+from probes.versions import GIT_DESCRIBE, Version, parse, try_parse
 
 MAGIC = b"\xff Go buildinf:"
 _SENTINEL_LEN = 16
@@ -283,7 +283,7 @@ def _pick(candidates: list[str]) -> tuple[str, str] | None:
 
 
 def _git_describe(long: str, short: str) -> bool:
-    return bool(_GIT_DESCRIBE.match(long.lstrip("v")[len(short.lstrip("v")) :]))
+    return bool(GIT_DESCRIBE.match(long.lstrip("v")[len(short.lstrip("v")) :]))
 
 
 def _linked_version(
