@@ -44,6 +44,8 @@ class FleetScreen(Screen[None]):
     def __init__(self, fleet: Fleet) -> None:
         super().__init__()
         self.fleet = fleet
+        #: The group whose nodes and fix the detail pane shows.
+        self.shown: Group | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,11 +75,15 @@ class FleetScreen(Screen[None]):
         for node, why in self.fleet.not_checked:
             table.add_row(Text("unknown", style="bold magenta"), "not checked", why, node)
         if self.fleet.groups:
-            self.query_one("#fleet-group", Static).update(group_detail(self.fleet.groups[0]))
+            self.show_group(self.fleet.groups[0])
         table.focus()
+
+    def show_group(self, group: Group) -> None:
+        self.shown = group
+        self.query_one("#fleet-group", Static).update(group_detail(group))
 
     @on(DataTable.RowHighlighted)
     def show(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
         if key is not None and key.isdigit():
-            self.query_one("#fleet-group", Static).update(group_detail(self.fleet.groups[int(key)]))
+            self.show_group(self.fleet.groups[int(key)])

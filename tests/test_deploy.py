@@ -131,7 +131,9 @@ def as_daemonset(lab, image: str, container: dict, argv: list[str]) -> subproces
     discovery reads it; everything else nodedoc finds under /host by itself."""
     sc = container["securityContext"]
     assert sc["capabilities"]["drop"] == ["ALL"]
-    caps = [f"--cap-drop=CAP_{c}" for c in DEFAULT_CAPS] + [f"--cap-add=CAP_{c}" for c in sc["capabilities"]["add"]]
+    caps = [f"--cap-drop=CAP_{c}" for c in DEFAULT_CAPS] + [
+        f"--cap-add=CAP_{c}" for c in sc["capabilities"]["add"]
+    ]
     env = ["--env=NODE_NAME=lab-node", f"--env=CONTAINER_RUNTIME_ENDPOINT=unix:///host{lab.socket}"]
     return ctr(
         lab,
