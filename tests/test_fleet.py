@@ -17,7 +17,7 @@ from conftest import skip_or_fail
 
 from probes.node import NodeContext
 from tui.commands.demo import break_pod_network, pause_removed
-from tui.fleet import documents, merge, render
+from tui.fleet import merge, read_reports, render
 from tui.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -83,7 +83,7 @@ def test_reports_carry_the_node_name(reports) -> None:
 
 
 def test_merge_groups_by_cause(reports) -> None:
-    fleet = merge(documents([str(p) for p in reports.values()]))
+    fleet = merge(read_reports([str(p) for p in reports.values()]))
     host = NodeContext().node_name()
     by_key = {(g.finding, g.cause): g for g in fleet.groups}
     versions = {json.loads(p.read_text())["node"]["name"]: _containerd(p) for p in reports.values()}
@@ -111,7 +111,7 @@ def _containerd(path: Path) -> str:
 
 def test_formats_and_the_stream(reports, tmp_path) -> None:
     paths = [str(p) for p in reports.values()]
-    fleet = merge(documents(paths))
+    fleet = merge(read_reports(paths))
     assert json.loads(render(fleet, "json"))["schema"] == "nodedoc.fleet/v1"
     text = render(fleet, "text")
     assert text.startswith("3 node(s) read") and "snapshot.entrypoint-missing" in text
@@ -139,7 +139,7 @@ def test_unreadable_and_unknown_nodes_are_not_called_healthy(reports, tmp_path) 
     doc["verdict"] = {"could_not_run": [{"id": "snapshots", "reason": "meta.db unreadable"}]}
     (tmp_path / "x.json").write_text(json.dumps(doc))
     (tmp_path / "y.json").write_text("{")
-    fleet = merge(documents([str(tmp_path)]))
+    fleet = merge(read_reports([str(tmp_path)]))
     assert [n for n, _ in fleet.not_checked] == ["node-x", str(tmp_path / "y.json")]
     assert "node-x" not in fleet.to_dict()["healthy"]
     proc = subprocess.run(
@@ -158,7 +158,7 @@ def test_fleet_screen_walks_the_groups(reports) -> None:
 
     from tui.fleet_app import FleetApp
 
-    fleet = merge(documents([str(p) for p in reports.values()]))
+    fleet = merge(read_reports([str(p) for p in reports.values()]))
 
     async def walk() -> tuple[int, object, object]:
         app = FleetApp(fleet)

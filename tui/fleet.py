@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +23,8 @@ from probes.errors import NodedocError
 from tui.format import subject_line
 
 SCHEMA = "nodedoc.fleet/v1"
+#: From this many files on, they are parsed in worker processes, one per core.
+PARALLEL_FROM = 64
 _RANK = {s.value: s.rank for s in Severity}
 
 
@@ -102,28 +106,36 @@ class Fleet:
 # -- reading ------------------------------------------------------------------------------------------
 
 
-def documents(inputs: Iterable[str], stdin: IO[str] | None = None) -> Iterator[tuple[str, Any]]:
-    """(source, parsed JSON or the exception) for every report the inputs name."""
+def read_reports(inputs: Iterable[str], stdin: IO[str] | None = None) -> Iterator[NodeReport | Unreadable]:
+    """Every report the inputs name, reduced to what the merge needs. Files are read and parsed on every
+    core (a report is mostly facts the merge never looks at, and parsing is the cost); a stream in order."""
+    files: list[Path] = []
     for item in inputs:
         if item == "-":
             if stdin is None:
                 raise FleetError("- reads reports from standard input, and there is none")
-            yield from stream(stdin.read(), "<stdin>")
+            yield from (node_report(source, doc) for source, doc in stream(stdin.read(), "<stdin>"))
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*.json") if p.is_file())
+            files += sorted(p for p in path.rglob("*.json") if p.is_file())
         elif path.is_file():
-            files = [path]
+            files.append(path)
         else:
             raise FleetError(f"{item}: no such file or directory")
-        for file in files:
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                yield str(file), exc
-                continue
-            yield str(file), _parse(text)
+    if len(files) < PARALLEL_FROM:
+        yield from map(read_file, files)
+        return
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        yield from pool.map(read_file, files, chunksize=max(1, len(files) // (8 * (os.cpu_count() or 1))))
+
+
+def read_file(path: Path) -> NodeReport | Unreadable:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Unreadable(str(path), f"cannot read: {exc}")
+    return node_report(str(path), _parse(text))
 
 
 def stream(text: str, source: str) -> Iterator[tuple[str, Any]]:
@@ -159,9 +171,7 @@ def node_report(source: str, doc: Any) -> NodeReport | Unreadable:
         return Unreadable(source, "not a nodedoc report (no node, no findings)")
     node = doc.get("node") or {}
     name = str(node.get("name") or node.get("hostname") or source)
-    components = {
-        c.get("component"): c.get("version") for c in doc.get("components") or [] if isinstance(c, dict)
-    }
+    components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
     runtime = doc.get("runtime") or {}
     findings = tuple(f for f in doc["findings"] if isinstance(f, dict) and f.get("id"))
     missing = tuple(str(p.get("id")) for p in (doc.get("verdict") or {}).get("could_not_run") or [])
@@ -169,11 +179,16 @@ def node_report(source: str, doc: Any) -> NodeReport | Unreadable:
         node=name,
         generated_at=str(doc.get("generated_at") or ""),
         source=source,
-        containerd=str(components.get("containerd") or runtime.get("version") or "unknown"),
-        runc=str(components.get("runc") or "unknown"),
+        containerd=str(runtime.get("version") or _version(components.get("containerd")) or "unknown"),
+        runc=_version(components.get("runc")) or "unknown",
         findings=findings,
         could_not_run=missing,
     )
+
+
+def _version(text: object) -> str:
+    """``1.1.5+ds1-1+deb12u1`` of a component line ``1.1.5+ds1-1+deb12u1 (/usr/sbin/runc)``."""
+    return str(text).split(" (", 1)[0] if text else ""
 
 
 def cause_of(finding: dict[str, Any], node: NodeReport) -> str:
@@ -191,11 +206,10 @@ def cause_of(finding: dict[str, Any], node: NodeReport) -> str:
     return f"containerd {node.containerd}"
 
 
-def merge(docs: Iterable[tuple[str, Any]], min_severity: Severity = Severity.WARNING) -> Fleet:
+def merge(reports: Iterable[NodeReport | Unreadable], min_severity: Severity = Severity.WARNING) -> Fleet:
     fleet = Fleet()
     newest: dict[str, NodeReport] = {}
-    for source, doc in docs:
-        report = node_report(source, doc)
+    for report in reports:
         if isinstance(report, Unreadable):
             fleet.unreadable.append(report)
         elif report.node not in newest or report.generated_at >= newest[report.node].generated_at:

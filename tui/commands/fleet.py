@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from probes.api import Severity
-from tui.fleet import Fleet, documents, merge, render
+from tui.fleet import Fleet, merge, read_reports, render
 from tui.options import output_file
 from tui.report import write_private
 
@@ -41,7 +41,7 @@ def exit_code(fleet: Fleet) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    fleet = merge(documents(args.inputs, sys.stdin), Severity(args.min_severity))
+    fleet = merge(read_reports(args.inputs, sys.stdin), Severity(args.min_severity))
     if args.tui:
         from tui.fleet_app import FleetApp
 
