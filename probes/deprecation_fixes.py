@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from importlib.abc import Traversable
 from typing import Any
 
 from probes.compat import tomllib
@@ -59,7 +59,7 @@ def short_id(deprecation_id: str) -> str:
 
 
 @functools.cache
-def fixes(path: Path = TABLE) -> dict[str, DeprecationFix]:
+def fixes(path: Traversable = TABLE) -> dict[str, DeprecationFix]:
     """The table keyed by short id."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

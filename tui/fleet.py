@@ -169,10 +169,10 @@ def node_report(source: str, doc: Any) -> NodeReport | Unreadable:
         return Unreadable(source, f"not a report: {doc}")
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list) or "node" not in doc:
         return Unreadable(source, "not a nodedoc report (no node, no findings)")
-    node = doc.get("node") or {}
+    node: dict[str, Any] = doc["node"] if isinstance(doc.get("node"), dict) else {}
     name = str(node.get("name") or node.get("hostname") or source)
-    components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
-    runtime = doc.get("runtime") or {}
+    components: dict[str, Any] = doc["components"] if isinstance(doc.get("components"), dict) else {}
+    runtime: dict[str, Any] = doc["runtime"] if isinstance(doc.get("runtime"), dict) else {}
     findings = tuple(f for f in doc["findings"] if isinstance(f, dict) and f.get("id"))
     missing = tuple(str(p.get("id")) for p in (doc.get("verdict") or {}).get("could_not_run") or [])
     return NodeReport(

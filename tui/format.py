@@ -33,11 +33,17 @@ def short_id(value: str, width: int = 13) -> str:
     return value[:width]
 
 
+def subject_text(subject: dict[str, Any]) -> str:
+    """What a finding is about, one way everywhere: ``pod default/web``, ``process 4242``, ``uid 0``."""
+    name = str(subject.get("name") or subject.get("id") or "")
+    if subject.get("namespace"):
+        name = f"{subject['namespace']}/{name}"
+    return f"{subject.get('kind', '')} {name}".strip()
+
+
 def subject_line(subject: dict[str, Any]) -> str:
-    """A finding's subject in a few words: ``pod ns/name`` when it names a kind, else its key=value pairs."""
-    name = subject.get("name") or subject.get("id") or ""
-    if subject.get("kind"):
-        if subject.get("namespace"):
-            name = f"{subject['namespace']}/{name}"
-        return f"{subject['kind']} {name}".strip()
-    return " ".join(f"{k}={v}" for k, v in subject.items() if v not in (None, "", [], {}))
+    """:func:`subject_text`, or, for a subject that names no kind, its key=value pairs: the one line
+    ``nodedoc npd`` and the fleet report give must name what the finding is about."""
+    return subject_text(subject) or " ".join(
+        f"{k}={v}" for k, v in subject.items() if v not in (None, "", [], {})
+    )

@@ -27,6 +27,7 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def user_dir() -> Path:
     return Path(base) / "nodedoc" / "runbooks"
 
 
-def search_dirs() -> list[Path]:
+def search_dirs() -> list[Traversable]:
     """Built-ins first; a later directory's runbook replaces an earlier one with the same id."""
     return [BUILTIN_DIR, SYSTEM_DIR, user_dir()]
 
@@ -91,12 +92,6 @@ class Branch:
 
 
 @dataclass(frozen=True)
-class Remediation:
-    text: str
-    command: str | None = None
-
-
-@dataclass(frozen=True)
 class Step:
     id: str
     kind: str
@@ -114,7 +109,7 @@ class Step:
     diagnosis: str = ""
     severity: Severity = Severity.OK
     summary: str = ""
-    remediation: tuple[Remediation, ...] = ()
+    remediation: tuple[Remedy, ...] = ()
     #: Finding ids (globs) whose own remediation this conclusion shows, so both say the same fix.
     remediation_from: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
@@ -146,7 +141,7 @@ class Runbook:
     description: str
     start: str
     steps: dict[str, Step]
-    source: Path
+    source: Traversable
 
     def step(self, step_id: str) -> Step:
         if step_id == COULD_NOT_RUN.id and step_id not in self.steps:
@@ -158,7 +153,7 @@ class Runbook:
 
     @property
     def builtin(self) -> bool:
-        return str(self.source.parent).rstrip("/") == str(BUILTIN_DIR).rstrip("/")
+        return str(self.source).startswith(str(BUILTIN_DIR).rstrip("/") + "/")
 
     def probes(self) -> list[str]:
         return sorted({p for s in self.steps.values() for p in s.probes})
@@ -168,7 +163,7 @@ class Runbook:
 class RunbookProblem:
     """Why one runbook file was refused: the file, the step (when one is to blame) and what is wrong."""
 
-    path: Path
+    path: Traversable
     message: str
     step: str = ""
 
@@ -183,7 +178,7 @@ class Catalog:
 
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[RunbookProblem] = field(default_factory=list)
-    replaced: list[tuple[Path, Path]] = field(default_factory=list)
+    replaced: list[tuple[Traversable, Traversable]] = field(default_factory=list)
 
     def get(self, runbook_id: str) -> Runbook:
         try:
@@ -296,7 +291,14 @@ def parse_step(step_id: str, table: Any) -> Step:
             if not isinstance(r.get("text"), str) or not r["text"].strip():
                 raise _Invalid(f"remediation {i + 1} is missing field 'text'", step_id)
             command = r.get("command")
-            remedies.append(Remediation(r["text"].strip(), command.strip() if command else None))
+            remedies.append(
+                Remedy(
+                    r["text"].strip(),
+                    command.strip() if command else None,
+                    disrupts_pods=bool(r.get("disrupts_pods", False)),
+                    proven=str(r.get("proven") or ""),
+                )
+            )
         kw["remediation"] = tuple(remedies)
         kw["remediation_from"] = _strings(table, "remediation_from", step_id)
     return Step(**kw)
@@ -314,24 +316,26 @@ def _check_graph(start: str, steps: dict[str, Step]) -> None:
     pending: list[Iterator[str]] = [iter(steps[start].targets())]
     while pending:
         step_id = path[-1]
-        target = next(pending[-1], None)
-        if target is None:
+        following = next(pending[-1], None)
+        if following is None:
             colour[step_id] = 2
             path.pop()
             pending.pop()
-        elif colour.get(target) == 1:
-            loop = " -> ".join([*path[path.index(target) :], target])
+        elif colour.get(following) == 1:
+            loop = " -> ".join([*path[path.index(following) :], following])
             raise _Invalid(f"cycle: {loop}", step_id)
-        elif target not in colour:
-            colour[target] = 1
-            path.append(target)
-            pending.append(iter(steps[target].targets()))
+        elif following not in colour:
+            colour[following] = 1
+            path.append(following)
+            pending.append(iter(steps[following].targets()))
     unreachable = [s for s in steps if s not in colour]
     if unreachable:
         raise _Invalid(f"unreachable from {start!r}", unreachable[0])
 
 
-def parse_runbook(data: dict[str, Any], source: Path, known_probes: Iterable[str] | None = None) -> Runbook:
+def parse_runbook(
+    data: dict[str, Any], source: Traversable, known_probes: Iterable[str] | None = None
+) -> Runbook:
     """Build and validate a runbook from its parsed TOML; raises :class:`RunbookError` naming file and step."""
     try:
         for key in ("id", "title", "symptoms", "steps"):
@@ -379,7 +383,7 @@ def _writable_by_others(path: Path) -> str | None:
     return None
 
 
-def load_runbook(path: Path, known_probes: Iterable[str] | None = None) -> Runbook:
+def load_runbook(path: Traversable | str, known_probes: Iterable[str] | None = None) -> Runbook:
     """One runbook file, validated; raises :class:`RunbookError` with the file (and step) in the message."""
     path = Path(path) if isinstance(path, str) else path
     if path.is_dir():
@@ -405,21 +409,21 @@ def known_probe_ids() -> list[str]:
 
 
 def load_catalog(
-    dirs: Iterable[Path] | None = None,
-    files: Iterable[Path] = (),
+    dirs: Iterable[Traversable | str] | None = None,
+    files: Iterable[Traversable | str] = (),
     known_probes: Iterable[str] | None = None,
 ) -> Catalog:
     """Every runbook in ``dirs`` (default: built-in, /etc/nodedoc/runbooks, ~/.config/nodedoc/runbooks)
     and ``files``; a bad one becomes a problem and the rest still load."""
     known = list(known_probes) if known_probes is not None else known_probe_ids()
     catalog = Catalog()
-    paths: list[Path] = []
+    paths: list[Traversable] = []
     for directory in search_dirs() if dirs is None else dirs:
         directory = Path(directory) if isinstance(directory, str) else directory
         if not directory.is_dir():
             continue
         paths += sorted((p for p in directory.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
-    paths += [Path(f) for f in files]
+    paths += [Path(f) if isinstance(f, str) else f for f in files]
     for path in paths:
         try:
             runbook = load_runbook(path, known)
@@ -577,7 +581,7 @@ class RunbookSession:
                 if key not in seen:
                     seen.add(key)
                     out.append(remedy)
-        return out or [Remedy(r.text, r.command) for r in step.remediation]
+        return out or list(step.remediation)
 
     # -- moving ---------------------------------------------------------------------------------------
 
