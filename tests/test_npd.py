@@ -48,7 +48,7 @@ def test_seed_002_is_a_problem_in_one_line_naming_its_subject(lab) -> None:
     [line] = short.stdout.splitlines()
     assert len(line) <= 80 and line.startswith("CRITICAL snapshot.entrypoint-missing")
     [full] = long.stdout.splitlines()
-    assert 80 < len(full) <= 400 and lab.image in full and "snapshot_id=" in full
+    assert 80 < len(full) <= 400 and full.endswith(f"[{lab.image}]")  # the subject, named
 
 
 def test_finding_filter_keeps_a_condition_to_its_own_family(lab, extra_pod) -> None:
