@@ -14,12 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from tui_snapshot import compare, snapshot_dir  # noqa: F401  (screen snapshots live under snapshots/)
 
 from probes.errors import NodedocError
 from tui.lab import Lab, runtimes
 
 REQUIRE_LAB = os.environ.get("NODEDOC_REQUIRE_LAB") == "1"
+
+# Property-based tests (tests/test_fuzz.py and others): "ci" is the bounded budget every run pays, the same
+# examples each time (derandomized, so a failure reproduces); "long" is scripts/fuzz's, random and wide.
+# Choose with NODEDOC_HYPOTHESIS_PROFILE. Each case's own 5 s limit is checked by tests/fuzzing.exercise.
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile(
+    "ci", max_examples=250, deadline=None, derandomize=True, database=None, suppress_health_check=_SLOW_OK
+)
+settings.register_profile("long", max_examples=1_000_000, deadline=None, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("NODEDOC_HYPOTHESIS_PROFILE", "ci"))
 REPO = Path(__file__).resolve().parent.parent
 
 
