@@ -7,16 +7,16 @@ With only ``--containerd-root`` nodedoc works post-mortem: no live runtime is lo
 
 from __future__ import annotations
 
-import enum
 import json
 import os
+import socket
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from probes.compat import StrEnum, tomllib
 from probes.errors import CriError, NodedocError
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
 CONTAINERD_UNIT = "containerd.service"
 
 
-class Need(enum.StrEnum):
+class Need(StrEnum):
     """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
 
     CRI = "cri"
@@ -97,8 +97,11 @@ class NodeContext:
     #: procfs; by default ``<host root>/proc``, so a foreign root's processes are its own or none.
     proc_root: Path = None  # type: ignore[assignment]
     timeout: float = 2.0
-    #: Per-run choices probes may read (``quick``: verify only what sandboxes use).
+    #: Per-run choices probes may read (``quick``: verify only what sandboxes use; ``verify_layers``
+    #: False: compare no snapshot with its blob, as ``nodedoc npd`` runs unless asked).
     options: dict[str, Any] = field(default_factory=dict)
+    #: The node's Kubernetes name as given (``--node-name``); see :meth:`node_name`.
+    name: str | None = None
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
@@ -114,6 +117,24 @@ class NodeContext:
             return self.host_root.resolve() != Path("/")
         except OSError:
             return True
+
+    def node_name(self) -> str:
+        """The node's name: ``--node-name``, else ``$NODE_NAME`` (what the manifests set from the downward
+        API), else the host's name (what the kubelet uses unless told otherwise); "" when none is known."""
+        if self.name:
+            return self.name
+        if os.environ.get("NODE_NAME"):
+            return os.environ["NODE_NAME"]
+        try:
+            return self.host_path("/etc/hostname").read_text().strip()
+        except OSError:
+            return socket.gethostname() if self.live_root else ""
+
+    @property
+    def live_root(self) -> bool:
+        """The host root is a running system, not a copied tree: its procfs shows processes. True for ``/``
+        and for a node's ``/`` mounted at ``/host`` with its ``/proc`` (a ``kubectl debug node`` pod)."""
+        return (Path(self.proc_root or self.host_root / "proc") / "1").is_dir()
 
     @property
     def post_mortem(self) -> bool:

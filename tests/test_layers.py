@@ -27,10 +27,12 @@ PROBE_MAY_IMPORT = (
     "probes.knowledge",
     "probes.deprecation_fixes",
     "probes.versions",
+    "probes.compat",
 )
 
-#: What a reader may import from nodedoc: the errors, other readers and version parsing.
-READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions")
+#: What a reader may import from nodedoc: the errors, other readers, version parsing, and the standard
+#: library's newer parts for older Pythons (probes.compat).
+READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions", "probes.compat")
 
 
 def nodedoc_imports(path: Path) -> list[str]:
@@ -86,10 +88,14 @@ def test_only_the_app_imports_screens(folder: str) -> None:
         for p in _modules(folder)
         if any(m.split(".")[0] == "screens" for m in nodedoc_imports(p))
     ]
-    assert importers in ([], ["tui/app.py"])
+    # The two Apps: the troubleshooter, and `nodedoc fleet --tui`'s one-screen app.
+    assert importers in ([], ["tui/app.py", "tui/fleet_app.py"])
 
 
-@pytest.mark.parametrize("module", ["tui.session", "tui.runbook", "tui.report", "tui.commands.check"])
+@pytest.mark.parametrize(
+    "module",
+    ["tui.session", "tui.runbook", "tui.report", "tui.commands.check", "tui.fleet", "tui.commands.npd"],
+)
 def test_headless_engines_never_import_textual(module: str) -> None:
     """The session, the runbook engine and the report run without Textual (the CLI uses them headless)."""
     code = f"import sys, {module}\nprint(sorted(k for k in sys.modules if k.split('.')[0] == 'textual'))"

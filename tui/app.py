@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape as escape_markup
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -33,7 +35,8 @@ from screens.processes import ProcessesScreen
 from screens.snapshots import SnapshotsScreen
 from screens.walkthrough import WalkthroughScreen
 from tui.session import NodeReader, RuntimeUnreachable
-from tui.widgets import NodeScreen
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text
 
 #: Seconds between two "are you still there" calls to the runtime (and reconnect attempts).
 HEARTBEAT_S = 2.0
@@ -60,20 +63,22 @@ class PodCommands(Provider):
     async def discover(self) -> Hits:
         for view in self._pods()[:20]:
             yield DiscoveryHit(
-                f"pod {view.namespace}/{view.name}", partial(self._app.open_pod, view), help="open pod detail"
+                node_text(f"pod {view.namespace}/{view.name}"),
+                partial(self._app.open_pod, view),
+                help="open pod detail",
             )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for view in self._pods():
-            text = f"pod {view.namespace}/{view.name}"
+            text = escape_markup(neutralise(f"pod {view.namespace}/{view.name}"))  # highlight() reads markup
             score = matcher.match(text)
             if score > 0:
                 yield Hit(
                     score,
                     matcher.highlight(text),
                     partial(self._app.open_pod, view),
-                    help=", ".join(view.ips),
+                    help=neutralise(", ".join(view.ips)),
                 )
 
 
@@ -81,7 +86,8 @@ class NodedocApp(App[None]):
     """nodedoc's troubleshooter on one node."""
 
     TITLE = "nodedoc"
-    CSS_PATH = "nodedoc.tcss"
+    # The stylesheet is read through importlib.resources, so it loads from the one-file nodedoc.pyz too.
+    CSS = resources.files("tui").joinpath("nodedoc.tcss").read_text(encoding="utf-8")
     COMMANDS = App.COMMANDS | {PodCommands}
     MODES = {
         "dashboard": DashboardScreen,
@@ -162,6 +168,11 @@ class NodedocApp(App[None]):
         if self.runtime_state != "connected":
             self.call_from_thread(self.identify)
 
+    def notify(self, message: str, *, title: str = "", markup: bool = False, **kw: Any) -> None:
+        """Every notification (and every screen's, which come here) may quote the node: never markup, and
+        control characters shown as escapes."""
+        super().notify(neutralise(message, multiline=True), title=neutralise(title), markup=False, **kw)
+
     def runtime_lost(self, reason: str) -> None:
         if self.runtime_state == "post-mortem":
             return
@@ -182,10 +193,10 @@ class NodedocApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        if isinstance(error, RuntimeUnreachable | CriError):
+        if isinstance(error, (RuntimeUnreachable, CriError)):
             self.runtime_lost(str(error))
             return
-        if isinstance(error, NeedUnmet | NodedocError):
+        if isinstance(error, (NeedUnmet, NodedocError)):
             self.notify(str(error), title="Could not read the node", severity="warning")
             return
         self.notify(f"{type(error).__name__}: {error}", title="Internal error", severity="error", timeout=8)

@@ -10,11 +10,13 @@ from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from probes.errors import NodedocError
 from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
+from tui.untrusted import neutralise_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump({"items": [v.to_dict() for v in views]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    views = neutralise_data(views)  # names, labels and IPs come from whoever created the pod
     wide = args.output == "wide"
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"):
@@ -100,10 +103,10 @@ def run(args: argparse.Namespace) -> int:
         ]
         if wide:
             row += [v.runtime_handler or "(default)", str(v.pid or "-")]
-        table.add_row(*row, style="yellow" if v.status_error else None)
+        table.add_row(*(Text(cell) for cell in row), style="yellow" if v.status_error else None)
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     for v in views:
         if v.status_error:
-            console.print(f"[yellow]{short_id(v.id)}: status unavailable: {v.status_error}[/]")
+            console.print(Text(f"{short_id(v.id)}: status unavailable: {v.status_error}", style="yellow"))
     return 0

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import NodedocError
 from probes.readers.disk.bbolt import BoltError, BoltFile, Bucket, open_bolt
@@ -29,9 +29,13 @@ from probes.readers.disk.layer_verify import (
     LayerCheck,
     Progress,
     SnapshotDirMissing,
+    TreeTooLarge,
     list_dir,
     verify_layer,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 from probes.readers.disk.mounts import MountsError, OverlayMount, mounts_for_root, read_overlay_mounts
 
 META_DB = Path("io.containerd.metadata.v1.bolt/meta.db")
@@ -76,7 +80,7 @@ def go_time(data: bytes | None) -> dt.datetime | None:
     secs = int.from_bytes(data[1:9], "big", signed=True) - GO_EPOCH_TO_UNIX
     nsec = int.from_bytes(data[9:13], "big")
     try:
-        return dt.datetime.fromtimestamp(secs, dt.UTC) + dt.timedelta(microseconds=nsec // 1000)
+        return dt.datetime.fromtimestamp(secs, dt.timezone.utc) + dt.timedelta(microseconds=nsec // 1000)
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -737,7 +741,10 @@ class ContainerdDisk:
         if not info.layers:
             return Verification(info, "unverifiable", "no image in meta.db has this snapshot as a layer")
         ref = next((r for r in info.layers if self.content.has(r.layer.blob.digest)), info.layers[0])
-        blob = self.content.blob_path(ref.layer.blob.digest)
+        try:
+            blob = self.content.blob_path(ref.layer.blob.digest)
+        except ContentError as exc:
+            return Verification(info, "unverifiable", str(exc), ref)
         try:
             check = verify_layer(
                 blob,
@@ -757,7 +764,7 @@ class ContainerdDisk:
             )
         except CompressionUnsupported as exc:
             return Verification(info, "unverifiable", str(exc), ref)
-        except SnapshotDirMissing as exc:
+        except (SnapshotDirMissing, TreeTooLarge) as exc:
             return Verification(info, "unverifiable", str(exc), ref)
         except BlobCorrupt as exc:
             return Verification(info, "corrupt-blob", str(exc), ref)
@@ -775,7 +782,7 @@ class ContainerdDisk:
         sizes = [self._blob_size(i) for i in todo]
         total, base = sum(sizes), 0
         out = []
-        for info, size in zip(todo, sizes, strict=True):
+        for info, size in zip(todo, sizes):
 
             def one(done: int, _total: int, base: int = base) -> None:
                 if progress is not None:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.compat import tomllib
 from probes.errors import NodedocError
 from probes.readers.host.binaries import host_realpath, local
 
@@ -280,10 +280,18 @@ def _config_arg(args: list[str] | tuple[str, ...]) -> str | None:
     return None
 
 
-def _socket(endpoint: str | None) -> str:
+def _socket(endpoint: str | None, host_root: Path = Path("/")) -> str:
+    """The endpoint's socket as the node's containerd names it in its config.
+
+    From a debug container the endpoint is given under the host root (``/host/run/...``); the containerd
+    that serves it wrote ``/run/...`` in its ``grpc.address``.
+    """
     if not endpoint:
         return DEFAULT_SOCKET
-    return endpoint.removeprefix("unix://")
+    path = Path(endpoint.removeprefix("unix://"))
+    if host_root != Path("/") and path.is_relative_to(host_root):
+        return "/" + str(path.relative_to(host_root))
+    return str(path)
 
 
 def running_configs(proc_root: Path) -> list[tuple[int, str | None]]:
@@ -327,7 +335,7 @@ def locate(
         if not local(host_root, env).is_file():
             raise NodedocError(f"{ENV_VAR}={env}: no such file under host root {host_root}")
         return env, f"${ENV_VAR}"
-    wanted = _socket(endpoint)
+    wanted = _socket(endpoint, host_root)
     if proc_root is not None:
         for pid, arg in sorted(running_configs(proc_root)):
             path = arg or "/etc/containerd/config.toml"
@@ -401,3 +409,44 @@ def read_cni(host_root: Path, conf_dir: str) -> list[CniNetwork]:
             CniNetwork(path, str(data.get("name", "")), types + tuple(t for t in ipam if t), gateway)
         )
     return networks
+
+
+# -- where a table is in the file (for concrete edits) -----------------------------------------------------
+
+
+def split_keys(dotted: str) -> tuple[str, ...]:
+    """A TOML dotted key (``plugins."io.containerd.grpc.v1.cri".registry``) as its parts, quotes removed."""
+    parts, current, quote = [], "", ""
+    for char in dotted.strip():
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return tuple(parts)
+
+
+def table_spans(text: str) -> list[tuple[tuple[str, ...], int, int]]:
+    """Each ``[table]`` header of a TOML file as (keys, first line, last line), 1-based; a table ends at its
+    last line holding a value before the next header (comments and blanks in between belong to the next)."""
+    spans: list[tuple[tuple[str, ...], int, int]] = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            header = (
+                stripped[1:].split("]", 1)[0] if '"' not in stripped else stripped[1 : stripped.rindex("]")]
+            )
+            spans.append((split_keys(header), number, number))
+        elif spans and stripped and not stripped.startswith("#"):
+            keys, first, _last = spans[-1]
+            spans[-1] = (keys, first, number)
+    return spans
