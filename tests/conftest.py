@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +143,39 @@ def extra_pod(lab: Lab) -> Iterator:
         yield pod
     finally:
         lab.remove_pod(pod.id)
+
+
+# -- nodedoc's kubectl-debug image, built once for the session (tests/test_image.py, tests/test_deploy.py) --
+
+
+def build_image_archive(output: Path) -> str:
+    """scripts/build-image into ``output``; the manifest digest (about half a minute: mmdebstrap, pip)."""
+    for tool in ("mmdebstrap", "skopeo"):
+        if shutil.which(tool) is None:
+            skip_or_fail(f"{tool} is missing (scripts/install-deps installs it)")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts/build-image"), "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return index_of(output)["manifests"][0]["digest"]
+
+
+def index_of(archive: Path) -> dict:
+    with tarfile.open(archive) as tar:
+        return json.load(tar.extractfile("index.json"))
+
+
+def blob(archive: Path, digest: str) -> bytes:
+    with tarfile.open(archive) as tar:
+        return tar.extractfile("blobs/sha256/" + digest.removeprefix("sha256:")).read()
+
+
+@pytest.fixture(scope="session")
+def nodedoc_image(tmp_path_factory) -> tuple[Path, str]:
+    """(archive, manifest digest) of the image ``scripts/build-image`` builds from this checkout."""
+    archive = tmp_path_factory.mktemp("image") / "nodedoc-image.tar"
+    return archive, build_image_archive(archive)

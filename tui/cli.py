@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from probes.errors import NodedocError
-from tui.commands import check, demo, lab, pods, procs, report, runbook, snapshots
+from tui.commands import check, demo, fleet, lab, npd, pods, procs, report, runbook, snapshots
 from tui.options import add_node_options
 
 #: Subcommand modules, in help order.
-COMMANDS = (pods, check, snapshots, procs, runbook, report, lab, demo)
+COMMANDS = (pods, check, snapshots, procs, runbook, report, npd, fleet, lab, demo)
 
 EXIT_CANNOT_RUN = 3
 

@@ -82,7 +82,7 @@ def build_report(
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "generated_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
-        "node": node.node_facts().to_dict(),
+        "node": {"name": node.node_name(), **node.node_facts().to_dict()},
         "runtime": runtime,
         "components": component_versions(runtime, results),
         "options": {

@@ -215,7 +215,12 @@ def _unzstd(src: _BlobReader) -> Iterator[bytes]:
     if module == "zstandard":
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True, read_size=CHUNK)
+        # _BlobReader has the read() stream_reader calls; zstandard's stubs ask for a full IO[bytes].
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            src,  # type: ignore[arg-type]
+            read_across_frames=True,
+            read_size=CHUNK,
+        )
         while True:
             try:
                 out = reader.read(OUT_CHUNK)
