@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probes.errors import CriError
-from probes.node import NodeContext
-from probes.readers.cri.client import DEFAULT_TIMEOUT, socket_path
+from probes.readers.cri.endpoint import DEFAULT_TIMEOUT, socket_path
+
+if TYPE_CHECKING:
+    from probes.node import NodeContext
 
 #: The longest --timeout accepted: a runtime that needs more than this is down.
 MAX_TIMEOUT = 3600.0
@@ -122,6 +125,8 @@ def as_host_path(given: str, host_root: Path) -> str:
 
 
 def node_from_args(args: argparse.Namespace) -> NodeContext:
+    from probes.node import NodeContext
+
     options = {}
     host_root = getattr(args, "host_root", Path("/"))
     if getattr(args, "containerd_config", None):

@@ -7,14 +7,15 @@ import json
 import re
 import sys
 from collections.abc import Callable
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from probes.errors import NodedocError
-from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
+from tui.columns import RESET, YELLOW, render_columns
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
+
+if TYPE_CHECKING:
+    from probes.readers.cri.sandboxes import SandboxView
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +72,8 @@ def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from probes.readers.cri.sandboxes import list_sandboxes
+
     keep = pod_filter(args)
     node = node_from_args(args)
     verbose = args.verbose or args.output == "wide"
@@ -81,12 +84,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     wide = args.output == "wide"
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"):
-        table.add_column(column, no_wrap=column != "IP")
+    headers = ["POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"]
     if wide:
-        table.add_column("HANDLER")
-        table.add_column("PID")
+        headers += ["HANDLER", "PID"]
+    rows = []
     for v in views:
         row = [
             v.id if wide else short_id(v.id),
@@ -100,10 +101,13 @@ def run(args: argparse.Namespace) -> int:
         ]
         if wide:
             row += [v.runtime_handler or "(default)", str(v.pid or "-")]
-        table.add_row(*row, style="yellow" if v.status_error else None)
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(table)
+        rows.append(row)
+    colour = sys.stdout.isatty()
+    sys.stdout.write(
+        render_columns(headers, rows, highlighted=[bool(v.status_error) for v in views], colour=colour)
+    )
     for v in views:
         if v.status_error:
-            console.print(f"[yellow]{short_id(v.id)}: status unavailable: {v.status_error}[/]")
+            line = f"{short_id(v.id)}: status unavailable: {v.status_error}"
+            print(f"{YELLOW}{line}{RESET}" if colour else line)
     return 0
