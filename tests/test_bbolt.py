@@ -28,6 +28,7 @@ def meta_bytes(lab) -> bytes:
     return meta_db_path(lab.root).read_bytes()
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_overlay_db_agrees_with_ctr_snapshots_ls(lab) -> None:
     rows = [line.split() for line in _ctr(lab, "snapshots", "ls").splitlines()[1:] if line.strip()]
@@ -44,6 +45,7 @@ def test_overlay_db_agrees_with_ctr_snapshots_ls(lab) -> None:
     assert len(ours) >= 4  # the pause layer, 3 sandboxes, their containers
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_meta_db_agrees_with_ctr_images_ls(lab) -> None:
     rows = [line.split() for line in _ctr(lab, "images", "ls").splitlines()[1:] if line.strip()]
@@ -56,6 +58,7 @@ def test_meta_db_agrees_with_ctr_images_ls(lab) -> None:
     assert any(name == lab.image for name, _t, _d in ours)
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_containers_and_sandboxes_match_cri(lab) -> None:
     client = lab.client()
@@ -71,6 +74,7 @@ def test_containers_and_sandboxes_match_cri(lab) -> None:
             assert r.sandbox_id in sandboxes
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_file_is_read_without_a_lock_while_containerd_holds_it(lab) -> None:
     with BoltFile(meta_db_path(lab.root)) as bolt:

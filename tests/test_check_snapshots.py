@@ -11,7 +11,7 @@ import pytest
 
 from probes.readers.disk.containerd_store import ContainerdDisk
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.every_runtime]
 
 
 def check(*args: str, quick: bool = False) -> tuple[int, dict]:

@@ -62,6 +62,7 @@ def check_json(*args: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout)
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_healthy_lab_has_no_network_warning(lab):
     code, doc = check_json("--endpoint", lab.endpoint, "--probe", "network", "--probe", "runtime")
@@ -71,6 +72,7 @@ def test_healthy_lab_has_no_network_warning(lab):
     assert {p.id for p in lab.pods} <= checked
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_flushed_address_is_reported_on_that_pod_only(lab, extra_pod):
     netns = lab.client().pod_sandbox_status(extra_pod.id)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.every_runtime]
 
 
 def nodedoc(*args: str) -> subprocess.CompletedProcess[str]:

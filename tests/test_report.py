@@ -205,6 +205,7 @@ def test_lab_report_has_no_trace_of_the_password(lab, tmp_path: Path, fmt: str) 
     assert lab.db_password in raw.stdout
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 @pytest.mark.root
 def test_cri_verbose_info_is_redacted_wherever_it_appears(lab) -> None:

@@ -69,6 +69,7 @@ def init_blocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         yield init.pid
 
 
+@pytest.mark.every_runtime
 @pytest.mark.parametrize(
     ("runbook_id", "answers", "fault", "conclusion", "decisive"),
     [
@@ -155,6 +156,7 @@ def assert_shows_the_findings_fix(session: RunbookSession, found: list) -> None:
     assert "<" not in " ".join(step.command or "" for step in shown)
 
 
+@pytest.mark.every_runtime
 @pytest.mark.parametrize(
     ("runbook_id", "answers", "conclusion"),
     [

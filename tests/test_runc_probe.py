@@ -207,6 +207,7 @@ def test_runc_version_is_read_from_the_binary_and_its_package() -> None:
     assert facts["version"] == packaged and facts["binary"].endswith("/runc")
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_lab_shims_are_found_with_their_sandbox_ids(lab) -> None:
     assert lab.pods

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 from conftest import skip_or_fail
+from fixtures.pipe_hog import soft_limit_held
 
 from tui.cli import EXIT_CANNOT_RUN
 from tui.lab import runtimes
@@ -71,3 +73,32 @@ def test_a_version_the_mirror_lacks_is_a_clear_error(tmp_path, monkeypatch) -> N
     assert "cannot fetch containerd 9.9.9+ds1-1 (Debian sid)" in message
     assert "the mirror offers only" in message and "2.1.9+ds1-5" in message
     assert not list(tmp_path.glob("containerd-*"))
+
+
+@pytest.mark.lab
+@pytest.mark.every_runtime
+def test_check_on_a_healthy_lab_names_its_version_and_finds_nothing_wrong(lab) -> None:
+    """The runtime probe and the rest, live on each series: CRI reports the build the lab runs, and a
+    healthy lab gets no warning or critical (no false alarm on 1.7 or 2.x)."""
+    with soft_limit_held():  # not while another test run has lowered the machine's pipe limit
+        proc = subprocess.run(
+            [sys.executable, "-m", "tui.cli", "--endpoint", lab.endpoint, "--containerd-root", str(lab.root),
+             "--containerd-state", str(lab.state), "--containerd-config", str(lab.config_path),
+             "check", "--format", "json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    doc = json.loads(proc.stdout)
+    assert doc["runtime"]["version"].startswith(lab.build.upstream_version), doc["runtime"]
+    serious = [f for f in doc["findings"] if f["severity"] in ("warning", "critical")]
+    # Debian's own builds carry real known issues (runc 1.1.5's CVEs, containerd's): true of this node,
+    # and each must be about the build the lab runs, never the system's containerd on a 1.7/2.x lab.
+    known = [f for f in serious if f["id"] == "versions.known-issue"]
+    for finding in known:
+        component = finding["subject"]["component"]
+        assert component in ("containerd", "runc"), finding
+        if component == "containerd":
+            assert lab.build.upstream_version in finding["summary"], finding["summary"]
+    assert [(f["id"], f["summary"]) for f in serious if f not in known] == []
+    assert proc.returncode == (
+        0 if not serious else max(1 if f["severity"] == "warning" else 2 for f in serious)
+    )

@@ -242,6 +242,7 @@ def _run_probe(node: NodeContext):
     return out.findings, out.facts
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_lab_snapshots_join_images_containers_and_mounts(lab) -> None:
     disk = ContainerdDisk(lab.root, Path("/proc"))
@@ -257,6 +258,7 @@ def test_lab_snapshots_join_images_containers_and_mounts(lab) -> None:
         assert own.kind == "active" and own.parent_id == pause.id and [c.id for c in own.owners] == [pod.id]
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_seed_002_missing_pause_found_live_and_post_mortem(lab, tmp_path: Path) -> None:
     node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
@@ -300,6 +302,7 @@ def test_seed_002_missing_pause_found_live_and_post_mortem(lab, tmp_path: Path) 
     assert [f.id for f in findings] == ["snapshot.ok"]
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_orphans_and_missing_blob_on_a_copy(lab, tmp_path: Path) -> None:
     copy = tmp_path / "root"
@@ -315,6 +318,7 @@ def test_orphans_and_missing_blob_on_a_copy(lab, tmp_path: Path) -> None:
     assert "not in the content store" in ids["snapshot.unverifiable"].summary
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_snapshots_command_outputs(lab, capsys) -> None:
     assert main(["snapshots", "--containerd-root", str(lab.root), "-o", "json", "--verify"]) == 0

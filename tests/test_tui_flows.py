@@ -59,12 +59,14 @@ def lab_app(lab, heartbeat: float = 0) -> NodedocApp:
     return NodedocApp(NodeSession(node), heartbeat=heartbeat)
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 @sync
 async def test_dashboard_pods_filter_detail_back(lab) -> None:
     app = lab_app(lab)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: "1.6" in text_of(app, "#runtime-panel"), what="runtime on the dashboard")
+        version = lab.build.upstream_version
+        await until(pilot, lambda: version in text_of(app, "#runtime-panel"), what="runtime on the dashboard")
         await until(pilot, lambda: app.runtime_state == "connected", what="the node bar")
         await pilot.press("p")
         table = app.screen.query_one(DataTable)
@@ -98,6 +100,7 @@ async def test_findings_detail_and_copy() -> None:
         assert f"kill -9 {screen.selected.subject['pid']}" in app.clipboard
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 @sync
 async def test_verify_with_progress(lab) -> None:

@@ -17,6 +17,7 @@ def capture(session: str) -> str:
     ).stdout
 
 
+@pytest.mark.every_runtime
 @pytest.mark.lab
 def test_pods_on_a_real_terminal(lab) -> None:
     if shutil.which("tmux") is None:

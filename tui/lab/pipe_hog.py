@@ -28,7 +28,11 @@ _held = 0
 NOBODY = 65534
 
 
-class GccMissing(NodedocError):
+class StandInError(NodedocError):
+    """A stand-in process did not start or reach the state it stands in for."""
+
+
+class GccMissing(StandInError):
     """The stand-ins are compiled here; without gcc they cannot be."""
 
 
@@ -126,11 +130,12 @@ def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
         assert proc.stdout is not None
         line = proc.stdout.readline().split()
         if len(line) != 3:
-            raise AssertionError(f"pipe_hog did not start: {proc.stderr.read() if proc.stderr else ''}")
+            raise StandInError(f"pipe_hog did not start: {proc.stderr.read() if proc.stderr else ''}")
         pid, fd, capacity = (int(x) for x in line)
         deadline = time.monotonic() + 5
         while Path(f"/proc/{pid}/wchan").read_text() not in ("anon_pipe_write", "pipe_write", "pipe_wait"):
-            assert time.monotonic() < deadline, "pipe_hog never blocked writing"
+            if time.monotonic() > deadline:
+                raise StandInError("pipe_hog never blocked writing")
             time.sleep(0.02)
         yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY, process=proc)
     finally:
