@@ -111,3 +111,59 @@ def test_background_hashes_equal_hashlib_in_order() -> None:
         hashlib.sha256(b"".join(chunks)).hexdigest(),
         hashlib.sha256(b"".join(c[::-1] for c in chunks)).hexdigest(),
     ]
+
+
+def _gzip_blob(raw: bytes, tmp_path: Path) -> Path:
+    blob = tmp_path / "layer.tar.gz"
+    blob.write_bytes(gzip.compress(raw))
+    return blob
+
+
+def test_a_same_size_change_is_found_only_with_deep(unpacked, tmp_path: Path) -> None:
+    raw, fs = unpacked
+    target = fs / "app/lib/m011.py"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, same size, same mode
+    target.write_bytes(bytes(data))
+    blob = _gzip_blob(raw, tmp_path)
+    assert verify_layer(blob, fs).ok  # the metadata check cannot see it
+    deep = verify_layer(blob, fs, deep=True)
+    assert [(d.path, d.problem, d.member) for d in deep.changed] == [
+        ("/app/lib/m011.py", "content", "app/lib/m011.py")
+    ]
+    assert "content sha256" in deep.changed[0].describe()
+
+
+def test_deep_on_an_intact_tree_finds_nothing(unpacked, tmp_path: Path) -> None:
+    raw, fs = unpacked
+    assert verify_layer(_gzip_blob(raw, tmp_path), fs, deep=True).ok
+
+
+def test_deep_never_opens_a_fifo_or_follows_a_symlink_out(unpacked, tmp_path: Path) -> None:
+    """A file swapped for a FIFO (opening it would block) or a symlink to a host file is a type change;
+    deep mode reads neither."""
+    raw, fs = unpacked
+    (fs / "app/lib/m003.py").unlink()
+    os.mkfifo(fs / "app/lib/m003.py")
+    (fs / "app/lib/m004.py").unlink()
+    (fs / "app/lib/m004.py").symlink_to("/etc/hostname")
+    check = verify_layer(_gzip_blob(raw, tmp_path), fs, deep=True)  # returns: the FIFO was not opened
+    assert {(d.path, d.problem) for d in check.changed} == {
+        ("/app/lib/m003.py", "type"),
+        ("/app/lib/m004.py", "type"),
+    }
+    assert layer_verify.file_sha256(fs / "app/lib/m003.py") is None
+    assert layer_verify.file_sha256(fs / "app/lib/m004.py") is None
+
+
+def test_deep_without_verify_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--containerd-root", str(tmp_path), "snapshots", "--deep"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 3 and proc.stderr.count("\n") == 1 and "--verify" in proc.stderr

@@ -727,8 +727,10 @@ class ContainerdDisk:
         info: SnapshotInfo,
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
+        deep: bool = False,
     ) -> Verification:
-        """Compare a committed snapshot with its layer blob. Never raises for an unverifiable snapshot."""
+        """Compare a committed snapshot with its layer blob (``deep``: every file's bytes too). Never
+        raises for an unverifiable snapshot."""
         if info.kind != "committed":
             return Verification(
                 info,
@@ -747,6 +749,7 @@ class ContainerdDisk:
                 diff_id=ref.layer.diff_id,
                 progress=progress,
                 cancel=cancel,
+                deep=deep,
             )
         except BlobMissing:
             return Verification(
@@ -770,6 +773,7 @@ class ContainerdDisk:
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
         on_result: Callable[[Verification], None] | None = None,
+        deep: bool = False,
     ) -> list[Verification]:
         """Verify several snapshots (every committed one by default), as many at once as there are cores.
 
@@ -790,7 +794,7 @@ class ContainerdDisk:
                 if progress is not None:
                     progress(so_far, total)
 
-            return self.verify(todo[index], moved, cancel)
+            return self.verify(todo[index], moved, cancel, deep)
 
         out: list[Verification | None] = [None] * len(todo)
         workers = max(1, min(len(todo), os.cpu_count() or 1))

@@ -86,7 +86,7 @@ class Entry:
 @dataclass(frozen=True)
 class Difference:
     path: str  # absolute inside the snapshot: "/pause"
-    problem: str  # missing, extra, type, mode, size, link, opaque
+    problem: str  # missing, extra, type, mode, size, link, opaque, content (deep only)
     expected: str = ""
     actual: str = ""
     below: int = 0  # missing/extra directory: how many paths under it are missing/extra too
@@ -191,6 +191,80 @@ class _Feed:
 
     def update(self, data: bytes) -> None:
         self.hashes.update(self.which, data)
+
+
+class ContentHashes:
+    """sha256 of every regular file's bytes in the layer's tar, by member name (``--deep``)."""
+
+    def __init__(self) -> None:
+        self.by_member: dict[str, Any] = {}
+
+    def start(self, member: str) -> Callable[[bytes], None]:
+        digest = hashlib.sha256()
+        self.by_member[member] = digest  # a later member of the same name replaces it, as tar -x does
+        return digest.update
+
+    def digests(self) -> dict[str, str]:
+        return {member: digest.hexdigest() for member, digest in self.by_member.items()}
+
+
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def file_sha256(path: Path) -> str | None:
+    """sha256 of a regular file's bytes, None when it is not one (a symlink, FIFO or device is never
+    read: O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking, fstat must say regular)."""
+    try:
+        fd = os.open(path, _FILE_FLAGS)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest = hashlib.sha256()
+        while block := os.read(fd, CHUNK):
+            digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def hash_files(fs_dir: Path, entries: dict[str, Entry]) -> dict[str, str]:
+    """path -> sha256 of each regular file of a scanned snapshot (unreadable ones left out)."""
+    out = {}
+    for path, entry in entries.items():
+        if entry.type == "file":
+            digest = file_sha256(fs_dir / path)
+            if digest is not None:
+                out[path] = digest
+    return out
+
+
+def compare_contents(
+    expected: dict[str, Entry], tar_digests: dict[str, str], disk_digests: dict[str, str], check: LayerCheck
+) -> None:
+    """A ``content`` difference for each file whose bytes differ from its tar member's. Files already
+    found changed (type, size) or not on disk are not reported twice; a hard link has no bytes of its own
+    in the tar (its target's are checked)."""
+    flagged = {d.path for d in check.changed}
+    for path, want in expected.items():
+        if want.type != "file" or f"/{path}" in flagged:
+            continue
+        tar_digest = tar_digests.get(want.member)
+        disk_digest = disk_digests.get(path)
+        if tar_digest and disk_digest and tar_digest != disk_digest:
+            check.changed.append(
+                Difference(
+                    f"/{path}",
+                    "content",
+                    f"sha256 {tar_digest[:12]}",
+                    f"sha256 {disk_digest[:12]}",
+                    member=want.member,
+                )
+            )
+    check.changed.sort(key=lambda d: d.path)
 
 
 class _BlobReader:
@@ -341,6 +415,21 @@ class _TarReader:
                 return False
         return True
 
+    def feed(self, n: int, padded: int, sink: Callable[[bytes], None]) -> bool:
+        """Pass the next ``n`` bytes to ``sink`` in pieces, then skip to ``padded``; False when truncated."""
+        left = n
+        while left > 0:
+            avail = len(self.buf) - self.pos
+            if avail == 0:
+                if not self._more():
+                    return False
+                continue
+            take = min(avail, left)
+            sink(self.buf[self.pos : self.pos + take])
+            self.pos += take
+            left -= take
+        return self.skip(padded - n)
+
     def drain(self) -> None:
         self.pos = len(self.buf)
         while self._more():
@@ -395,8 +484,13 @@ def _clean(name: str) -> str:
     return "/".join(parts)
 
 
-def iter_tar(tar: _TarReader) -> Iterator[tuple[str, str, int, int, str]]:
-    """(path, type, mode, size, link) for each member; raises BlobCorrupt on a bad header."""
+def iter_tar(
+    tar: _TarReader, contents: ContentHashes | None = None
+) -> Iterator[tuple[str, str, int, int, str]]:
+    """(path, type, mode, size, link) for each member; raises BlobCorrupt on a bad header.
+
+    With ``contents``, every regular file's bytes are hashed on their way past (``--deep``).
+    """
     long_name: str | None = None
     long_link: str | None = None
     pax: dict[str, str] = {}
@@ -455,7 +549,10 @@ def iter_tar(tar: _TarReader) -> Iterator[tuple[str, str, int, int, str]]:
         pax = {}
         kind = TAR_TYPES.get(typeflag, "file" if typeflag.isdigit() else "other")
         data_size = padded if kind in ("file", "other") else 0
-        if data_size and not tar.skip(data_size):
+        if contents is not None and kind == "file":
+            if not tar.feed(size, padded, contents.start(name)):
+                raise BlobCorrupt(f"layer blob {tar.name} is truncated inside {name!r}")
+        elif data_size and not tar.skip(data_size):
             raise BlobCorrupt(f"layer blob {tar.name} is truncated inside {name!r}")
         yield name, kind, mode & 0o7777, size, link
 
@@ -676,8 +773,9 @@ def verify_layer(
     diff_id: str | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
+    deep: bool = False,
 ) -> LayerCheck:
-    """Stream ``blob`` and compare it with ``fs_dir``.
+    """Stream ``blob`` and compare it with ``fs_dir``; ``deep`` compares every regular file's bytes too.
 
     Raises :class:`BlobMissing` (cannot verify), :class:`BlobCorrupt` (truncated, undecodable or not
     matching ``digest``/``diff_id``), :class:`CompressionUnsupported` or :class:`VerifyCancelled`.
@@ -693,9 +791,15 @@ def verify_layer(
     except OSError as exc:
         raise LayerError(f"cannot read layer blob {blob}: {exc.strerror}") from exc
     scanned: dict[str, Entry] = {}
-    scanner = threading.Thread(
-        target=lambda: scanned.update(scan_tree(fs_dir)), name="scan-snapshot", daemon=True
-    )
+    on_disk: dict[str, str] = {}
+
+    def scan() -> None:
+        scanned.update(scan_tree(fs_dir))
+        if deep:  # the snapshot's bytes are read here while the blob inflates on the caller's thread
+            on_disk.update(hash_files(fs_dir, scanned))
+
+    scanner = threading.Thread(target=scan, name="scan-snapshot", daemon=True)
+    contents = ContentHashes() if deep else None
     scanner.start()
     hashes = _BackgroundHashes()
     try:
@@ -709,7 +813,7 @@ def verify_layer(
         else:
             compression, chunks = "none", _plain(src)
         tar = _TarReader(chunks, str(blob), _Feed(hashes))
-        expected = expected_entries(iter_tar(tar))
+        expected = expected_entries(iter_tar(tar, contents))
         tar.drain()
     finally:
         hashes.close()
@@ -724,6 +828,8 @@ def verify_layer(
             f"not the diff_id {diff_id}"
         )
     check = compare(expected, scanned, fs_dir)
+    if contents is not None:
+        compare_contents(expected, contents.digests(), on_disk, check)
     check.blob, check.compression = str(blob), compression
     check.blob_bytes, check.tar_bytes = src.done, tar.total
     check.seconds = time.monotonic() - start
