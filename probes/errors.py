@@ -32,7 +32,9 @@ class CriTimeout(CriError):
 
 
 class CriCallFailed(CriError):
-    """The runtime answered a call with an error."""
+    """The runtime answered a call with an error; ``code`` is the gRPC status code when there was one."""
+
+    code: object = None
 
 
 class ConfigError(NodedocError):

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from probes.readers.disk.containerd_store import ContainerdDisk
     from probes.readers.host.binaries import Binary
     from probes.readers.host.containerd_config import ContainerdConfig
+    from probes.readers.host.os_release import NodeFacts
     from probes.readers.host.systemd_unit import Unit
     from probes.readers.procfs.procs import RuntimeScan
 
@@ -74,7 +75,15 @@ class NotApplicable(NeedUnmet):
 
 
 #: What depends on the live runtime connection, dropped together when the runtime stops answering.
-_RUNTIME_KEYS = ("cri", "runtime_config", "runtime_facts", "sandboxes", "root", "state")
+_RUNTIME_KEYS = (
+    "cri",
+    "runtime_config",
+    "runtime_facts",
+    "sandboxes",
+    "container_inventory",
+    "root",
+    "state",
+)
 
 
 @dataclass
@@ -169,6 +178,12 @@ class NodeContext:
 
         return self._once("runtime_facts", lambda: read_runtime_facts(self.cri()))
 
+    def container_inventory(self) -> list[dict[str, Any]]:
+        """Every container with its pod and environment, as JSON data (the report's inventory)."""
+        from probes.readers.cri.sandboxes import container_inventory
+
+        return self._once("container_inventory", lambda: container_inventory(self.cri()))
+
     def sandboxes(self) -> list[SandboxView]:
         """Every pod sandbox the runtime knows, with its IPs and verbose info."""
         from probes.readers.cri.sandboxes import list_sandboxes
@@ -260,6 +275,12 @@ class NodeContext:
         return self._once(f"containerd_disk:{root}", lambda: ContainerdDisk(root, proc))
 
     # -- the host --------------------------------------------------------------------------------------
+
+    def node_facts(self) -> NodeFacts:
+        """Hostname, kernel and OS of the node looked at (under ``--host-root`` when it is another tree)."""
+        from probes.readers.host.os_release import read_node_facts
+
+        return read_node_facts(self.host_root, self.proc_root if self.foreign_root else None)
 
     def containerd_unit(self) -> Unit:
         """containerd.service as systemd would load it on this node."""

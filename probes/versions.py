@@ -61,7 +61,7 @@ class Version:
     def is_prerelease(self) -> bool:
         return self.pre is not None
 
-    def key(self) -> tuple:
+    def key(self) -> tuple[object, ...]:
         """Sort key: release padded to four parts, then pre-releases before the release itself."""
         padded = self.release + (0,) * (4 - len(self.release))
         stage = (0, _PRE_ORDER.get(self.pre[0].lower(), 0), self.pre[1]) if self.pre else (1, 0, 0)

@@ -13,15 +13,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, Tree
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
+from tui.format import subject_text
 from tui.messages import ResultsRead
 from tui.widgets import SEVERITY_MARK, NodeScreen, severity_text
-
-
-def subject_text(subject: dict) -> str:
-    name = subject.get("name") or subject.get("id") or ""
-    if subject.get("namespace"):
-        name = f"{subject['namespace']}/{name}"
-    return f"{subject.get('kind', '')} {name}".strip()
 
 
 def finding_detail(f: Finding) -> Group:
@@ -110,7 +104,7 @@ class FindingsScreen(NodeScreen):
             for r in not_ran:
                 branch.add_leaf(Text(f"{r.probe}: {r.status.value}: {r.reason}", style="dim"))
         tree.root.expand()
-        if first is not None:
+        if first is not None and first.data is not None:
             tree.move_cursor(first)
             self._select(first.data)
         else:

@@ -78,7 +78,10 @@ def network_table(row: PodNetwork) -> Table | Text:
 
 class PodDetailScreen(NodeScreen):
     TITLE_TEXT = "Pod"
-    BINDINGS = [Binding("r", "refresh", "Refresh", id="pod.refresh"), Binding("escape", "app.back", "Back")]
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="pod.refresh"),
+        Binding("escape", "app.go_back", "Back"),
+    ]
 
     def __init__(self, view: SandboxView) -> None:
         super().__init__()

@@ -192,7 +192,7 @@ class PodsScreen(NodeScreen):
             box.add_class("-hidden")
             self.query_one(DataTable).focus()
         else:
-            self.app.action_back()  # type: ignore[attr-defined]
+            self.app.action_go_back()  # type: ignore[attr-defined]
 
     def action_sort_next(self) -> None:
         self.sort_column = COLUMNS[(COLUMNS.index(self.sort_column) + 1) % len(COLUMNS)]

@@ -14,16 +14,10 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from probes.errors import NodedocError
+from tui.format import human_age
 from tui.messages import ProcessesRead, Unavailable
 from tui.session import RuntimeProcesses
 from tui.widgets import NodeScreen
-
-
-def age_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 class ProcessesScreen(NodeScreen):
@@ -91,7 +85,7 @@ class ProcessesScreen(NodeScreen):
                 Text("  " * depth + ("└ " if depth else "") + p.comm, style=style),
                 Text(p.state + (" BLOCKED" if blocked else ""), style=style),
                 p.wchan or "-",
-                age_text(p.age_s),
+                human_age(p.age_s),
                 (p.container_id or "-")[:13],
                 key=str(p.pid),
             )

@@ -15,7 +15,7 @@ import pytest
 from fixtures.pipe_hog import built, hung_init, idle
 
 from probes.api import Finding, ProbeStatus, Severity
-from probes.builtin.runc import THRESHOLD_ENV, RuncProbe, blocked_pipe, suggested_soft_limit
+from probes.builtin.runc import SHIM_SETTLE_S, THRESHOLD_ENV, RuncProbe, blocked_pipe, suggested_soft_limit
 from probes.node import NodeContext
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, scan_runtime
@@ -130,6 +130,7 @@ def test_shim_under_containerd_and_containerd_not_answering(stand_in: Path, tmp_
         spawn=shim_argv,
         spawn_name="containerd-shim-runc-v2",
     ) as (containerd, shim_pid):
+        time.sleep(SHIM_SETTLE_S)  # a younger shim may be one containerd is starting
         findings = run_runc_probe().findings
     [orphan] = about(findings, "runtime.shim-not-reparented", pid=shim_pid)
     assert orphan.subject["container_id"] == "sandbox-under-containerd"

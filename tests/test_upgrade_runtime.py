@@ -26,16 +26,17 @@ the lab and Debian's 1.7 and 2.x builds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures.containerd_builds import build_bin, build_version, start, stop
+from fixtures.containerd_builds import build, start, stop
 
+from probes.builtin.runc import SHIM_SETTLE_S
 from probes.node import NodeContext
 from probes.readers.cri.sandboxes import list_sandboxes
 from tui.lab import Lab
@@ -160,7 +161,8 @@ class Walk:
 
 def upgrade(lab: Lab, series: str, kubelet: str) -> None:
     """One pass of the runbook, from `current` to `upgraded`, doing each step on the lab."""
-    new_bin = build_bin(series)
+    new = build(series)
+    new_bin = new.bin_dir
     walk = Walk(lab)
     walk.probe("kubelet-version")
     walk.answer("kubelet-version", kubelet)
@@ -181,6 +183,7 @@ def upgrade(lab: Lab, series: str, kubelet: str) -> None:
     assert restart.commands[0] == "systemctl restart containerd"
     stop(lab.pid)  # KillMode=process: SIGTERM to the main process only
     lab.pid = start(new_bin, lab.config_path, lab.dir / "containerd.log")
+    lab.runtime = new.to_dict()
     lab.save()
     walk.probe(("node-ready", "version-still-wrong"))
     if walk.step.id == "version-still-wrong":
@@ -197,9 +200,9 @@ def test_upgrade_1_6_to_1_7_to_2_with_pods_running() -> None:
     missing = Lab.missing_requirements()
     if missing:
         pytest.skip("the lab cannot start here: " + "; ".join(missing))
-    versions = {series: build_version(build_bin(series)) for series, _ in STEPS}  # before starting anything
+    versions = {series: build(series).upstream_version for series, _ in STEPS}  # fetched before starting
     directory = Path(tempfile.mkdtemp(prefix="ndupg-", dir="/tmp"))
-    lab = Lab.up(directory, pods=3, containers=True, log=lambda *_: None)
+    lab = Lab.up(directory, pods=3, containers=True, containerd="1.6", log=lambda *_: None)
     try:
         before = snapshot(lab)
         assert len(before) == 3 and all(p["ips"] and p["state"] == "ready" for p in before.values())
@@ -245,12 +248,11 @@ def preflight_findings(walk: Walk) -> list:
     return [f for r in results for f in r.findings]
 
 
-def test_preflight_says_stop_for_runtime_v1_shims(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_says_stop_for_runtime_v1_shims() -> None:
     """containerd 1.7 with runtime v1 (`io.containerd.runtime.v1.linux`): its shims are containerd's children."""
-    bin_17 = build_bin("1.7")
-    monkeypatch.setenv("PATH", f"{bin_17}:{os.environ.get('PATH', '')}")
+    bin_17 = build("1.7").bin_dir
     directory = Path(tempfile.mkdtemp(prefix="ndv1-", dir="/tmp"))
-    lab = Lab.up(directory, pods=0, log=lambda *_: None)
+    lab = Lab.up(directory, pods=0, containerd="1.7", log=lambda *_: None)
     try:
         stop(lab.pid)
         with lab.config_path.open("a") as config:
@@ -261,6 +263,7 @@ def test_preflight_says_stop_for_runtime_v1_shims(monkeypatch: pytest.MonkeyPatc
         lab.pid = start(bin_17, lab.config_path, lab.dir / "containerd.log")
         lab.save()
         pod = lab.run_pod("v1-pod", container=True)
+        time.sleep(SHIM_SETTLE_S)  # the probe leaves younger shims alone: they may be starting
         walk = walk_to_preflight(
             NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -51,12 +51,16 @@ class PodCommands(Provider):
     """Command palette: jump to a pod by name (from the last pod list read)."""
 
     def _pods(self) -> list[SandboxView]:
-        return list(self.app.session.last_sandboxes)  # type: ignore[attr-defined]
+        return list(self._app.session.last_sandboxes)
+
+    @property
+    def _app(self) -> NodedocApp:
+        return cast("NodedocApp", self.app)
 
     async def discover(self) -> Hits:
         for view in self._pods()[:20]:
             yield DiscoveryHit(
-                f"pod {view.namespace}/{view.name}", partial(self.app.open_pod, view), help="open pod detail"
+                f"pod {view.namespace}/{view.name}", partial(self._app.open_pod, view), help="open pod detail"
             )
 
     async def search(self, query: str) -> Hits:
@@ -66,7 +70,10 @@ class PodCommands(Provider):
             score = matcher.match(text)
             if score > 0:
                 yield Hit(
-                    score, matcher.highlight(text), partial(self.app.open_pod, view), help=", ".join(view.ips)
+                    score,
+                    matcher.highlight(text),
+                    partial(self._app.open_pod, view),
+                    help=", ".join(view.ips),
                 )
 
 
@@ -95,7 +102,7 @@ class NodedocApp(App[None]):
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("slash", "filter", "Filter", id="filter", show=False),
         Binding("question_mark", "help", "Help", id="help"),
-        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("escape", "go_back", "Back", id="back", show=False),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
@@ -192,7 +199,7 @@ class NodedocApp(App[None]):
             return
         self.switch_mode(mode)
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self.current_mode != "dashboard":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def human_age(seconds: float) -> str:
@@ -30,3 +31,11 @@ def human_bytes(n: float) -> str:
 
 def short_id(value: str, width: int = 13) -> str:
     return value[:width]
+
+
+def subject_text(subject: dict[str, Any]) -> str:
+    """What a finding is about, one way everywhere: ``pod default/web``, ``process 4242``, ``uid 0``."""
+    name = str(subject.get("name") or subject.get("id") or "")
+    if subject.get("namespace"):
+        name = f"{subject['namespace']}/{name}"
+    return f"{subject.get('kind', '')} {name}".strip()

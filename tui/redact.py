@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar, cast
 
 MARK = "[redacted]"
@@ -72,8 +73,11 @@ class Redactor:
 
     def text(self, value: str) -> str:
         for kind, pattern in _TEXT_RULES:
-            value = pattern.sub(lambda m, k=kind: m.group(1) + self._take(m.group(2), k) + m.group(3), value)
+            value = pattern.sub(partial(self._replace, kind), value)
         return value
+
+    def _replace(self, kind: str, match: re.Match[str]) -> str:
+        return match.group(1) + self._take(match.group(2), kind) + match.group(3)
 
     def env_list(self, items: list[Any]) -> list[Any]:
         out: list[Any] = []

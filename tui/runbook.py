@@ -89,12 +89,6 @@ class Branch:
 
 
 @dataclass(frozen=True)
-class Remediation:
-    text: str
-    command: str | None = None
-
-
-@dataclass(frozen=True)
 class Step:
     id: str
     kind: str
@@ -112,7 +106,7 @@ class Step:
     diagnosis: str = ""
     severity: Severity = Severity.OK
     summary: str = ""
-    remediation: tuple[Remediation, ...] = ()
+    remediation: tuple[Remedy, ...] = ()
     #: Finding ids (globs) whose own remediation this conclusion shows, so both say the same fix.
     remediation_from: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
@@ -294,7 +288,14 @@ def parse_step(step_id: str, table: Any) -> Step:
             if not isinstance(r.get("text"), str) or not r["text"].strip():
                 raise _Invalid(f"remediation {i + 1} is missing field 'text'", step_id)
             command = r.get("command")
-            remedies.append(Remediation(r["text"].strip(), command.strip() if command else None))
+            remedies.append(
+                Remedy(
+                    r["text"].strip(),
+                    command.strip() if command else None,
+                    disrupts_pods=bool(r.get("disrupts_pods", False)),
+                    proven=str(r.get("proven") or ""),
+                )
+            )
         kw["remediation"] = tuple(remedies)
         kw["remediation_from"] = _strings(table, "remediation_from", step_id)
     return Step(**kw)
@@ -312,18 +313,18 @@ def _check_graph(start: str, steps: dict[str, Step]) -> None:
     pending: list[Iterator[str]] = [iter(steps[start].targets())]
     while pending:
         step_id = path[-1]
-        target = next(pending[-1], None)
-        if target is None:
+        following = next(pending[-1], None)
+        if following is None:
             colour[step_id] = 2
             path.pop()
             pending.pop()
-        elif colour.get(target) == 1:
-            loop = " -> ".join([*path[path.index(target) :], target])
+        elif colour.get(following) == 1:
+            loop = " -> ".join([*path[path.index(following) :], following])
             raise _Invalid(f"cycle: {loop}", step_id)
-        elif target not in colour:
-            colour[target] = 1
-            path.append(target)
-            pending.append(iter(steps[target].targets()))
+        elif following not in colour:
+            colour[following] = 1
+            path.append(following)
+            pending.append(iter(steps[following].targets()))
     unreachable = [s for s in steps if s not in colour]
     if unreachable:
         raise _Invalid(f"unreachable from {start!r}", unreachable[0])
@@ -575,7 +576,7 @@ class RunbookSession:
                 if key not in seen:
                     seen.add(key)
                     out.append(remedy)
-        return out or [Remedy(r.text, r.command) for r in step.remediation]
+        return out or list(step.remediation)
 
     # -- moving ---------------------------------------------------------------------------------------
 

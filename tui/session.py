@@ -24,7 +24,7 @@ from probes.readers.cri.sandboxes import ContainerView, SandboxView, list_contai
 from probes.readers.disk.catalog import SnapshotCatalog, VerifyResult
 from probes.readers.disk.containerd_store import ContainerdDisk
 from probes.readers.disk.layer_verify import FileEntry
-from probes.readers.host.os_release import NodeFacts, read_node_facts
+from probes.readers.host.os_release import NodeFacts
 from probes.readers.procfs.netns import PodNetwork, compare_pod
 from probes.readers.procfs.procs import RuntimeScan
 from tui.redact import redacted
@@ -168,7 +168,7 @@ class NodeSession:
         )
 
     def node_facts(self) -> NodeFacts:
-        return read_node_facts(self.node.host_root)
+        return self.node.node_facts()
 
     # -- the runtime --------------------------------------------------------------------------------
 

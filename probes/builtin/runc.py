@@ -101,6 +101,19 @@ def blocked_pipe(proc: RuntimeProcess) -> PipeEnd | None:
     return min(pool, key=lambda p: (p.capacity or 0, p.fd), default=None)
 
 
+#: A shim younger than this may be containerd's child only because it is being started.
+SHIM_SETTLE_S = 2.0
+
+
+def _passing_child(shim: RuntimeProcess) -> bool:
+    """containerd runs ``shim ... start`` and ``shim ... delete`` as its own children for a moment, and such a
+    process that has exited shows as a zombie with no command line until containerd reaps it; none of these
+    is a shim that will die with containerd."""
+    if not shim.cmdline or shim.state == "Z" or shim.age_s < SHIM_SETTLE_S:
+        return True
+    return shim.cmdline[-1] in ("start", "delete")
+
+
 def _process_evidence(proc: RuntimeProcess) -> dict[str, Any]:
     return {
         "pid": proc.pid,
@@ -331,8 +344,8 @@ class RuncProbe(Probe):
         containerds = {p.pid for p in scan.of_kind("containerd")}
         found = []
         for shim in scan.of_kind("shim"):
-            if shim.ppid not in containerds or (shim.cmdline and shim.cmdline[-1] in ("start", "delete")):
-                continue  # `shim start` is containerd's child for a moment before the daemon detaches
+            if shim.ppid not in containerds or _passing_child(shim):
+                continue
             found.append(
                 self.finding(
                     "runtime.shim-not-reparented",

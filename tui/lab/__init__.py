@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from probes.errors import CriError, NodedocError
 from probes.readers.cri import cri_pb2 as pb
@@ -101,7 +102,8 @@ class Lab:
         """The containerd build this lab runs (series, exact version, binaries)."""
         if not self.runtime:  # a lab.json written before labs could run other builds
             return RuntimeBuild(series="1.6", version="", bin_dir=Path("/usr/bin"), source="system")
-        return RuntimeBuild(**{**self.runtime, "bin_dir": Path(self.runtime["bin_dir"])})
+        fields: dict[str, Any] = {**self.runtime, "bin_dir": Path(self.runtime["bin_dir"])}
+        return RuntimeBuild(**fields)
 
     def client(self, timeout: float = 10.0) -> CriClient:
         return CriClient.connect(self.endpoint, timeout)

@@ -130,7 +130,9 @@ def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
         assert proc.stdout is not None
         line = proc.stdout.readline().split()
         if len(line) != 3:
-            raise StandInError(f"pipe_hog did not start: {proc.stderr.read() if proc.stderr else ''}")
+            raise StandInError(
+                f"pipe_hog did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         pid, fd, capacity = (int(x) for x in line)
         deadline = time.monotonic() + 5
         while Path(f"/proc/{pid}/wchan").read_text() not in ("anon_pipe_write", "pipe_write", "pipe_wait"):

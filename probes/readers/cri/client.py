@@ -189,6 +189,8 @@ class CriClient:
         )
         self._callables: dict[str, Any] = {}
         self._lock = threading.Lock()
+        #: The answer to the Version call that negotiated the API (set by :meth:`connect`).
+        self.version_response: Any = None
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -246,7 +248,7 @@ class CriClient:
             failure = CriCallFailed(f"{rpc} on {self.path}: runtime unavailable ({detail.splitlines()[0]})")
         else:
             failure = CriCallFailed(f"{rpc} on {self.path} failed: {detail.splitlines()[0]}")
-        failure.code = code  # type: ignore[attr-defined]
+        failure.code = code
         return failure
 
     def call(self, rpc: str, request: Message, timeout: float | None = None) -> Any:
@@ -255,7 +257,9 @@ class CriClient:
         except grpc.RpcError as err:
             raise self._error(rpc, err) from None
 
-    def call_many(self, rpc: str, requests: Mapping[str, Message], timeout: float | None = None) -> dict:
+    def call_many(
+        self, rpc: str, requests: Mapping[str, Message], timeout: float | None = None
+    ) -> dict[str, Any]:
         """Issue all calls at once over the one channel and gather them: ``{key: response | CriError}``."""
         fn = self._callable(rpc)
         futures = {key: fn.future(req, timeout=timeout or self.timeout) for key, req in requests.items()}
@@ -320,7 +324,7 @@ class CriClient:
 
     def run_pod_sandbox(self, config: Any, runtime_handler: str = "", timeout: float = 60.0) -> str:
         request = pb.RunPodSandboxRequest(config=config, runtime_handler=runtime_handler)
-        return self.call("RunPodSandbox", request, timeout=timeout).pod_sandbox_id
+        return str(self.call("RunPodSandbox", request, timeout=timeout).pod_sandbox_id)
 
     def stop_pod_sandbox(self, sandbox_id: str, timeout: float = 30.0) -> None:
         self.call("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=timeout)
@@ -334,7 +338,7 @@ class CriClient:
         request = pb.CreateContainerRequest(
             pod_sandbox_id=sandbox_id, config=config, sandbox_config=sandbox_config
         )
-        return self.call("CreateContainer", request, timeout=timeout).container_id
+        return str(self.call("CreateContainer", request, timeout=timeout).container_id)
 
     def start_container(self, container_id: str, timeout: float = 60.0) -> None:
         self.call("StartContainer", pb.StartContainerRequest(container_id=container_id), timeout=timeout)
@@ -372,9 +376,9 @@ def discover(
         except CriError as exc:
             errors.append(exc)
     for kind in (EndpointPermissionDenied, CriTimeout, NotCriRuntime, CriCallFailed):
-        for exc in errors:
-            if isinstance(exc, kind):
-                raise exc
+        for error in errors:
+            if isinstance(error, kind):
+                raise error
     tried = ", ".join(socket_path(c.endpoint) for c in candidates)
     raise EndpointNotFound(
         f"no CRI runtime socket found (tried {tried}); name one with --endpoint or CONTAINER_RUNTIME_ENDPOINT"

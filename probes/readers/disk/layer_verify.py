@@ -359,7 +359,7 @@ def _unzstd(src: _BlobReader) -> Iterator[bytes]:
             if not out:
                 return
             yield out
-    from compression import zstd  # type: ignore[import-not-found]
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
 
     with zstd.ZstdFile(src) as zf:  # pragma: no cover - Python 3.14
         while True:

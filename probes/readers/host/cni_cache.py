@@ -12,6 +12,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CACHE_DIR = "/var/lib/cni"
 
@@ -61,7 +62,7 @@ def read_cni_results(results_dir: Path, sandbox_id: str) -> CniCache:
     return out
 
 
-def _attachment(doc: dict, path: Path) -> CniAttachment:
+def _attachment(doc: dict[str, Any], path: Path) -> CniAttachment:
     result = doc.get("result") or {}
     ips = result.get("ips") or []
     addresses = tuple(str(ipaddress.ip_interface(ip["address"])) for ip in ips)

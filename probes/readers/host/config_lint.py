@@ -75,7 +75,7 @@ class MisplacedKey:
 
 def _walk(
     data: Any, path: tuple[str, ...], names: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], dict]]:
+) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     if not isinstance(data, dict):
         return []
     if not path:

@@ -332,7 +332,8 @@ def locate(
         for pid, arg in sorted(running_configs(proc_root)):
             path = arg or "/etc/containerd/config.toml"
             data, _ = _read(host_root, path) if local(host_root, path).is_file() else ({}, None)
-            grpc = data.get("grpc") if isinstance(data.get("grpc"), dict) else {}
+            section = data.get("grpc")
+            grpc = section if isinstance(section, dict) else {}
             if str(grpc.get("address") or DEFAULT_SOCKET) == wanted and local(host_root, path).is_file():
                 return path, f"--config of containerd pid {pid} (serves {wanted})"
     unit_config = _config_arg(list(unit_args))

@@ -18,8 +18,12 @@ class NodeFacts:
         return {"hostname": self.hostname, "kernel": self.kernel, "os": self.os}
 
 
-def read_node_facts(host_root: Path) -> NodeFacts:
-    """``/etc/hostname`` and ``/etc/os-release``'s PRETTY_NAME under ``host_root``; the kernel running here."""
+def read_node_facts(host_root: Path, proc_root: Path | None = None) -> NodeFacts:
+    """``/etc/hostname`` and ``/etc/os-release``'s PRETTY_NAME under ``host_root``, and the kernel.
+
+    ``proc_root`` is given when ``host_root`` is another tree than this machine's (a mount or a copy): the
+    kernel is then what that tree's procfs says, never this machine's.
+    """
     os_name = ""
     try:
         for line in (host_root / "etc/os-release").read_text().splitlines():
@@ -32,4 +36,10 @@ def read_node_facts(host_root: Path) -> NodeFacts:
         hostname = (host_root / "etc/hostname").read_text().strip()
     except OSError:
         pass
-    return NodeFacts(hostname=hostname or socket.gethostname(), kernel=platform.release(), os=os_name)
+    if proc_root is None:
+        return NodeFacts(hostname=hostname or socket.gethostname(), kernel=platform.release(), os=os_name)
+    try:
+        kernel = (proc_root / "sys/kernel/osrelease").read_text().strip()
+    except OSError:
+        kernel = "unknown (no procfs under the host root)"
+    return NodeFacts(hostname=hostname or "unknown", kernel=kernel, os=os_name)

@@ -1,6 +1,6 @@
 """The report as one self-contained HTML file: inline CSS, no script, no network, readable printed.
 
-Every value from the document is escaped; the document is already redacted by :func:`tui.report.build_report`.
+Every value from the document is escaped; the document is already redacted by :func:`tui.report.model.build_report`.
 """
 
 from __future__ import annotations
@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from html import escape
 from typing import Any
+
+from tui.format import subject_text
+from tui.report.model import ReportDocument, could_not_run, could_not_run_line, redaction_line
 
 CSS = """
 :root { --crit: #b3261e; --warn: #8a5a00; --info: #1f5f8b; --ok: #2e7d32; --line: #d0d7de; --muted: #57606a; }
@@ -81,10 +84,6 @@ def _references(refs: list[str]) -> str:
     return "<p><strong>References:</strong> " + ", ".join(_link(r) for r in refs) + "</p>"
 
 
-def _subject(subject: dict[str, Any]) -> str:
-    return " ".join(f"{_e(k)}={_e(v)}" for k, v in subject.items() if v not in (None, "", [], {}))
-
-
 def _finding(f: dict[str, Any]) -> str:
     evidence = ""
     if f.get("evidence"):
@@ -93,7 +92,7 @@ def _finding(f: dict[str, Any]) -> str:
     return (
         f'<section class="finding {_e(f["severity"])}">'
         f"<h3>{_sev(f['severity'])}{_e(f['title'])}</h3>"
-        f'<p class="meta"><code>{_e(f["id"])}</code> · probe {_e(f["probe"])} · {_subject(f.get("subject") or {})}</p>'
+        f'<p class="meta"><code>{_e(f["id"])}</code> · probe {_e(f["probe"])} · {_e(subject_text(f.get("subject") or {}))}</p>'
         f"<p>{_e(f['summary'])}</p>{evidence}{_remedies(f.get('remediation') or [])}"
         f"{_references(f.get('references') or [])}</section>"
     )
@@ -155,8 +154,6 @@ def _containers(containers: dict[str, Any]) -> str:
 
 def _unknown(doc: dict[str, Any]) -> str:
     """The could-not-run banner: as loud as a critical finding, above the findings."""
-    from tui.report import could_not_run, could_not_run_line
-
     missing = could_not_run(doc)
     if not could_not_run_line(doc):
         return ""
@@ -170,9 +167,7 @@ def _unknown(doc: dict[str, Any]) -> str:
     )
 
 
-def render_html(doc: dict[str, Any]) -> str:
-    from tui.report import _redaction_line
-
+def render_html(doc: ReportDocument) -> str:
     node, rt = doc["node"], doc["runtime"]
     runtime = (
         f"{_e(rt['name'])} {_e(rt['version'])} (CRI {_e(rt['api_version'])}) at <code>{_e(rt['endpoint'])}</code>"
@@ -181,7 +176,7 @@ def render_html(doc: dict[str, Any]) -> str:
     )
     red = doc.get("redaction") or {}
     notice = (
-        f'<div class="notice{"" if red.get("enabled", True) else " danger"}">{_e(_redaction_line(doc))}</div>'
+        f'<div class="notice{"" if red.get("enabled", True) else " danger"}">{_e(redaction_line(doc))}</div>'
         if red
         else ""
     )
