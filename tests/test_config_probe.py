@@ -263,3 +263,52 @@ def test_lab_config(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     assert str(lab.dir) in by_id(found, "config.file").subject["file"]
     assert by_id(found, "config.cni").severity is Severity.OK
     assert not [f.id for f in found if f.severity.rank >= Severity.WARNING.rank]
+
+
+HEAD = 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "p"\n'
+MIRROR = (
+    '  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n    endpoint = ["https://m"]\n'
+)
+TAIL = '  # CNI\n  [plugins."io.containerd.grpc.v1.cri".cni]\n    bin_dir = "/usr/lib/cni"\n'
+REGISTRY = '  [plugins."io.containerd.grpc.v1.cri".registry]\n    config_path = ""\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "editable"),
+    [
+        pytest.param(HEAD + MIRROR, True, id="mirror-last"),
+        pytest.param(HEAD + MIRROR + TAIL, True, id="mirror-in-the-middle"),
+        pytest.param(
+            HEAD + REGISTRY.replace('    config_path = ""\n', "") + MIRROR + TAIL, True, id="with-header"
+        ),
+        pytest.param(HEAD + MIRROR + MIRROR.replace("docker.io", "quay.io") + TAIL, True, id="two-mirrors"),
+        pytest.param(
+            HEAD + '  [plugins."io.containerd.grpc.v1.cri".registry]\n    mirrors = { "docker.io" = {} }\n',
+            False,
+            id="inline-table",
+        ),
+    ],
+)
+def test_registry_edit_as_sed_runs_it(tmp_path: Path, text: str, editable: bool) -> None:
+    """The printed sed, run by sed itself: the deprecated tables are gone, config_path is set, the rest stays."""
+    import shutil
+    import subprocess
+    import tomllib
+
+    from probes.builtin.config import registry_edit
+
+    table = 'plugins."io.containerd.grpc.v1.cri".registry'
+    edit = registry_edit(text, table, {"mirrors"}, "/etc/containerd/certs.d")
+    assert (edit is not None) == editable
+    if edit is None or shutil.which("sed") is None:
+        return
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    subprocess.run(f"sed -i.nodedoc.bak {edit} {path}", shell=True, check=True)
+    after = tomllib.loads(path.read_text())
+    cri = after["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["registry"] == {"config_path": "/etc/containerd/certs.d"}
+    assert cri["sandbox_image"] == "p" and ("cni" in cri) == (
+        "cni" in tomllib.loads(text)["plugins"]["io.containerd.grpc.v1.cri"]
+    )
+    assert (tmp_path / "config.toml.nodedoc.bak").read_text() == text

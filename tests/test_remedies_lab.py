@@ -7,8 +7,10 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,9 @@ from pathlib import Path
 import pytest
 from fixtures.pipe_hog import SOFT_LIMIT, built, hung_init, soft_limit_held
 from remedies import check, problems, proof_id, run_printed, steps_proven_by
+
+from probes.errors import CriError
+from tui.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.root]
 
@@ -151,3 +156,65 @@ def test_lowered_pipe_limit_restored_as_printed(lab, request) -> None:
                 assert client.container_status(pod.container_id).status.state == 1  # running
         finally:
             lab.remove_pod(pod.id)
+
+
+@contextlib.contextmanager
+def removed_afterwards(directory: Path) -> Iterator[None]:
+    """Remove ``directory`` and every parent of it that did not exist before, whatever happens."""
+    created = [d for d in [directory, *directory.parents] if not d.exists()]
+    try:
+        yield
+    finally:
+        for path in created:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def test_deprecated_registry_moved_to_hosts_toml_as_printed(request) -> None:
+    """config.deprecated-registry on a lab of its own (it restarts containerd): a mirror set the deprecated
+    way (registry.nodedoc.test served by the loopback registry) is moved to hosts.toml and config_path by the
+    printed steps; after the restart the deprecation is gone, CRI pulls through the mirror only thanks to the
+    printed hosts.toml, and a new pod starts."""
+    from probes.readers.host.registry_migration import CERTS_DIR
+
+    directory = Path(tempfile.mkdtemp(prefix="ndreg-", dir="/tmp"))
+    lab = Lab.up(directory, pods=1, registry=True, log=lambda *_: None)
+    try:
+        served, name = f"127.0.0.1:{lab.registry_port}", "registry.nodedoc.test"  # .test never resolves
+        mirrored = lab.image.replace(served, name, 1)
+        modern = f'  [plugins."io.containerd.grpc.v1.cri".registry]\n    config_path = "{lab.hosts_dir}"\n'
+        deprecated = (
+            f'  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."{name}"]\n'
+            f'    endpoint = ["http://{served}"]\n'
+        )
+        text = lab.config_path.read_text()
+        assert modern in text and mirrored != lab.image
+        lab.config_path.write_text(text.replace(modern, deprecated))
+        lab.restart_containerd()
+
+        _code, findings = check("--endpoint", lab.endpoint, "--probe", "config")
+        [finding] = of(findings, "config.deprecated-registry")
+        hosts_toml = Path(CERTS_DIR) / name / "hosts.toml"
+        with removed_afterwards(hosts_toml.parent):
+            hosts, edit = steps_proven_by(finding, proof_id(request))
+            assert str(hosts_toml) in hosts["command"] and str(lab.config_path) in edit["command"]
+            assert not hosts["disrupts_pods"] and not edit["disrupts_pods"]
+            run_printed(hosts)
+            run_printed(edit)
+            lab.restart_containerd()  # the printed `systemctl restart containerd`: the lab has no systemd
+
+            _code, findings = check("--endpoint", lab.endpoint, "--probe", "config")
+            assert not of(findings, "config.deprecated-registry")
+            assert not [f for f in findings if f["severity"] in ("warning", "critical")], findings
+            with lab.client(timeout=120) as client:
+                client.remove_image(mirrored)
+                aside = hosts_toml.rename(hosts_toml.with_suffix(".aside"))
+                with pytest.raises(CriError):  # without the printed hosts.toml the name does not resolve
+                    client.pull_image(mirrored)
+                aside.rename(hosts_toml)
+                assert client.pull_image(mirrored)  # through the printed hosts.toml to the mirror
+            pod = lab.run_pod(f"after-registry-{os.urandom(3).hex()}", container=True)
+            with lab.client() as client:
+                assert client.container_status(pod.container_id).status.state == 1  # running
+    finally:
+        Lab.down(directory, log=lambda *_: None)

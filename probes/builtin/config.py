@@ -6,6 +6,8 @@ The file is the one the node's containerd uses (see :mod:`probes.readers.host.co
 
 from __future__ import annotations
 
+import shlex
+import tomllib
 from typing import Any
 
 from probes import knowledge
@@ -21,6 +23,7 @@ from probes.api import (
     Need,
     Outcome,
     Probe,
+    Remedy,
     Severity,
     untested,
 )
@@ -29,16 +32,62 @@ from probes.errors import NodedocError
 from probes.node import NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.config_lint import misplaced_in_v3, removed_settings
-from probes.readers.host.containerd_config import ContainerdConfig, read_cni
+from probes.readers.host.containerd_config import ContainerdConfig, read_cni, split_keys, table_spans
 from probes.readers.host.kubelet_config import KubeletConfig
 from probes.readers.host.kubelet_config import read as read_kubelet
-from probes.readers.host.registry_migration import registry_migration
+from probes.readers.host.registry_migration import CERTS_DIR, registry_migration
 from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
 RELEASES = "https://github.com/containerd/containerd/blob/main/RELEASES.md#deprecated-config-properties"
 #: Why each kind of registry migration step was not run on the lab.
 MIGRATION_WHY = {"write": CHANGES_MACHINE, "edit": BY_HAND, "credentials": NO_KUBELET, "restart": NO_SYSTEMD}
+#: The lab test that moves a lab's deprecated mirrors to hosts.toml as printed and pulls through it.
+PROVEN_REGISTRY = "tests/test_remedies_lab.py::test_deprecated_registry_moved_to_hosts_toml_as_printed"
+
+
+def _file_text(node: NodeContext, config: ContainerdConfig) -> str | None:
+    try:
+        return node.host_path(config.path).read_text() if config.path else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def registry_edit(text: str | None, table: str, deprecated: set[str], certs: str) -> str | None:
+    """sed expressions that delete the deprecated registry tables from ``text`` and set config_path, or
+    None when the file holds them in a form line edits cannot remove safely (inline tables, dotted keys, a
+    config_path already set). The result is checked by parsing the edited text."""
+    if text is None:
+        return None
+    base = split_keys(table)
+    spans = table_spans(text)
+    gone = [
+        (a, b)
+        for keys, a, b in spans
+        if keys[: len(base)] == base and keys[len(base) : len(base) + 1] and keys[len(base)] in deprecated
+    ]
+    header = next((b for keys, _a, b in spans if keys == base), None)
+    lines = text.splitlines()
+    kept = [line for n, line in enumerate(lines, 1) if not any(a <= n <= b for a, b in gone)]
+    setting = f'config_path = "{certs}"'
+    if header is not None:
+        at = header - sum(b - a + 1 for a, b in gone if b < header)
+        kept.insert(at, setting)
+        expressions = [f"{header}a {setting}"]
+    else:
+        kept += [f"[{table}]", setting]
+        expressions = [f"$a [{table}]", f"$a {setting}"]
+    try:
+        registry = tomllib.loads("\n".join(kept) + "\n")
+        for key in base:
+            registry = registry[key]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        return None
+    if not isinstance(registry, dict) or deprecated & set(registry) or registry.get("config_path") != certs:
+        return None
+    # Appends first: `d` ends sed's cycle, so an `a` after it never runs when the last line is deleted.
+    expressions = expressions + [f"{a},{b}d" for a, b in gone]
+    return " ".join(f"-e {shlex.quote(e)}" for e in expressions)
 
 
 def _containerd_version(node: NodeContext) -> Version | None:
@@ -106,7 +155,7 @@ class ConfigProbe(Probe):
         facts["version"] = config.version
         findings = [self._source(config)]
         findings += self._version(node, config, subject)
-        findings += self._registry(config, subject)
+        findings += self._registry(config, subject, _file_text(node, config))
         findings += self._cgroup_driver(config, kubelet, subject, facts)
         findings += self._images(config, subject, facts)
         findings += self._cni(node, config, kubelet, subject, facts)
@@ -204,7 +253,7 @@ class ConfigProbe(Probe):
             ]
         return []
 
-    def _registry(self, config: ContainerdConfig, subject: dict[str, Any]) -> list[Finding]:
+    def _registry(self, config: ContainerdConfig, subject: dict[str, Any], text: str | None) -> list[Finding]:
         migration = registry_migration(config)
         if migration is None:
             return []
@@ -212,6 +261,10 @@ class ConfigProbe(Probe):
         table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
         mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
         steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
+        if not config_path and config.flavour == "containerd":
+            steps = [
+                self._proven_step(step, config, table, set(deprecated), text) for step in migration.steps
+            ]
         evidence = {
             "table": table,
             "set": sorted(deprecated),
@@ -250,6 +303,24 @@ class ConfigProbe(Probe):
                 references=list(entry.references),
             )
         ]
+
+    @staticmethod
+    def _proven_step(
+        step: Any, config: ContainerdConfig, table: str, deprecated: set[str], text: str | None
+    ) -> Remedy:
+        """The lab-proven form of a migration step: the hosts.toml write as is, the edit as an exact sed."""
+        if step.kind == "write":
+            return Remedy(step.text, step.command, proven=PROVEN_REGISTRY)
+        edit = (
+            registry_edit(text, table, deprecated, CERTS_DIR) if step.kind == "edit" and config.path else None
+        )
+        if edit:
+            return Remedy(
+                f"{step.text} (sed keeps the old file as {config.path}.nodedoc.bak)",
+                f"sed -i.nodedoc.bak {edit} {config.path}",
+                proven=PROVEN_REGISTRY,
+            )
+        return untested(step.text, step.command, MIGRATION_WHY[step.kind])
 
     def _cgroup_driver(
         self, config: ContainerdConfig, kubelet: KubeletConfig, subject: dict[str, Any], facts: dict[str, Any]

@@ -6,6 +6,8 @@ the addresses configured inside the pod's network namespace (``/proc/<sandbox pi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from probes.api import (
@@ -71,7 +73,8 @@ class NetworkProbe(Probe):
             if row.netns_ips is None:
                 continue
             checked += 1
-            finding = self._judge(node, view, row, version, affected)
+            pod = PodCheck(self, node, view, row, version, affected)
+            finding = next((f for check in POD_CHECKS if (f := check(pod)) is not None), None)
             if finding:
                 findings.append(finding)
         if not findings:
@@ -132,91 +135,150 @@ class NetworkProbe(Probe):
             ),
         ]
 
-    def _judge(
-        self, node: NodeContext, view: SandboxView, row: PodNetwork, version: Any, affected: bool | None
-    ) -> Finding | None:
-        cri, real = set(row.cri_ips), set(row.netns_ips or [])
-        subject = {"kind": "pod", "name": view.name, "namespace": view.namespace, "id": view.id}
-        evidence = {
-            "cri_ips": row.cri_ips,
-            "netns_ips": row.netns_ips,
-            "sandbox_pid": view.pid,
-            "netns_path": view.netns_path,
-            "runtime_version": version.runtime_version,
-            "read_from": f"/proc/{view.pid}/net/fib_trie, /proc/{view.pid}/net/if_inet6",
+
+# -- the checks of one pod: the first that finds something is its finding ---------------------------------
+
+
+@dataclass(frozen=True)
+class PodCheck:
+    """One ready pod as every check sees it: CRI's IPs beside its namespace's, and the runtime it runs on."""
+
+    probe: NetworkProbe
+    node: NodeContext
+    view: SandboxView
+    row: PodNetwork
+    version: Any
+    affected: bool | None
+
+    @property
+    def cri(self) -> set[str]:
+        return set(self.row.cri_ips)
+
+    @property
+    def real(self) -> set[str]:
+        return set(self.row.netns_ips or [])
+
+    @property
+    def name(self) -> str:
+        return f"{self.view.namespace}/{self.view.name}"
+
+    @property
+    def subject(self) -> dict[str, Any]:
+        v = self.view
+        return {"kind": "pod", "name": v.name, "namespace": v.namespace, "id": v.id}
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        v = self.view
+        return {
+            "cri_ips": self.row.cri_ips,
+            "netns_ips": self.row.netns_ips,
+            "sandbox_pid": v.pid,
+            "netns_path": v.netns_path,
+            "runtime_version": self.version.runtime_version,
+            "read_from": f"/proc/{v.pid}/net/fib_trie, /proc/{v.pid}/net/if_inet6",
         }
-        netns = view.netns_path or f"/proc/{view.pid}/ns/net"
-        look = f"nsenter --net={netns} ip addr"
-        inspect = untested("Look at the namespace's addresses yourself", look, SHOWS_ONLY)
-        if not cri and real:
-            if affected:
-                why = (
-                    f"containerd {version.runtime_version} is affected by containerd #7843 (1.6.9-1.6.14, "
-                    "1.5.15-1.5.16): the IP was never saved, so it is lost on every containerd restart and "
-                    "the kubelet recreates the pod."
-                )
-            elif affected is False:
-                why = (
-                    f"This is the containerd #7843 signature, though {version.runtime_name} "
-                    f"{version.runtime_version} is not in its affected range; look for another cause of lost "
-                    "sandbox metadata."
-                )
-            else:
-                why = "This is the containerd #7843 signature (pod IP lost after a containerd restart)."
-            return self.finding(
-                "network.pod-ip-missing",
-                Severity.CRITICAL,
-                f"CRI reports no IP for {view.namespace}/{view.name}",
-                f"The pod's namespace has {', '.join(sorted(real))} but PodSandboxStatus reports none. {why}",
-                subject=subject,
-                evidence=evidence,
-                remediation=[
-                    inspect,
-                    untested(
-                        "Do not restart containerd again on this node until it is upgraded; drain it",
-                        "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
-                        NO_KUBELET,
-                        disrupts_pods=True,
-                    ),
-                    untested(
-                        "Upgrade containerd to 1.6.15+ / 1.5.17+ / 1.7.0+",
-                        "apt-get install --only-upgrade containerd && systemctl restart containerd",
-                        NOT_AFFECTED,
-                        disrupts_pods=True,
-                    ),
-                ],
-                references=REFS_7843,
-            )
-        lost = cri - real
-        if lost:
-            return self.finding(
-                "network.netns-ip-missing",
-                Severity.CRITICAL,
-                f"{view.namespace}/{view.name} no longer has its IP {', '.join(sorted(lost))}",
-                f"CRI reports {', '.join(row.cri_ips)} but the pod's network namespace has "
-                f"{', '.join(sorted(real)) or 'no address'}: traffic to the pod is black-holed while the "
-                "cluster still routes to it.",
-                subject=subject,
-                evidence=evidence,
-                remediation=self._restore_steps(node, view, lost, look),
-                references=["https://www.cni.dev/docs/spec/"],
-            )
-        if real - cri:
-            return self.finding(
-                "network.ip-mismatch",
-                Severity.WARNING,
-                f"{view.namespace}/{view.name} has addresses CRI does not report",
-                f"CRI reports {', '.join(row.cri_ips)}; the namespace also has "
-                f"{', '.join(sorted(real - cri))}.",
-                subject=subject,
-                evidence=evidence,
-                remediation=[
-                    inspect,
-                    untested(
-                        "Check the CNI configuration for a second network or IPAM leak",
-                        "ls -l /etc/cni/net.d",
-                        SHOWS_ONLY,
-                    ),
-                ],
-            )
+
+    @property
+    def look(self) -> str:
+        """The command that shows the namespace's addresses."""
+        return f"nsenter --net={self.view.netns_path or f'/proc/{self.view.pid}/ns/net'} ip addr"
+
+    @property
+    def inspect(self) -> Remedy:
+        return untested("Look at the namespace's addresses yourself", self.look, SHOWS_ONLY)
+
+
+def pod_ip_missing(pod: PodCheck) -> Finding | None:
+    """The namespace has addresses but CRI reports none: containerd #7843's signature."""
+    if pod.cri or not pod.real:
         return None
+    version = pod.version
+    if pod.affected:
+        why = (
+            f"containerd {version.runtime_version} is affected by containerd #7843 (1.6.9-1.6.14, "
+            "1.5.15-1.5.16): the IP was never saved, so it is lost on every containerd restart and "
+            "the kubelet recreates the pod."
+        )
+    elif pod.affected is False:
+        why = (
+            f"This is the containerd #7843 signature, though {version.runtime_name} "
+            f"{version.runtime_version} is not in its affected range; look for another cause of lost "
+            "sandbox metadata."
+        )
+    else:
+        why = "This is the containerd #7843 signature (pod IP lost after a containerd restart)."
+    return pod.probe.finding(
+        "network.pod-ip-missing",
+        Severity.CRITICAL,
+        f"CRI reports no IP for {pod.name}",
+        f"The pod's namespace has {', '.join(sorted(pod.real))} but PodSandboxStatus reports none. {why}",
+        subject=pod.subject,
+        evidence=pod.evidence,
+        remediation=[
+            pod.inspect,
+            untested(
+                "Do not restart containerd again on this node until it is upgraded; drain it",
+                "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
+                NO_KUBELET,
+                disrupts_pods=True,
+            ),
+            untested(
+                "Upgrade containerd to 1.6.15+ / 1.5.17+ / 1.7.0+",
+                "apt-get install --only-upgrade containerd && systemctl restart containerd",
+                NOT_AFFECTED,
+                disrupts_pods=True,
+            ),
+        ],
+        references=REFS_7843,
+    )
+
+
+def netns_ip_missing(pod: PodCheck) -> Finding | None:
+    """CRI reports an IP the namespace no longer has: traffic to the pod is black-holed."""
+    lost = pod.cri - pod.real
+    if not lost:
+        return None
+    return pod.probe.finding(
+        "network.netns-ip-missing",
+        Severity.CRITICAL,
+        f"{pod.name} no longer has its IP {', '.join(sorted(lost))}",
+        f"CRI reports {', '.join(pod.row.cri_ips)} but the pod's network namespace has "
+        f"{', '.join(sorted(pod.real)) or 'no address'}: traffic to the pod is black-holed while the "
+        "cluster still routes to it.",
+        subject=pod.subject,
+        evidence=pod.evidence,
+        remediation=pod.probe._restore_steps(pod.node, pod.view, lost, pod.look),
+        references=["https://www.cni.dev/docs/spec/"],
+    )
+
+
+def addresses_cri_does_not_report(pod: PodCheck) -> Finding | None:
+    """The namespace has more addresses than CRI reports (a second network, or an IPAM leak)."""
+    extra = pod.real - pod.cri
+    if not extra:
+        return None
+    return pod.probe.finding(
+        "network.ip-mismatch",
+        Severity.WARNING,
+        f"{pod.name} has addresses CRI does not report",
+        f"CRI reports {', '.join(pod.row.cri_ips)}; the namespace also has {', '.join(sorted(extra))}.",
+        subject=pod.subject,
+        evidence=pod.evidence,
+        remediation=[
+            pod.inspect,
+            untested(
+                "Check the CNI configuration for a second network or IPAM leak",
+                "ls -l /etc/cni/net.d",
+                SHOWS_ONLY,
+            ),
+        ],
+    )
+
+
+#: The checks of one pod, in the order they are tried; the first that finds something wins.
+POD_CHECKS: tuple[Callable[[PodCheck], Finding | None], ...] = (
+    pod_ip_missing,
+    netns_ip_missing,
+    addresses_cri_does_not_report,
+)

@@ -9,6 +9,8 @@ themselves; containers), unit findings are only informational and the binaries a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -323,132 +325,8 @@ class ServiceProbe(Probe):
         return found
 
     def _settings(self, unit: Unit, sev: Any, note: str) -> list[Finding]:
-        found = []
-        subject = {"unit": UNIT, "file": unit.path}
-        killmode = unit.get("Service", "KillMode")
-        value = killmode.value if killmode else "control-group"
-        if value != "process":
-            entry = knowledge.issue("containerd-killmode")
-            where = killmode.origin if killmode else "not set: systemd's default is control-group"
-            found.append(
-                self.finding(
-                    "service.killmode",
-                    sev(Severity.CRITICAL),
-                    f"KillMode={value}: restarting containerd kills the containers",
-                    f"With KillMode={value}, stopping or restarting containerd kills every shim and container in its "
-                    f"cgroup{note}. Upstream's unit has KillMode=process.",
-                    subject=subject,
-                    evidence={"KillMode": value, "set_at": where, "files": unit.files()},
-                    remediation=[
-                        untested(
-                            "Set KillMode=process in a drop-in",
-                            _dropin_command("10-killmode.conf", "KillMode=process"),
-                            NO_SYSTEMD,
-                        )
-                    ],
-                    references=list(entry.references),
-                )
-            )
-        delegate = unit.get("Service", "Delegate")
-        if delegate is None or delegate.value.lower() not in ("yes", "true", "1", "on"):
-            found.append(
-                self.finding(
-                    "service.delegate",
-                    sev(Severity.WARNING),
-                    "Delegate=yes is missing",
-                    "Without Delegate=yes systemd treats the container cgroups under containerd as its own and may "
-                    f"reset their controllers{note}. Upstream's unit sets Delegate=yes.",
-                    subject=subject,
-                    evidence={"Delegate": delegate.value if delegate else None},
-                    remediation=[
-                        untested(
-                            "Set Delegate=yes in a drop-in",
-                            _dropin_command("20-delegate.conf", "Delegate=yes"),
-                            NO_SYSTEMD,
-                        ),
-                        untested(
-                            "Restart containerd to apply it", "systemctl restart containerd", NO_SYSTEMD
-                        ),
-                    ],
-                )
-            )
-        pre = [parse_exec(a) for a in unit.all("Service", "ExecStartPre")]
-        if not any(c and c.binary.endswith("modprobe") and "overlay" in c.args for c in pre):
-            found.append(
-                self.finding(
-                    "service.modprobe-overlay",
-                    Severity.INFO,
-                    "The unit does not load the overlay module",
-                    "Upstream's unit runs `-/sbin/modprobe overlay` before containerd; the host probe says whether "
-                    "overlay is available.",
-                    subject=subject,
-                    evidence={"ExecStartPre": [a.value for a in unit.all("Service", "ExecStartPre")]},
-                    remediation=[
-                        untested(
-                            "Add it in a drop-in",
-                            _dropin_command("30-overlay.conf", "ExecStartPre=-/sbin/modprobe overlay"),
-                            NO_SYSTEMD,
-                        )
-                    ],
-                )
-            )
-        oom = unit.get("Service", "OOMScoreAdjust")
-        try:
-            oom_value = int(oom.value) if oom else None
-        except ValueError:
-            oom_value = None
-        if oom_value is None or oom_value > -500:
-            found.append(
-                self.finding(
-                    "service.oom-score-adjust",
-                    Severity.INFO,
-                    "containerd is not protected from the OOM killer",
-                    f"OOMScoreAdjust is {oom.value if oom else 'not set'}; upstream's unit sets -999 so the kernel "
-                    "kills containers before the runtime that manages them.",
-                    subject=subject,
-                    evidence={"OOMScoreAdjust": oom.value if oom else None},
-                    remediation=[
-                        untested(
-                            "Set it in a drop-in",
-                            _dropin_command("40-oom.conf", "OOMScoreAdjust=-999"),
-                            NO_SYSTEMD,
-                        )
-                    ],
-                )
-            )
-        limits = {k: unit.value("Service", k) for k in LIMITS if unit.value("Service", k) is not None}
-        low = {
-            k: v
-            for k, v in limits.items()
-            if v
-            and v != "infinity"
-            and v.split(":")[-1].isdigit()
-            and int(v.split(":")[-1]) < 65536
-            and k in ("LimitNOFILE", "LimitNPROC", "TasksMax")
-        }
-        if low:
-            found.append(
-                self.finding(
-                    "service.limits",
-                    Severity.WARNING,
-                    "Low process or file limits for containerd",
-                    f"{', '.join(f'{k}={v}' for k, v in low.items())}: containers and shims inherit containerd's limits "
-                    "and hit them under load.",
-                    subject=subject,
-                    evidence={"limits": limits},
-                    remediation=[
-                        untested(
-                            "Raise them in a drop-in",
-                            _dropin_command("50-limits.conf", *(f"{k}=infinity" for k in low)),
-                            NO_SYSTEMD,
-                        ),
-                        untested(
-                            "Restart containerd to apply them", "systemctl restart containerd", NO_SYSTEMD
-                        ),
-                    ],
-                )
-            )
-        return found
+        check = UnitCheck(self, unit, sev, note)
+        return [f for setting in SETTING_CHECKS if (f := setting(check)) is not None]
 
     # -- the binaries -----------------------------------------------------------------------------------
 
@@ -697,3 +575,164 @@ class ServiceProbe(Probe):
                 ],
             )
         ]
+
+
+# -- the unit's settings: one check each, its finding's words with it -------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitCheck:
+    """The containerd unit as each setting check sees it; ``sev`` lowers severities where systemd does not run."""
+
+    probe: ServiceProbe
+    unit: Unit
+    sev: Callable[[Severity], Severity]
+    note: str
+
+    @property
+    def subject(self) -> dict[str, Any]:
+        return {"unit": UNIT, "file": self.unit.path}
+
+
+def killmode(check: UnitCheck) -> Finding | None:
+    """KillMode other than process: a containerd restart kills every container."""
+    killmode = check.unit.get("Service", "KillMode")
+    value = killmode.value if killmode else "control-group"
+    if value == "process":
+        return None
+    entry = knowledge.issue("containerd-killmode")
+    where = killmode.origin if killmode else "not set: systemd's default is control-group"
+    return check.probe.finding(
+        "service.killmode",
+        check.sev(Severity.CRITICAL),
+        f"KillMode={value}: restarting containerd kills the containers",
+        f"With KillMode={value}, stopping or restarting containerd kills every shim and container in its "
+        f"cgroup{check.note}. Upstream's unit has KillMode=process.",
+        subject=check.subject,
+        evidence={"KillMode": value, "set_at": where, "files": check.unit.files()},
+        remediation=[
+            untested(
+                "Set KillMode=process in a drop-in",
+                _dropin_command("10-killmode.conf", "KillMode=process"),
+                NO_SYSTEMD,
+            )
+        ],
+        references=list(entry.references),
+    )
+
+
+def delegate(check: UnitCheck) -> Finding | None:
+    """Delegate=yes missing: systemd may reset the container cgroups' controllers."""
+    delegate = check.unit.get("Service", "Delegate")
+    if delegate is not None and delegate.value.lower() in ("yes", "true", "1", "on"):
+        return None
+    return check.probe.finding(
+        "service.delegate",
+        check.sev(Severity.WARNING),
+        "Delegate=yes is missing",
+        "Without Delegate=yes systemd treats the container cgroups under containerd as its own and may "
+        f"reset their controllers{check.note}. Upstream's unit sets Delegate=yes.",
+        subject=check.subject,
+        evidence={"Delegate": delegate.value if delegate else None},
+        remediation=[
+            untested(
+                "Set Delegate=yes in a drop-in",
+                _dropin_command("20-delegate.conf", "Delegate=yes"),
+                NO_SYSTEMD,
+            ),
+            untested("Restart containerd to apply it", "systemctl restart containerd", NO_SYSTEMD),
+        ],
+    )
+
+
+def modprobe_overlay(check: UnitCheck) -> Finding | None:
+    """The unit does not load the overlay module before containerd starts."""
+    pre = [parse_exec(a) for a in check.unit.all("Service", "ExecStartPre")]
+    if any(c and c.binary.endswith("modprobe") and "overlay" in c.args for c in pre):
+        return None
+    return check.probe.finding(
+        "service.modprobe-overlay",
+        Severity.INFO,
+        "The unit does not load the overlay module",
+        "Upstream's unit runs `-/sbin/modprobe overlay` before containerd; the host probe says whether "
+        "overlay is available.",
+        subject=check.subject,
+        evidence={"ExecStartPre": [a.value for a in check.unit.all("Service", "ExecStartPre")]},
+        remediation=[
+            untested(
+                "Add it in a drop-in",
+                _dropin_command("30-overlay.conf", "ExecStartPre=-/sbin/modprobe overlay"),
+                NO_SYSTEMD,
+            )
+        ],
+    )
+
+
+def oom_score_adjust(check: UnitCheck) -> Finding | None:
+    """containerd not protected from the OOM killer (OOMScoreAdjust above -500)."""
+    oom = check.unit.get("Service", "OOMScoreAdjust")
+    try:
+        oom_value = int(oom.value) if oom else None
+    except ValueError:
+        oom_value = None
+    if oom_value is not None and oom_value <= -500:
+        return None
+    return check.probe.finding(
+        "service.oom-score-adjust",
+        Severity.INFO,
+        "containerd is not protected from the OOM killer",
+        f"OOMScoreAdjust is {oom.value if oom else 'not set'}; upstream's unit sets -999 so the kernel "
+        "kills containers before the runtime that manages them.",
+        subject=check.subject,
+        evidence={"OOMScoreAdjust": oom.value if oom else None},
+        remediation=[
+            untested(
+                "Set it in a drop-in",
+                _dropin_command("40-oom.conf", "OOMScoreAdjust=-999"),
+                NO_SYSTEMD,
+            )
+        ],
+    )
+
+
+def low_limits(check: UnitCheck) -> Finding | None:
+    """Process or file limits below 65536, which containers and shims inherit."""
+    limits = {k: check.unit.value("Service", k) for k in LIMITS if check.unit.value("Service", k) is not None}
+    low = {
+        k: v
+        for k, v in limits.items()
+        if v
+        and v != "infinity"
+        and v.split(":")[-1].isdigit()
+        and int(v.split(":")[-1]) < 65536
+        and k in ("LimitNOFILE", "LimitNPROC", "TasksMax")
+    }
+    if not low:
+        return None
+    return check.probe.finding(
+        "service.limits",
+        Severity.WARNING,
+        "Low process or file limits for containerd",
+        f"{', '.join(f'{k}={v}' for k, v in low.items())}: containers and shims inherit containerd's limits "
+        "and hit them under load.",
+        subject=check.subject,
+        evidence={"limits": limits},
+        remediation=[
+            untested(
+                "Raise them in a drop-in",
+                _dropin_command("50-limits.conf", *(f"{k}=infinity" for k in low)),
+                NO_SYSTEMD,
+            ),
+            untested("Restart containerd to apply them", "systemctl restart containerd", NO_SYSTEMD),
+        ],
+    )
+
+
+#: The unit settings checked, each returning its finding or None.
+SETTING_CHECKS: tuple[Callable[[UnitCheck], Finding | None], ...] = (
+    killmode,
+    delegate,
+    modprobe_overlay,
+    oom_score_adjust,
+    low_limits,
+)

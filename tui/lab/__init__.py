@@ -292,6 +292,13 @@ state = "{self.state}"
             time.sleep(0.2)
         raise LabError(f"containerd did not become ready in 30s ({last}); see {self.dir / 'containerd.log'}")
 
+    def restart_containerd(self) -> None:
+        """Stop this lab's containerd and start it again on its config (what `systemctl restart containerd`
+        does on a node); the shims and their pods keep running."""
+        _stop(self.pid)
+        self._start_containerd()
+        self.save()
+
     def _import_image(self) -> None:
         built = build_image(self.dir / "image")
         proc = subprocess.run(

@@ -401,3 +401,44 @@ def read_cni(host_root: Path, conf_dir: str) -> list[CniNetwork]:
             CniNetwork(path, str(data.get("name", "")), types + tuple(t for t in ipam if t), gateway)
         )
     return networks
+
+
+# -- where a table is in the file (for concrete edits) -----------------------------------------------------
+
+
+def split_keys(dotted: str) -> tuple[str, ...]:
+    """A TOML dotted key (``plugins."io.containerd.grpc.v1.cri".registry``) as its parts, quotes removed."""
+    parts, current, quote = [], "", ""
+    for char in dotted.strip():
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return tuple(parts)
+
+
+def table_spans(text: str) -> list[tuple[tuple[str, ...], int, int]]:
+    """Each ``[table]`` header of a TOML file as (keys, first line, last line), 1-based; a table ends at its
+    last line holding a value before the next header (comments and blanks in between belong to the next)."""
+    spans: list[tuple[tuple[str, ...], int, int]] = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            header = (
+                stripped[1:].split("]", 1)[0] if '"' not in stripped else stripped[1 : stripped.rindex("]")]
+            )
+            spans.append((split_keys(header), number, number))
+        elif spans and stripped and not stripped.startswith("#"):
+            keys, first, _last = spans[-1]
+            spans[-1] = (keys, first, number)
+    return spans
