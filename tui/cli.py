@@ -43,9 +43,7 @@ class Parser(argparse.ArgumentParser):
 
 def command_named(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | None:
     """The subcommand in ``argv``: its first word that is not an option or an option's value."""
-    takes_value = {
-        flag for action in parser._actions if action.nargs != 0 for flag in action.option_strings
-    }
+    takes_value = {flag for action in parser._actions if action.nargs != 0 for flag in action.option_strings}
     words = iter(argv)
     for word in words:
         if word == "--":

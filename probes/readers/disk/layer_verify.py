@@ -20,18 +20,22 @@ import queue
 import stat
 import threading
 import time
+import types
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from probes.errors import NodedocError
 
+inflate_lib: types.ModuleType
 try:  # ISA-L's inflate: the zlib API, several times zlib's speed on x86-64 and arm64
-    from isal import isal_zlib as inflate_lib
+    from isal import isal_zlib
+
+    inflate_lib = isal_zlib
 except ImportError:  # pragma: no cover - isal is a dependency; the standard library still works
-    inflate_lib = zlib  # type: ignore[assignment]
+    inflate_lib = zlib
 
 INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, inflate_lib.error)
 
@@ -350,7 +354,9 @@ def _unzstd(src: _BlobReader) -> Iterator[bytes]:
     if module == "zstandard":
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True, read_size=CHUNK)
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            cast(BinaryIO, src), read_across_frames=True, read_size=CHUNK
+        )
         while True:
             try:
                 out = reader.read(OUT_CHUNK)
