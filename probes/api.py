@@ -6,10 +6,10 @@ The same results feed ``nodedoc check``, the screens, the runbooks and the expor
 
 from __future__ import annotations
 
-import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from probes.compat import StrEnum
 from probes.node import Need, NodeContext
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-class Severity(enum.StrEnum):
+class Severity(StrEnum):
     """How bad a finding is. ``ok`` says a check passed and is worth showing as such."""
 
     OK = "ok"
@@ -42,7 +42,7 @@ class Severity(enum.StrEnum):
 _RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.CRITICAL: 3}
 
 
-class ProbeStatus(enum.StrEnum):
+class ProbeStatus(StrEnum):
     """Whether a probe ran. ``skipped`` (could not look, with a reason) is not ``error`` (it broke).
 
     Whether a skip leaves the verdict unknown is :attr:`ProbeResult.not_applicable`'s to say.

@@ -8,15 +8,17 @@ references. A malformed table raises :class:`~probes.errors.KnowledgeBaseError` 
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.abc import Traversable
 from typing import Any
 
+from probes.compat import tomllib
 from probes.errors import KnowledgeBaseError
 
-TABLE = Path(__file__).parent / "data" / "deprecations.toml"
+# Read through importlib.resources, so it loads from the one-file nodedoc.pyz too.
+TABLE = resources.files("probes") / "data" / "deprecations.toml"
 PREFIX = "io.containerd.deprecation/"
 #: The CRI runtime condition containerd 1.7.24+ and 2.x add; false while any deprecation is reported.
 CONDITION = "ContainerdHasNoDeprecationWarnings"
@@ -57,7 +59,7 @@ def short_id(deprecation_id: str) -> str:
 
 
 @functools.cache
-def fixes(path: Path = TABLE) -> dict[str, DeprecationFix]:
+def fixes(path: Traversable = TABLE) -> dict[str, DeprecationFix]:
     """The table keyed by short id."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

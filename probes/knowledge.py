@@ -15,20 +15,22 @@ reference). A match says which (``evidence``), or, for an affected build, what w
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import functools
 import re
-import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from probes.api import Remedy, Severity
+from probes.compat import StrEnum, tomllib
 from probes.errors import KnowledgeBaseError
 from probes.readers.host.packages import PackageRecord, compare_debian
 from probes.versions import Version, VersionError, parse
 
-DATA_DIR = Path(__file__).parent / "data"
+# Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
+DATA_DIR = resources.files("probes") / "data"
 KNOWN_ISSUES = DATA_DIR / "known_issues.toml"
 COMPATIBILITY = DATA_DIR / "compatibility.toml"
 
@@ -145,7 +147,7 @@ class KnownIssue:
         return [r.fixed.upstream for r in self.affected if r.fixed is not None]
 
 
-class Verdict(enum.StrEnum):
+class Verdict(StrEnum):
     AFFECTED = "affected"
     FIXED = "fixed"
 
@@ -170,7 +172,7 @@ class Match:
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    path: Path
+    path: Traversable
     issues: dict[str, KnownIssue] = field(default_factory=dict)
 
     def for_component(self, component: str) -> list[KnownIssue]:
@@ -195,7 +197,7 @@ class EolEntry:
 
 @dataclass(frozen=True)
 class Compatibility:
-    path: Path
+    path: Traversable
     rows: tuple[SupportRow, ...]
     eols: tuple[EolEntry, ...]
 
@@ -203,9 +205,10 @@ class Compatibility:
 # -- loading and validation -------------------------------------------------------------------------------
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Traversable) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        return data
     except OSError as exc:
         raise KnowledgeBaseError(f"{path}: cannot read the knowledge base: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -215,7 +218,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 class _Entry:
     """Validation helpers that name the file and the entry in every message."""
 
-    def __init__(self, path: Path, label: str, data: Any) -> None:
+    def __init__(self, path: Traversable, label: str, data: Any) -> None:
         self.path, self.label = path, label
         if not isinstance(data, dict):
             self.fail(f"must be a table, not {type(data).__name__}")
@@ -322,7 +325,7 @@ def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
     return tuple(remedies)
 
 
-def _issue(path: Path, index: int, data: Any) -> KnownIssue:
+def _issue(path: Traversable, index: int, data: Any) -> KnownIssue:
     label = f"issue #{index + 1}"
     if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
         label = f"issue {data['id']!r}"
@@ -370,7 +373,7 @@ def _issue(path: Path, index: int, data: Any) -> KnownIssue:
     )
 
 
-def _check_schema(path: Path, data: dict[str, Any]) -> None:
+def _check_schema(path: Traversable, data: dict[str, Any]) -> None:
     if data.get("schema") != 1:
         raise KnowledgeBaseError(f"{path}: schema = {data.get('schema')!r}; this nodedoc reads schema = 1")
 
@@ -387,7 +390,7 @@ def _default() -> KnowledgeBase:
     return _load(KNOWN_ISSUES)
 
 
-def _load(path: Path) -> KnowledgeBase:
+def _load(path: Traversable) -> KnowledgeBase:
     data = _read_toml(path)
     _check_schema(path, data)
     entries = data.get("issue")
@@ -414,7 +417,7 @@ def _default_compat() -> Compatibility:
     return _load_compat(COMPATIBILITY)
 
 
-def _load_compat(path: Path) -> Compatibility:
+def _load_compat(path: Traversable) -> Compatibility:
     data = _read_toml(path)
     _check_schema(path, data)
     rows = []

@@ -7,16 +7,15 @@ With only ``--containerd-root`` nodedoc works post-mortem: no live runtime is lo
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from probes.compat import StrEnum, tomllib
 from probes.errors import CriError, NodedocError
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
 CONTAINERD_UNIT = "containerd.service"
 
 
-class Need(enum.StrEnum):
+class Need(StrEnum):
     """What a probe needs from the node; a probe whose needs are unmet is skipped with the reason."""
 
     CRI = "cri"
@@ -114,6 +113,12 @@ class NodeContext:
             return self.host_root.resolve() != Path("/")
         except OSError:
             return True
+
+    @property
+    def live_root(self) -> bool:
+        """The host root is a running system, not a copied tree: its procfs shows processes. True for ``/``
+        and for a node's ``/`` mounted at ``/host`` with its ``/proc`` (a ``kubectl debug node`` pod)."""
+        return (Path(self.proc_root or self.host_root / "proc") / "1").is_dir()
 
     @property
     def post_mortem(self) -> bool:

@@ -14,9 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 
 from probes.api import Finding, Outcome, Probe, ProbeResult, ProbeStatus
+from probes.compat import entry_points_in
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext, NotApplicable
 
@@ -44,7 +45,7 @@ class ProbeRef:
 def available() -> dict[str, ProbeRef]:
     """Every registered probe by id, in a stable order, without importing any of them."""
     refs: dict[str, ProbeRef] = {}
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    for ep in sorted(entry_points_in(GROUP), key=lambda e: e.name):
         refs.setdefault(ep.name, ProbeRef(ep.name, ep))
     return refs
 

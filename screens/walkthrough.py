@@ -185,7 +185,7 @@ class WalkthroughScreen(NodeScreen):
         if self.walk is None:
             return Text("Runbooks", style="bold")
         text = Text.assemble((self.walk.runbook.id, "bold"))
-        for record, step in zip(self.walk.records, self.walk.path, strict=True):
+        for record, step in zip(self.walk.records, self.walk.path):
             label = step.title if len(step.title) <= 28 else step.title[:27] + "…"
             text.append(" › ")
             text.append(label, style="bold" if record is self.walk.record else "")

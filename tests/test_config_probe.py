@@ -293,6 +293,7 @@ def test_registry_edit_as_sed_runs_it(tmp_path: Path, text: str, editable: bool)
     """The printed sed, run by sed itself: the deprecated tables are gone, config_path is set, the rest stays."""
     import shutil
     import subprocess
+
     import tomllib
 
     from probes.builtin.config import registry_edit

@@ -73,25 +73,41 @@ def test_the_snapshotter_leaves_whiteouts_and_opaque_dirs_as_the_lookup_reads_th
 
 @pytest.mark.lab
 @pytest.mark.root
-def test_an_image_whose_entrypoint_a_layer_deletes_is_critical(lab, layered, extra_pod) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [pytest.param([], id="image-entrypoint"), pytest.param(["tool", "--serve"], id="pod-command-overrides")],
+)
+def test_an_image_whose_entrypoint_a_layer_deletes_is_critical_unless_the_pod_overrides_it(
+    lab, layered, extra_pod, command: list[str]
+) -> None:
     """A container created from it (CreateContainer succeeds; StartContainer would fail): CRITICAL, and
-    since its layers match their blobs, the fix is the image, not the node."""
+    since its layers match their blobs, the fix is the image, not the node. A pod whose command runs
+    something the layers do have (``tool``, found along the image's PATH) is not a fault."""
     with lab.client() as client:
         config = pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name="layered"),
             image=pb.ImageSpec(image=layered),
+            command=command,
             linux=pb.LinuxContainerConfig(),
         )
         client.create_container(extra_pod.id, config, lab.sandbox_config(extra_pod.name, extra_pod.uid))
     node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
     [result] = run_probes(node, select(["snapshots"]))
     found = [f for f in result.findings if f.id == "snapshot.entrypoint-missing"]
+    assert not [f for f in result.findings if f.id.startswith("snapshot.files-")]
+    checked = {e["image"]: e for e in result.facts["entrypoints"]}
+    if command:
+        assert found == [] and checked[layered] == {
+            "image": layered,
+            "executable": "tool",
+            "found": "/usr/bin/tool",
+        }
+        return
     assert [(f.subject["image"], f.evidence["executable"]) for f in found] == [(layered, "/bin/app")]
-    assert found[0].evidence["layer_blobs"] == "verified"
+    assert found[0].evidence["layer_blobs"] == "verified" and found[0].evidence["from"] == "image config"
     assert (
         "image itself is broken" in found[0].remediation[0].text and found[0].remediation[0].command is None
     )
-    assert not [f for f in result.findings if f.id.startswith("snapshot.files-")]
 
 
 def test_symlinks_resolve_inside_the_stack(tmp_path: Path) -> None:

@@ -27,10 +27,12 @@ PROBE_MAY_IMPORT = (
     "probes.knowledge",
     "probes.deprecation_fixes",
     "probes.versions",
+    "probes.compat",
 )
 
-#: What a reader may import from nodedoc: the errors, other readers and version parsing.
-READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions")
+#: What a reader may import from nodedoc: the errors, other readers, version parsing, and the standard
+#: library's newer parts for older Pythons (probes.compat).
+READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions", "probes.compat")
 
 
 def nodedoc_imports(path: Path) -> list[str]:

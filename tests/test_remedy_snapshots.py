@@ -332,6 +332,9 @@ def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_pa
     [view] = [v for v in disk.images() if v.record.name == lab.image]
     assert view.resolved is not None
     layer, config = view.resolved.layers[0].blob.digest, view.resolved.config.digest
+    deadline = time.monotonic() + 60  # containerd's garbage collector deletes the blob, asynchronously
+    while disk.content.has(layer) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not disk.content.has(layer) and disk.content.has(config)  # discarded; the config is kept
     before = running_pods(lab)
     snap = pause_snapshot(lab)
@@ -371,3 +374,30 @@ def test_every_step_with_a_command_is_proven_or_says_it_is_not(module: str) -> N
         assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, proven
     source = (REPO / (module.replace(".", "/") + ".py")).read_text()
     assert source.count("untested(") >= (3 if module.endswith("remedies.snapshots") else 1)
+
+
+def test_lab_up_with_a_registry_from_the_command_line(tmp_path: Path) -> None:
+    if Lab.missing_requirements() + missing_tools():
+        skip_or_fail("the registry lab cannot start here")
+    directory = Path(tempfile.mkdtemp(prefix="ndcli-", dir="/tmp"))
+    shutil.rmtree(directory)
+    cli = [sys.executable, "-m", "tui.cli", "lab"]
+    up = subprocess.run(
+        [*cli, "up", str(directory), "--pods", "0", "--discard-layers"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        lab = Lab.load(directory)
+        assert (
+            lab.registry_port
+            and lab.discard_layers
+            and lab.image.startswith(f"127.0.0.1:{lab.registry_port}/")
+        )
+        assert f"registry          127.0.0.1:{lab.registry_port}" in up.stdout
+        assert "discard_unpacked_layers = true" in lab.config_path.read_text()
+    finally:
+        subprocess.run([*cli, "down", str(directory)], capture_output=True, timeout=300)
+    assert not directory.exists()

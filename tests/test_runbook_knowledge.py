@@ -4,11 +4,11 @@ known issue, and every containerd ↔ Kubernetes statement is the support table'
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from probes import knowledge
 from probes.api import Severity

@@ -253,9 +253,10 @@ def install_with_killmode_mixed(root: Path) -> None:
 def test_live_root_without_systemd_makes_unit_findings_informational(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Only this machine's own / without systemd is lenient: nothing starts containerd through the unit."""
+    """Only a live root without systemd is lenient: nothing starts containerd through the unit. A root is
+    live when its procfs shows processes: this machine's /, or a node's / at /host in a debug pod."""
     install_with_killmode_mixed(tmp_path)
-    monkeypatch.setattr(NodeContext, "foreign_root", property(lambda _self: False))
+    (tmp_path / "proc/1").mkdir(parents=True)
     found = ServiceProbe().run(node_for(tmp_path, monkeypatch)).findings
     killmode = next(f for f in found if f.id == "service.killmode")
     assert killmode.severity is Severity.INFO and "systemd is not running" in killmode.summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -81,7 +82,8 @@ class NodedocApp(App[None]):
     """nodedoc's troubleshooter on one node."""
 
     TITLE = "nodedoc"
-    CSS_PATH = "nodedoc.tcss"
+    # The stylesheet is read through importlib.resources, so it loads from the one-file nodedoc.pyz too.
+    CSS = resources.files("tui").joinpath("nodedoc.tcss").read_text(encoding="utf-8")
     COMMANDS = App.COMMANDS | {PodCommands}
     MODES = {
         "dashboard": DashboardScreen,
@@ -182,10 +184,10 @@ class NodedocApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = event.worker.error
-        if isinstance(error, RuntimeUnreachable | CriError):
+        if isinstance(error, (RuntimeUnreachable, CriError)):
             self.runtime_lost(str(error))
             return
-        if isinstance(error, NeedUnmet | NodedocError):
+        if isinstance(error, (NeedUnmet, NodedocError)):
             self.notify(str(error), title="Could not read the node", severity="warning")
             return
         self.notify(f"{type(error).__name__}: {error}", title="Internal error", severity="error", timeout=8)

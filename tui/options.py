@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from probes.errors import CriError
+from probes.errors import CriError, NodedocError
 from probes.readers.cri.endpoint import DEFAULT_TIMEOUT, socket_path
 
 if TYPE_CHECKING:
@@ -102,9 +103,9 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
     group.add_argument(
         "--host-root",
         type=directory,
-        default=Path("/") if top else argparse.SUPPRESS,
+        default=None if top else argparse.SUPPRESS,
         metavar="DIR",
-        help="the host's / mounted here (nodedoc in a debug pod)",
+        help="the host's / mounted here (nodedoc in a debug pod: --host-root /host)",
     )
     group.add_argument(
         "--timeout",
@@ -113,6 +114,31 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
         metavar="S",
         help=f"seconds to wait for the runtime (default {DEFAULT_TIMEOUT:g})",
     )
+
+
+# Where ``kubectl debug node/NAME --profile=sysadmin`` mounts the node's / inside the debug container.
+DEBUG_HOST_MOUNT = Path("/host")
+# Files that say "this process runs in a container": nodedoc's own image, Docker, Podman.
+CONTAINER_MARKERS = (Path("/etc/nodedoc-image"), Path("/.dockerenv"), Path("/run/.containerenv"))
+
+
+def in_debug_container(mount: Path = DEBUG_HOST_MOUNT) -> bool:
+    """True in a container that has a host's root mounted at ``/host`` (a ``kubectl debug node`` pod)."""
+    contained = any(marker.exists() for marker in CONTAINER_MARKERS) or "container" in os.environ
+    return contained and (mount / "proc").is_dir() and (mount / "etc").is_dir()
+
+
+def host_root_from_args(args: argparse.Namespace) -> Path:
+    """``--host-root`` as given; without it ``/``, unless that would look at a debug container, not the node."""
+    given = getattr(args, "host_root", None)
+    if given is not None:
+        return Path(given)
+    if in_debug_container():
+        raise NodedocError(
+            f"running in a container with the node's / at {DEBUG_HOST_MOUNT}: add --host-root "
+            f"{DEBUG_HOST_MOUNT} to look at the node (or --host-root / to look at this container)"
+        )
+    return Path("/")
 
 
 def as_host_path(given: str, host_root: Path) -> str:
@@ -128,7 +154,7 @@ def node_from_args(args: argparse.Namespace) -> NodeContext:
     from probes.node import NodeContext
 
     options = {}
-    host_root = getattr(args, "host_root", Path("/"))
+    host_root = host_root_from_args(args)
     if getattr(args, "containerd_config", None):
         options["containerd_config"] = as_host_path(args.containerd_config, host_root)
     return NodeContext(

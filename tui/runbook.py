@@ -24,16 +24,19 @@ import fnmatch
 import json
 import os
 import stat
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
+from probes.compat import tomllib
 from probes.errors import NodedocError
 
-BUILTIN_DIR = Path(__file__).with_name("runbooks")
+# Read through importlib.resources, so the built-ins load from a wheel and from the one-file nodedoc.pyz.
+BUILTIN_DIR = resources.files("tui") / "runbooks"
 SYSTEM_DIR = Path("/etc/nodedoc/runbooks")
 SESSION_SCHEMA = "nodedoc.runbook-session/v1"
 STEP_KINDS = ("question", "probe", "instruction", "conclusion")
@@ -55,7 +58,7 @@ def user_dir() -> Path:
     return Path(base) / "nodedoc" / "runbooks"
 
 
-def search_dirs() -> list[Path]:
+def search_dirs() -> list[Traversable]:
     """Built-ins first; a later directory's runbook replaces an earlier one with the same id."""
     return [BUILTIN_DIR, SYSTEM_DIR, user_dir()]
 
@@ -138,7 +141,7 @@ class Runbook:
     description: str
     start: str
     steps: dict[str, Step]
-    source: Path
+    source: Traversable
 
     def step(self, step_id: str) -> Step:
         if step_id == COULD_NOT_RUN.id and step_id not in self.steps:
@@ -150,7 +153,7 @@ class Runbook:
 
     @property
     def builtin(self) -> bool:
-        return self.source.parent == BUILTIN_DIR
+        return str(self.source).startswith(str(BUILTIN_DIR).rstrip("/") + "/")
 
     def probes(self) -> list[str]:
         return sorted({p for s in self.steps.values() for p in s.probes})
@@ -160,7 +163,7 @@ class Runbook:
 class RunbookProblem:
     """Why one runbook file was refused: the file, the step (when one is to blame) and what is wrong."""
 
-    path: Path
+    path: Traversable
     message: str
     step: str = ""
 
@@ -175,7 +178,7 @@ class Catalog:
 
     runbooks: dict[str, Runbook] = field(default_factory=dict)
     problems: list[RunbookProblem] = field(default_factory=list)
-    replaced: list[tuple[Path, Path]] = field(default_factory=list)
+    replaced: list[tuple[Traversable, Traversable]] = field(default_factory=list)
 
     def get(self, runbook_id: str) -> Runbook:
         try:
@@ -330,7 +333,9 @@ def _check_graph(start: str, steps: dict[str, Step]) -> None:
         raise _Invalid(f"unreachable from {start!r}", unreachable[0])
 
 
-def parse_runbook(data: dict[str, Any], source: Path, known_probes: Iterable[str] | None = None) -> Runbook:
+def parse_runbook(
+    data: dict[str, Any], source: Traversable, known_probes: Iterable[str] | None = None
+) -> Runbook:
     """Build and validate a runbook from its parsed TOML; raises :class:`RunbookError` naming file and step."""
     try:
         for key in ("id", "title", "symptoms", "steps"):
@@ -378,14 +383,14 @@ def _writable_by_others(path: Path) -> str | None:
     return None
 
 
-def load_runbook(path: Path, known_probes: Iterable[str] | None = None) -> Runbook:
+def load_runbook(path: Traversable | str, known_probes: Iterable[str] | None = None) -> Runbook:
     """One runbook file, validated; raises :class:`RunbookError` with the file (and step) in the message."""
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path
     if path.is_dir():
         raise RunbookError(f"{path}: is a directory (validate reads the *.toml files in it)")
-    if not path.exists():
+    if not path.is_file():
         raise RunbookError(f"{path}: no such file")
-    unsafe = _writable_by_others(path)
+    unsafe = _writable_by_others(path) if isinstance(path, Path) else ""  # a built-in inside nodedoc.pyz
     if unsafe:
         raise RunbookError(f"{path}: {unsafe}")
     try:
@@ -404,21 +409,21 @@ def known_probe_ids() -> list[str]:
 
 
 def load_catalog(
-    dirs: Iterable[Path] | None = None,
-    files: Iterable[Path] = (),
+    dirs: Iterable[Traversable | str] | None = None,
+    files: Iterable[Traversable | str] = (),
     known_probes: Iterable[str] | None = None,
 ) -> Catalog:
     """Every runbook in ``dirs`` (default: built-in, /etc/nodedoc/runbooks, ~/.config/nodedoc/runbooks)
     and ``files``; a bad one becomes a problem and the rest still load."""
     known = list(known_probes) if known_probes is not None else known_probe_ids()
     catalog = Catalog()
-    paths: list[Path] = []
+    paths: list[Traversable] = []
     for directory in search_dirs() if dirs is None else dirs:
-        directory = Path(directory)
+        directory = Path(directory) if isinstance(directory, str) else directory
         if not directory.is_dir():
             continue
-        paths += sorted(directory.glob("*.toml"))
-    paths += [Path(f) for f in files]
+        paths += sorted((p for p in directory.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    paths += [Path(f) if isinstance(f, str) else f for f in files]
     for path in paths:
         try:
             runbook = load_runbook(path, known)
@@ -435,7 +440,7 @@ def load_catalog(
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -640,8 +645,7 @@ class RunbookSession:
             "started_at": self.started_at,
             "finished": self.finished,
             "path": [
-                {**r.to_dict(), "kind": s.kind, "title": s.title}
-                for r, s in zip(self.records, self.path, strict=True)
+                {**r.to_dict(), "kind": s.kind, "title": s.title} for r, s in zip(self.records, self.path)
             ],
             "conclusion": None
             if conclusion is None

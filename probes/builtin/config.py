@@ -7,7 +7,6 @@ The file is the one the node's containerd uses (see :mod:`probes.readers.host.co
 from __future__ import annotations
 
 import shlex
-import tomllib
 from typing import Any
 
 from probes import knowledge
@@ -27,6 +26,7 @@ from probes.api import (
     Severity,
     untested,
 )
+from probes.compat import tomllib
 from probes.deprecation_fixes import fixes
 from probes.errors import NodedocError
 from probes.node import NodeContext

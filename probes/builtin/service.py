@@ -83,9 +83,10 @@ class ServiceProbe(Probe):
         findings: list[Finding] = []
         facts: dict[str, Any] = {}
         unit = node.containerd_unit()
-        # A foreign --host-root's unit is judged as what systemd there would use: at full severity. Only the
-        # live root without systemd (a container, k3s's own supervision) makes unit findings information.
-        booted = systemd_running(node.host_root) or node.foreign_root
+        # A copied tree's unit is judged as what systemd there would use: at full severity. Only a live root
+        # without systemd (a container, k3s's own supervision) makes unit findings information; a node's /
+        # mounted at /host with its /proc is live, and judged as the node itself is.
+        booted = systemd_running(node.host_root) or not node.live_root
         facts["systemd_running"] = systemd_running(node.host_root)
         facts["unit"] = self._unit_facts(unit)
         if unit.masked:

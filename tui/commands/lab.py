@@ -32,6 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one container in each pod (its env holds DB_PASSWORD, to test redaction)",
     )
     add_containerd_option(up)
+    up.add_argument(
+        "--registry",
+        action="store_true",
+        help="serve the pause image from a registry on 127.0.0.1 (docker-registry, skopeo) and pull it over CRI",
+    )
+    up.add_argument(
+        "--discard-layers",
+        action="store_true",
+        help="set CRI's discard_unpacked_layers (layer blobs deleted once unpacked; implies --registry)",
+    )
     up.set_defaults(func=run_up)
     down = lab_sub.add_parser("down", help="remove the pods, stop what the lab started, delete DIR")
     down.add_argument("dir", type=Path, metavar="DIR")
@@ -46,7 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    lab = Lab.up(args.dir, pods=args.pods, containers=args.containers, containerd=args.containerd)
+    lab = Lab.up(
+        args.dir,
+        pods=args.pods,
+        containers=args.containers,
+        containerd=args.containerd,
+        registry=args.registry,
+        discard_layers=args.discard_layers,
+    )
     print(f"lab is up: {len(lab.pods)} pods")
     print(f"  containerd        {lab.build.version} ({lab.build.source}, {lab.build.bin_dir})")
     print(f"  endpoint          {lab.endpoint}")
@@ -54,6 +71,8 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"  containerd state  {lab.state}")
     print(f"  config            {lab.config_path}")
     print(f"  pod network       {lab.subnet} on bridge {lab.bridge}")
+    if lab.registry_port:
+        print(f"  registry          127.0.0.1:{lab.registry_port} (image {lab.image}, hosts {lab.hosts_dir})")
     print(
         f"try: nodedoc --endpoint {lab.endpoint} --containerd-root {lab.root} "
         f"--containerd-state {lab.state} pods"

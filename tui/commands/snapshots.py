@@ -91,7 +91,7 @@ def print_table(disk: ContainerdDisk, results: dict[int, Verification], out: Tex
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip(), file=out)
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip(), file=out)
     for result in results.values():
         _print_details(result, out)
 

@@ -80,7 +80,7 @@ def build_report(
     runtime = runtime_section(node)
     doc: dict[str, Any] = {
         "schema": SCHEMA,
-        "generated_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "generated_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
         "node": node.node_facts().to_dict(),
         "runtime": runtime,
         "components": component_versions(runtime, results),

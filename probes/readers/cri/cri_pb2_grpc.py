@@ -5,7 +5,7 @@ import warnings
 
 from probes.readers.cri import cri_pb2 as probes_dot_readers_dot_cri_dot_cri__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in probes/readers/cri/cri_pb2_grpc.py depends on'
+        + f' but the generated code in probes/readers/cri/cri_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class RuntimeServiceStub:
+class RuntimeServiceStub(object):
     """---------------------------------------------------------------- services
 
     """
@@ -103,7 +103,7 @@ class RuntimeServiceStub:
                 _registered_method=True)
 
 
-class RuntimeServiceServicer:
+class RuntimeServiceServicer(object):
     """---------------------------------------------------------------- services
 
     """
@@ -262,7 +262,7 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class RuntimeService:
+class RuntimeService(object):
     """---------------------------------------------------------------- services
 
     """
@@ -619,7 +619,7 @@ class RuntimeService:
             _registered_method=True)
 
 
-class ImageServiceStub:
+class ImageServiceStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -655,7 +655,7 @@ class ImageServiceStub:
                 _registered_method=True)
 
 
-class ImageServiceServicer:
+class ImageServiceServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ListImages(self, request, context):
@@ -724,7 +724,7 @@ def add_ImageServiceServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class ImageService:
+class ImageService(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

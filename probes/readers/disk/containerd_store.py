@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import NodedocError
 from probes.readers.disk.bbolt import BoltError, BoltFile, Bucket, open_bolt
@@ -33,6 +33,9 @@ from probes.readers.disk.layer_verify import (
     list_dir,
     verify_layer,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 from probes.readers.disk.mounts import MountsError, OverlayMount, mounts_for_root, read_overlay_mounts
 
 META_DB = Path("io.containerd.metadata.v1.bolt/meta.db")
@@ -77,7 +80,7 @@ def go_time(data: bytes | None) -> dt.datetime | None:
     secs = int.from_bytes(data[1:9], "big", signed=True) - GO_EPOCH_TO_UNIX
     nsec = int.from_bytes(data[9:13], "big")
     try:
-        return dt.datetime.fromtimestamp(secs, dt.UTC) + dt.timedelta(microseconds=nsec // 1000)
+        return dt.datetime.fromtimestamp(secs, dt.timezone.utc) + dt.timedelta(microseconds=nsec // 1000)
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -1,11 +1,12 @@
 """Would a new container of each image in use find its executable? Read without the layer blobs.
 
-For every image a sandbox or container uses, the executable the image config names (the first of
-``Entrypoint`` then ``Cmd``, looked up along the config's ``PATH`` when it is a bare name) is looked up
-in the merged view of the image's unpacked snapshot chain. Image configs stay in the content store
-even where ``discard_unpacked_layers`` deletes the layer blobs. When the image itself is gone (removed
-while pods still hold its snapshots), the containers' own OCI specs say what they exec, and their
-snapshots' parent chain is what a new container of that image would mount.
+For every image a sandbox or container uses, the executable it runs (the first of the image config's
+``Entrypoint`` then ``Cmd``, as CRI put it in the container's OCI spec, or the pod's command where that
+overrides it), looked up along the ``PATH`` it runs with when it is a bare name, is looked up in the
+merged view of the image's unpacked snapshot chain. Image configs stay in the content store even where
+``discard_unpacked_layers`` deletes the layer blobs; the containers' specs stay in meta.db even when
+the image was removed while pods still hold its snapshots (then their snapshots' parent chain is what a
+new container of that image would mount).
 """
 
 from __future__ import annotations
@@ -58,41 +59,36 @@ def _lookup(check: EntrypointCheck, path_env: str, cwd: str) -> EntrypointCheck:
 
 
 def check_entrypoints(disk: ContainerdDisk) -> list[EntrypointCheck]:
-    """Every image in use, its executable looked up in its merged snapshot chain."""
-    users: dict[str, list[ContainerRecord]] = {}
+    """Every image in use: what its sandboxes and containers exec, looked up in its merged snapshot chain.
+
+    What they exec is what their OCI specs say (CRI built them from the image config, with the pod's
+    command where it overrides it); the image config's entrypoint stands in when no spec says. So an
+    image whose own entrypoint is missing but whose every pod overrides it is not condemned.
+    """
+    users: dict[tuple[str, str], list[ContainerRecord]] = {}
     for c in disk.containers():
-        users.setdefault(c.image, []).append(c)
+        users.setdefault((c.namespace, c.image), []).append(c)
+    views = {(v.record.namespace, v.record.name): v for v in disk.images()}
+    owners = {id(c): s for s in disk.snapshots() for c in s.owners}
     out: list[EntrypointCheck] = []
-    covered: set[str] = set()
-    for view in disk.images():
-        name = view.record.name
-        who = users.get(name, [])
-        if not who or not view.snapshots or view.snapshots[-1] is None:
-            continue
-        process = _config_process(disk, view)
-        if process is None:
-            continue
-        executable, path_env, cwd = process
-        chain = disk.chain(view.snapshots[-1])
-        out.append(
-            _lookup(EntrypointCheck(name, "image config", executable, chain, users=who), path_env, cwd)
-        )
-        covered.add(name)
-    named = {v.record.name for v in disk.images()}
-    seen: set[tuple[int, str]] = set()
-    for image, who in users.items():
-        if image in covered:
-            continue
+    for (namespace, image), who in sorted(users.items()):
+        view = views.get((namespace, image))
+        top = view.snapshots[-1] if view and view.snapshots and view.snapshots[-1] is not None else None
+        config = _config_process(disk, view) if view is not None else None
+        runs: dict[tuple[str, str, str], list[ContainerRecord]] = {}
         for c in who:
-            own = next((s for s in disk.snapshots() if c in s.owners), None)
-            if own is None or not c.process.args:
+            if c.process.args:
+                runs.setdefault((c.process.args[0], c.process.path_env, c.process.cwd), []).append(c)
+        if not runs and config is not None:
+            runs[config] = who
+        for (executable, path_env, cwd), runners in sorted(runs.items()):
+            own = owners.get(id(runners[0]))
+            chain = disk.chain(top) if top is not None else (disk.chain(own)[1:] if own is not None else [])
+            if not chain:
                 continue
-            chain = disk.chain(own)[1:]  # the image's layers: what a new container would mount
-            if not chain or (chain[0].id, c.process.args[0]) in seen:
-                continue
-            seen.add((chain[0].id, c.process.args[0]))
+            source = "image config" if config is not None and executable == config[0] else "container spec"
             check = EntrypointCheck(
-                image, "container spec", c.process.args[0], chain, users=who, image_present=image in named
+                image, source, executable, chain, users=runners, image_present=view is not None
             )
-            out.append(_lookup(check, c.process.path_env, c.process.cwd))
+            out.append(_lookup(check, path_env, cwd))
     return out

@@ -168,9 +168,7 @@ class ContentStore:
                 f"has {len(diff_ids)} diff_ids"
             )
         chains = chain_ids(diff_ids)
-        layers = tuple(
-            Layer(i, b, d, c) for i, (b, d, c) in enumerate(zip(blobs, diff_ids, chains, strict=True))
-        )
+        layers = tuple(Layer(i, b, d, c) for i, (b, d, c) in enumerate(zip(blobs, diff_ids, chains)))
         plat = f"{config.get('os', want_os)}/{config.get('architecture', want_arch)}"
         return ResolvedImage(name, target, manifest_desc, config_desc, layers, plat)
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import glob
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.compat import tomllib
 from probes.errors import NodedocError
 from probes.readers.host.binaries import host_realpath, local
 
@@ -280,10 +280,18 @@ def _config_arg(args: list[str] | tuple[str, ...]) -> str | None:
     return None
 
 
-def _socket(endpoint: str | None) -> str:
+def _socket(endpoint: str | None, host_root: Path = Path("/")) -> str:
+    """The endpoint's socket as the node's containerd names it in its config.
+
+    From a debug container the endpoint is given under the host root (``/host/run/...``); the containerd
+    that serves it wrote ``/run/...`` in its ``grpc.address``.
+    """
     if not endpoint:
         return DEFAULT_SOCKET
-    return endpoint.removeprefix("unix://")
+    path = Path(endpoint.removeprefix("unix://"))
+    if host_root != Path("/") and path.is_relative_to(host_root):
+        return "/" + str(path.relative_to(host_root))
+    return str(path)
 
 
 def running_configs(proc_root: Path) -> list[tuple[int, str | None]]:
@@ -327,7 +335,7 @@ def locate(
         if not local(host_root, env).is_file():
             raise NodedocError(f"{ENV_VAR}={env}: no such file under host root {host_root}")
         return env, f"${ENV_VAR}"
-    wanted = _socket(endpoint)
+    wanted = _socket(endpoint, host_root)
     if proc_root is not None:
         for pid, arg in sorted(running_configs(proc_root)):
             path = arg or "/etc/containerd/config.toml"

@@ -48,7 +48,7 @@ def _timestamp(value: object) -> dt.datetime | None:
     seconds, nanos = getattr(value, "seconds", 0), getattr(value, "nanos", 0)
     if not seconds and not nanos:
         return None
-    return dt.datetime.fromtimestamp(seconds + nanos / 1e9, tz=dt.UTC)
+    return dt.datetime.fromtimestamp(seconds + nanos / 1e9, tz=dt.timezone.utc)
 
 
 def decode(response: pb.ServerResponse) -> ServerInfo:

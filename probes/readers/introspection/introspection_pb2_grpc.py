@@ -6,7 +6,7 @@ import warnings
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from probes.readers.introspection import introspection_pb2 as probes_dot_readers_dot_introspection_dot_introspection__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.75.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -19,14 +19,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in probes/readers/introspection/introspection_pb2_grpc.py depends on'
+        + f' but the generated code in probes/readers/introspection/introspection_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class IntrospectionStub:
+class IntrospectionStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -42,7 +42,7 @@ class IntrospectionStub:
                 _registered_method=True)
 
 
-class IntrospectionServicer:
+class IntrospectionServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def Server(self, request, context):
@@ -67,7 +67,7 @@ def add_IntrospectionServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class Introspection:
+class Introspection(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
