@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -96,8 +97,11 @@ class NodeContext:
     #: procfs; by default ``<host root>/proc``, so a foreign root's processes are its own or none.
     proc_root: Path = None  # type: ignore[assignment]
     timeout: float = 2.0
-    #: Per-run choices probes may read (``quick``: verify only what sandboxes use).
+    #: Per-run choices probes may read (``quick``: verify only what sandboxes use; ``verify_layers``
+    #: False: compare no snapshot with its blob, as ``nodedoc npd`` runs unless asked).
     options: dict[str, Any] = field(default_factory=dict)
+    #: The node's Kubernetes name as given (``--node-name``); see :meth:`node_name`.
+    name: str | None = None
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
@@ -113,6 +117,18 @@ class NodeContext:
             return self.host_root.resolve() != Path("/")
         except OSError:
             return True
+
+    def node_name(self) -> str:
+        """The node's name: ``--node-name``, else ``$NODE_NAME`` (what the manifests set from the downward
+        API), else the host's name (what the kubelet uses unless told otherwise); "" when none is known."""
+        if self.name:
+            return self.name
+        if os.environ.get("NODE_NAME"):
+            return os.environ["NODE_NAME"]
+        try:
+            return self.host_path("/etc/hostname").read_text().strip()
+        except OSError:
+            return socket.gethostname() if self.live_root else ""
 
     @property
     def live_root(self) -> bool:

@@ -30,7 +30,8 @@ from tui.messages import (
 )
 from tui.report import could_not_run_text
 from tui.session import RuntimeUnreachable
-from tui.widgets import NodeScreen, severity_text
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text, severity_text
 
 WORST_SHOWN = 5
 
@@ -129,15 +130,15 @@ class DashboardScreen(NodeScreen):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("runtime", f"{facts.name} {facts.version}")
-        grid.add_row("CRI", f"{facts.api_version} ({facts.api_package})")
-        grid.add_row("endpoint", facts.endpoint)
+        grid.add_row("runtime", node_text(f"{facts.name} {facts.version}"))
+        grid.add_row("CRI", node_text(f"{facts.api_version} ({facts.api_package})"))
+        grid.add_row("endpoint", node_text(facts.endpoint))
         for cond in facts.conditions:
             # Only the conditions the kubelet reads make the node NotReady; others are information.
             bad = "bold red" if cond.type in NODE_CONDITIONS else "yellow"
             grid.add_row(
-                cond.type,
-                Text(
+                node_text(cond.type),
+                node_text(
                     "true" if cond.status else f"FALSE {cond.reason}", style="green" if cond.status else bad
                 ),
             )
@@ -170,10 +171,13 @@ class DashboardScreen(NodeScreen):
             for row in snaps:
                 kinds[row.kind] = kinds.get(row.kind, 0) + 1
             grid.add_row(
-                "snapshots", f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+                "snapshots",
+                node_text(f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"),
             )
         elif self.snapshots_unavailable:
-            grid.add_row("snapshots", Text(f"not available: {self.snapshots_unavailable}", style="yellow"))
+            grid.add_row(
+                "snapshots", node_text(f"not available: {self.snapshots_unavailable}", style="yellow")
+            )
         self.query_one("#counts-panel", Static).update(grid)
 
     def _show_findings(self, results: list[ProbeResult]) -> None:
@@ -189,7 +193,7 @@ class DashboardScreen(NodeScreen):
                 Text(could_not_run_text([r.probe for r in missing]), style="bold"),
             )
         for finding in findings[:WORST_SHOWN]:
-            table.add_row(severity_text(finding.severity), finding.title)
+            table.add_row(severity_text(finding.severity), node_text(finding.title))
         if not findings:
             table.add_row(
                 severity_text(Severity.OK),
@@ -215,7 +219,7 @@ class DashboardScreen(NodeScreen):
         if reason:
             panel.update(
                 Text.assemble(
-                    (reason, "bold"),
+                    (neutralise(reason), "bold"),
                     "\nReconnecting automatically. Press ",
                     ("m", "bold reverse"),
                     " for post-mortem mode (read the containerd root from disk).",

@@ -15,10 +15,12 @@ from textual.widgets import Static, Tree
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
 from tui.format import subject_text
 from tui.messages import ResultsRead
-from tui.widgets import SEVERITY_MARK, NodeScreen, severity_text
+from tui.untrusted import neutralise, neutralise_data
+from tui.widgets import SEVERITY_MARK, NodeScreen, node_text, severity_text
 
 
 def finding_detail(f: Finding) -> Group:
+    f = neutralise_data(f)  # subjects, evidence and summaries carry names written on the node
     parts: list = [
         Text.assemble(severity_text(f.severity), " ", (f.title, "bold")),
         Text(f"{f.id} · {subject_text(f.subject)} · probe {f.probe}", style="dim"),
@@ -96,13 +98,15 @@ class FindingsScreen(NodeScreen):
             word, style = SEVERITY_MARK[severity]
             branch = tree.root.add(Text(f"{severity.value.upper()} ({len(group)})", style=style), expand=True)
             for f in group:
-                leaf = branch.add_leaf(Text.assemble(severity_text(f.severity), " ", f.title), data=f)
+                leaf = branch.add_leaf(
+                    Text.assemble(severity_text(f.severity), " ", neutralise(f.title)), data=f
+                )
                 first = first or leaf
         not_ran = [r for r in results if r.status is not ProbeStatus.OK]
         if not_ran:
             branch = tree.root.add(Text(f"NOT RUN ({len(not_ran)})", style="dim"), expand=True)
             for r in not_ran:
-                branch.add_leaf(Text(f"{r.probe}: {r.status.value}: {r.reason}", style="dim"))
+                branch.add_leaf(node_text(f"{r.probe}: {r.status.value}: {r.reason}", style="dim"))
         tree.root.expand()
         if first is not None and first.data is not None:
             tree.move_cursor(first)
@@ -124,5 +128,15 @@ class FindingsScreen(NodeScreen):
         if not commands:
             self.notify("This finding has no commands to copy.", timeout=2)
             return
-        self.app.copy_to_clipboard("\n".join(commands))
+        # A command built from a name on the node could carry a newline or an escape that a paste into a
+        # shell would run or the terminal would obey: the clipboard gets the same inert text the screen shows.
+        safe = [neutralise(c) for c in commands]
+        self.app.copy_to_clipboard("\n".join(safe))
+        if safe != commands:
+            self.notify(
+                "Copied with control characters shown as escapes (\\x..): check the names before running it.",
+                severity="warning",
+                timeout=6,
+            )
+            return
         self.notify(f"Copied {len(commands)} command(s) to the clipboard.", timeout=2)

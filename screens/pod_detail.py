@@ -22,7 +22,8 @@ from probes.readers.procfs.procs import RuntimeProcess
 from tui.format import age_of_ns, short_id
 from tui.messages import ContainersRead, PodNetworkRead, ProcessesRead, SnapshotChainRead, Unavailable
 from tui.redact import redacted
-from tui.widgets import NodeScreen, state_text
+from tui.untrusted import neutralise_data
+from tui.widgets import NodeScreen, node_text, state_text
 
 
 def snapshot_fixes(results: list[ProbeResult], snapshot_ids: set[int]) -> list[Finding]:
@@ -38,7 +39,7 @@ def snapshot_fixes(results: list[ProbeResult], snapshot_ids: set[int]) -> list[F
 def fix_lines(findings: list[Finding]) -> list[Text]:
     """The first step of these findings, as the findings screen has it, each distinct step once (f shows all)."""
     steps: dict[str, tuple[list[str], Remedy]] = {}
-    for f in findings:
+    for f in neutralise_data(findings):  # steps quote image names and paths from the node
         if f.remediation:
             step = f.remediation[0]
             steps.setdefault(step.command or step.text, ([], step))[0].append(f.id)
@@ -55,7 +56,7 @@ def fix_lines(findings: list[Finding]) -> list[Text]:
 def network_table(row: PodNetwork) -> Table | Text:
     """CRI's IPs beside the namespace's real addresses, with a verdict a person reads without colour."""
     if row.error:
-        return Text(f"namespace not readable: {row.error}", style="yellow")
+        return node_text(f"namespace not readable: {row.error}", style="yellow")
     cri, real = set(row.cri_ips), set(row.netns_ips or [])
     grid = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     grid.add_column("ADDRESS")
@@ -66,7 +67,7 @@ def network_table(row: PodNetwork) -> Table | Text:
         both = ip in cri and ip in real
         verdict = "ok" if both else "MISSING in namespace" if ip in cri else "not reported by CRI"
         grid.add_row(
-            ip,
+            node_text(ip),
             "yes" if ip in cri else "no",
             "yes" if ip in real else "no",
             Text(verdict, style="green" if both else "bold red"),
@@ -96,8 +97,9 @@ class PodDetailScreen(NodeScreen):
             yield Static("reading the snapshot…", id="pod-snapshot", classes="section")
             yield Static("reading processes…", id="pod-procs", classes="section")
             with Collapsible(title="verbose info (JSON, secrets redacted)", id="pod-verbose"):
-                yield Static(
-                    json.dumps(redacted(self.view.info), indent=1, sort_keys=True), id="pod-verbose-json"
+                yield Static(  # json.dumps escapes control characters; Text keeps brackets from being markup
+                    Text(json.dumps(redacted(self.view.info), indent=1, sort_keys=True)),
+                    id="pod-verbose-json",
                 )
         yield from self.compose_bottom()
 
@@ -179,7 +181,7 @@ class PodDetailScreen(NodeScreen):
     @on(Unavailable)
     def _unavailable(self, message: Unavailable) -> None:
         panel = "#pod-snapshot" if message.what == "snapshot" else "#pod-procs"
-        self.query_one(panel, Static).update(Text(f"not available: {message.reason}", style="yellow"))
+        self.query_one(panel, Static).update(node_text(f"not available: {message.reason}", style="yellow"))
 
     def _status_text(self) -> Table:
         v = self.view
@@ -189,12 +191,13 @@ class PodDetailScreen(NodeScreen):
         grid.add_column(style="bold")
         grid.add_column()
         now = self.session.now()
-        grid.add_row("pod", f"{v.namespace}/{v.name}", "state", state_text(v.state))
-        grid.add_row("id", short_id(v.id), "age", age_of_ns(v.created_at, now))
-        grid.add_row("attempt", str(v.attempt), "handler", v.runtime_handler or "(default)")
-        grid.add_row("pid", str(v.pid or "-"), "netns", v.netns_path or ("host" if v.host_network else "-"))
+        grid.add_row("pod", node_text(f"{v.namespace}/{v.name}"), "state", state_text(v.state))
+        grid.add_row("id", node_text(short_id(v.id)), "age", age_of_ns(v.created_at, now))
+        grid.add_row("attempt", str(v.attempt), "handler", node_text(v.runtime_handler or "(default)"))
+        netns = v.netns_path or ("host" if v.host_network else "-")
+        grid.add_row("pid", str(v.pid or "-"), "netns", node_text(netns))
         if v.status_error:
-            grid.add_row("status", Text(v.status_error, style="bold red"), "", "")
+            grid.add_row("status", node_text(v.status_error, style="bold red"), "", "")
         return grid
 
     def _containers(self, containers: list[ContainerView]) -> None:
@@ -203,12 +206,12 @@ class PodDetailScreen(NodeScreen):
         for c in containers:
             exit_code = str(c.exit_code) if c.state == "exited" else "-"
             table.add_row(
-                c.name,
+                node_text(c.name),
                 state_text(c.state),
-                c.image,
+                node_text(c.image),
                 str(c.restarts),
                 exit_code,
-                c.reason or c.status_error or "-",
+                node_text(c.reason or c.status_error or "-"),
                 key=c.id,
             )
         if not containers:
@@ -220,7 +223,7 @@ class PodDetailScreen(NodeScreen):
         chain, verified = data.chain, data.verified
         if not chain:
             panel.update(
-                Text(
+                node_text(
                     f"snapshot {self.view.snapshot_key[:13] or '?'} not found under the root",
                     style="bold red",
                 )
@@ -238,8 +241,8 @@ class PodDetailScreen(NodeScreen):
                 result = verified.get(snap.id)
                 status = result.status if result else "?"
                 problems = result.check.missing + result.check.changed if result and result.check else []
-                check = Text.assemble(state_text(status), " " + "; ".join(problems[:3]))
-            grid.add_row(f"#{snap.id}", snap.kind, ", ".join(snap.images) or "-", check)
+                check = Text.assemble(state_text(status), node_text(" " + "; ".join(problems[:3])))
+            grid.add_row(f"#{snap.id}", snap.kind, node_text(", ".join(snap.images) or "-"), check)
         panel.update(Group(grid, *fix_lines(data.fixes)) if data.fixes else grid)
 
     def _procs(self, processes: list[RuntimeProcess]) -> None:
@@ -256,5 +259,5 @@ class PodDetailScreen(NodeScreen):
         for _ in range(5):
             grid.add_column()
         for p in mine:
-            grid.add_row(str(p.pid), p.kind, p.comm, p.state, f"wchan {p.wchan or '-'}")
+            grid.add_row(str(p.pid), p.kind, node_text(p.comm), p.state, node_text(f"wchan {p.wchan or '-'}"))
         panel.update(grid)

@@ -13,7 +13,7 @@ from probes.api import ProbeResult, Severity, worst
 from probes.readers.cri.sandboxes import SandboxView
 from tui.format import age_of_ns, human_age
 from tui.messages import SandboxesRead
-from tui.widgets import NodeScreen, severity_text, state_text
+from tui.widgets import NodeScreen, node_text, severity_text, state_text
 
 AUTO_REFRESH_S = 2.0
 COLUMNS = ("!", "NAME", "NAMESPACE", "STATE", "AGE", "ATT", "IP", "CTRS")
@@ -136,12 +136,14 @@ class PodsScreen(NodeScreen):
             mark = marks.get(v.id) or marks.get(f"{v.namespace}/{v.name}")
             table.add_row(
                 severity_text(mark)[:1] if mark else Text(" "),
-                v.name,
-                v.namespace,
+                node_text(v.name),
+                node_text(v.namespace),
                 state_text(v.state),
                 age_of_ns(v.created_at, now),
                 str(v.attempt),
-                ", ".join(v.ips) or ("host" if v.host_network else Text("-", style="dim")),
+                node_text(", ".join(v.ips))
+                if v.ips
+                else ("host" if v.host_network else Text("-", style="dim")),
                 str(v.containers),
                 key=v.id,
             )

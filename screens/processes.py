@@ -17,7 +17,8 @@ from probes.errors import NodedocError
 from tui.format import human_age
 from tui.messages import ProcessesRead, Unavailable
 from tui.session import RuntimeProcesses
-from tui.widgets import NodeScreen
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text
 
 
 class ProcessesScreen(NodeScreen):
@@ -63,7 +64,7 @@ class ProcessesScreen(NodeScreen):
     def _unavailable(self, message: Unavailable) -> None:
         self.query_one("#proc-table").set_class(False, "-stale")
         self.query_one("#procs-status", Static).update(
-            Text(f"processes not available: {message.reason}", style="yellow")
+            node_text(f"processes not available: {message.reason}", style="yellow")
         )
 
     @on(ProcessesRead)
@@ -82,11 +83,11 @@ class ProcessesScreen(NodeScreen):
             style = "bold red" if blocked else ""
             table.add_row(
                 str(p.pid),
-                Text("  " * depth + ("└ " if depth else "") + p.comm, style=style),
+                Text("  " * depth + ("└ " if depth else "") + neutralise(p.comm), style=style),
                 Text(p.state + (" BLOCKED" if blocked else ""), style=style),
-                p.wchan or "-",
+                node_text(p.wchan or "-"),
                 human_age(p.age_s),
-                (p.container_id or "-")[:13],
+                node_text((p.container_id or "-")[:13]),
                 key=str(p.pid),
             )
         limits = scan.limits
@@ -129,7 +130,7 @@ class ProcessesScreen(NodeScreen):
                     + (" FULL" if pipe.full else ""),
                     style="bold red" if pipe.full else "",
                 ),
-                peers,
+                node_text(peers),
             )
         if not pipes:
             table.add_row("-", Text("no pipes", style="dim"), "", "", "")

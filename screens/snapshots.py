@@ -18,7 +18,8 @@ from probes.errors import NodedocError
 from probes.readers.disk.catalog import SnapshotCatalog, SnapshotRow, VerifyResult
 from tui.format import human_bytes
 from tui.messages import CatalogRead, FilesRead, SnapshotVerified, Unavailable, VerificationEnded
-from tui.widgets import NodeScreen, state_text
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text, state_text
 
 #: Seconds between two progress bar updates from the verifying thread.
 PROGRESS_EVERY_S = 0.1
@@ -78,7 +79,7 @@ class SnapshotsScreen(NodeScreen):
     @on(Unavailable)
     def _unavailable(self, message: Unavailable) -> None:
         self.query_one("#snap-detail", Static).update(
-            Text(f"snapshots not available: {message.reason}", style="yellow")
+            node_text(f"snapshots not available: {message.reason}", style="yellow")
         )
 
     @on(CatalogRead)
@@ -98,9 +99,9 @@ class SnapshotsScreen(NodeScreen):
         tree.clear()
         images = tree.root.add(f"images ({len(self.catalog.images)})", expand=True)
         for image in self.catalog.images:
-            node = images.add(image.name, expand=True)
+            node = images.add(node_text(image.name), expand=True)
             if image.error:
-                node.add_leaf(Text(image.error, style="yellow"))
+                node.add_leaf(node_text(image.error, style="yellow"))
             for layer in image.layers:
                 snap = self.catalog.by_id(layer.snapshot) if layer.snapshot is not None else None
                 if snap is None:
@@ -111,7 +112,7 @@ class SnapshotsScreen(NodeScreen):
         group = tree.root.add(f"active ({len(active)})", expand=True)
         for snap in active:
             owner = (snap.owner_names or ["?"])[0]
-            group.add_leaf(Text.assemble(self._label(snap, ""), " ", owner[:40]), data=snap.id)
+            group.add_leaf(Text.assemble(self._label(snap, ""), " ", neutralise(owner)[:40]), data=snap.id)
         tree.root.expand()
 
     # -- selection and files ----------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class SnapshotsScreen(NodeScreen):
             return
         table = self.query_one("#snap-files", DataTable)
         table.clear()
-        table.border_title = f"files in #{message.snapshot_id}:{message.path}"
+        table.border_title = node_text(f"files in #{message.snapshot_id}:{message.path}")
         result = self.verified.get(message.snapshot_id)
         problems = result.problem_paths() if result else {}
         present = set()
@@ -146,7 +147,7 @@ class SnapshotsScreen(NodeScreen):
             style = "bold red" if problem else ""
             table.add_row(
                 Text("✗" if problem else " ", style=style),
-                Text(e.name + ("/" if e.type == "dir" else ""), style=style),
+                node_text(e.name + ("/" if e.type == "dir" else ""), style=style),
                 Text(e.type + (f" ({problem})" if problem else ""), style=style),
                 f"{e.mode:o}" if e.mode is not None else "-",
                 human_bytes(e.size) if e.size is not None else "-",
@@ -157,8 +158,8 @@ class SnapshotsScreen(NodeScreen):
             if path.startswith(prefix) and "/" not in path[len(prefix) :] and path not in present:
                 table.add_row(
                     Text("✗", style="bold red"),
-                    Text(path[len(prefix) :], style="bold red"),
-                    Text(problem, style="bold red"),
+                    node_text(path[len(prefix) :], style="bold red"),
+                    node_text(problem, style="bold red"),
                     "-",
                     "-",
                     key=path,
@@ -184,18 +185,18 @@ class SnapshotsScreen(NodeScreen):
         grid.add_column(style="bold")
         grid.add_column(overflow="fold")
         grid.add_row("snapshot", f"#{snap.id} {snap.kind}  parent #{snap.parent_id}")
-        grid.add_row("images", ", ".join(snap.images) or "-")
+        grid.add_row("images", node_text(", ".join(snap.images) or "-"))
         if snap.layer_digest:
             grid.add_row("layer", f"L{snap.layer} {snap.layer_digest[:19]}…")
         if snap.owner_names:
-            grid.add_row("container", ", ".join(snap.owner_names))
-        grid.add_row("mounted", ", ".join(snap.mounted_at) or "no")
+            grid.add_row("container", node_text(", ".join(snap.owner_names)))
+        grid.add_row("mounted", node_text(", ".join(snap.mounted_at) or "no"))
         result = self.verified.get(snap.id)
         if result:
             problems = result.check.missing + result.check.changed if result.check else []
-            line = Text.assemble(state_text(result.status), " ", result.reason)
+            line = Text.assemble(state_text(result.status), " ", neutralise(result.reason))
             for p in problems[:4]:
-                line.append(f"\n{p}", style="bold red")
+                line.append("\n" + neutralise(p), style="bold red")
             grid.add_row("verified", line)
         else:
             grid.add_row("verified", Text("not yet (v verifies)", style="dim"))

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from probes.api import ProbeResult, sort_worst_first
 from tui.runbook import Catalog, RunbookSession, Step, choose_branch, load_catalog
+from tui.untrusted import neutralise, neutralise_data
 from tui.widgets import NodeScreen, severity_text
 
 
@@ -48,11 +49,11 @@ def conclusion_body(session: RunbookSession, step: Step) -> list[Text]:
     decisive = session.decisive_findings()
     if decisive:
         lines += [Text(""), Text("Findings behind it", style="bold underline")]
-        for f in decisive:
+        for f in neutralise_data(decisive):
             lines.append(Text.assemble(severity_text(f.severity), " ", (f.id, "bold"), f"  {f.title}"))
             if not step.remediation_from:  # else they are the remediation below
                 lines += [Text(f"    $ {r.command}", style="cyan") for r in f.remediation if r.command][:3]
-    remediation = session.remediation()
+    remediation = neutralise_data(session.remediation())  # a finding's own steps quote node names
     if remediation:
         lines += [Text(""), Text("Remediation", style="bold underline")]
         for i, remedy in enumerate(remediation, 1):
@@ -170,14 +171,14 @@ class WalkthroughScreen(NodeScreen):
     def findings_lines(self, step: Step, results: list[ProbeResult]) -> list[Text]:
         lines = [Text("")]
         for result in results:
-            reason = f" ({result.reason})" if result.reason else ""
+            reason = f" ({neutralise(result.reason)})" if result.reason else ""
             lines.append(Text(f"{result.probe}: {result.status}{reason}", style="bold"))
-            for f in sort_worst_first(result.findings):
+            for f in neutralise_data(sort_worst_first(result.findings)):
                 lines.append(
                     Text.assemble("  ", severity_text(f.severity), " ", (f.id, "bold"), f"  {f.title}")
                 )
         target, matched = choose_branch(step, results)
-        why = f"found {', '.join(matched)}" if matched else "nothing decisive found"
+        why = f"found {neutralise(', '.join(matched))}" if matched else "nothing decisive found"
         lines += [Text(""), Text(f"→ {why}: next, {self.walk.runbook.step(target).title}", style="italic")]  # type: ignore[union-attr]
         return lines
 

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from tui_snapshot import compare, snapshot_dir  # noqa: F401  (screen snapshots live under snapshots/)
 
 from probes.errors import NodedocError
 from tui.lab import Lab, runtimes
 
 REQUIRE_LAB = os.environ.get("NODEDOC_REQUIRE_LAB") == "1"
+
+# Property-based tests (tests/test_fuzz.py and others): "ci" is the bounded budget every run pays, the same
+# examples each time (derandomized, so a failure reproduces); "long" is scripts/fuzz's, random and wide.
+# Choose with NODEDOC_HYPOTHESIS_PROFILE. Each case's own 5 s limit is checked by tests/fuzzing.exercise.
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile(
+    "ci", max_examples=250, deadline=None, derandomize=True, database=None, suppress_health_check=_SLOW_OK
+)
+settings.register_profile("long", max_examples=1_000_000, deadline=None, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("NODEDOC_HYPOTHESIS_PROFILE", "ci"))
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -127,3 +143,39 @@ def extra_pod(lab: Lab) -> Iterator:
         yield pod
     finally:
         lab.remove_pod(pod.id)
+
+
+# -- nodedoc's kubectl-debug image, built once for the session (tests/test_image.py, tests/test_deploy.py) --
+
+
+def build_image_archive(output: Path) -> str:
+    """scripts/build-image into ``output``; the manifest digest (about half a minute: mmdebstrap, pip)."""
+    for tool in ("mmdebstrap", "skopeo"):
+        if shutil.which(tool) is None:
+            skip_or_fail(f"{tool} is missing (scripts/install-deps installs it)")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts/build-image"), "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return index_of(output)["manifests"][0]["digest"]
+
+
+def index_of(archive: Path) -> dict:
+    with tarfile.open(archive) as tar:
+        return json.load(tar.extractfile("index.json"))
+
+
+def blob(archive: Path, digest: str) -> bytes:
+    with tarfile.open(archive) as tar:
+        return tar.extractfile("blobs/sha256/" + digest.removeprefix("sha256:")).read()
+
+
+@pytest.fixture(scope="session")
+def nodedoc_image(tmp_path_factory) -> tuple[Path, str]:
+    """(archive, manifest digest) of the image ``scripts/build-image`` builds from this checkout."""
+    archive = tmp_path_factory.mktemp("image") / "nodedoc-image.tar"
+    return archive, build_image_archive(archive)

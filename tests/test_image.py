@@ -11,17 +11,15 @@ import gzip
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import REPO, skip_or_fail
+from conftest import REPO, blob, build_image_archive, index_of
 from fixtures.pipe_hog import built, hung_init
 
 from probes.builtin.runc import THRESHOLD_ENV
@@ -34,43 +32,12 @@ IMAGE_SIZE_LIMIT = 140 * 2**20
 HUNG_AFTER = "0.3"  # seconds a stand-in runc init must block before it counts as hung
 
 
-def build(output: Path) -> str:
-    for tool in ("mmdebstrap", "skopeo"):
-        if shutil.which(tool) is None:
-            skip_or_fail(f"{tool} is missing (scripts/install-deps installs it)")
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts/build-image"), "--output", str(output)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"},
-    )
-    assert proc.returncode == 0, proc.stderr
-    return index_of(output)["manifests"][0]["digest"]
-
-
-def index_of(archive: Path) -> dict:
-    with tarfile.open(archive) as tar:
-        return json.load(tar.extractfile("index.json"))
-
-
-def blob(archive: Path, digest: str) -> bytes:
-    with tarfile.open(archive) as tar:
-        return tar.extractfile("blobs/sha256/" + digest.removeprefix("sha256:")).read()
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory) -> tuple[Path, str]:
-    archive = tmp_path_factory.mktemp("image") / "nodedoc-image.tar"
-    return archive, build(archive)
-
-
 def version() -> str:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
-def test_archive_names_the_image_runs_nodedoc_and_is_small(image) -> None:
-    archive, digest = image
+def test_archive_names_the_image_runs_nodedoc_and_is_small(nodedoc_image) -> None:
+    archive, digest = nodedoc_image
     [entry] = index_of(archive)["manifests"]
     assert entry["annotations"]["io.containerd.image.name"] == f"nodedoc:{version()}"
     manifest = json.loads(blob(archive, digest))
@@ -87,13 +54,13 @@ def test_archive_names_the_image_runs_nodedoc_and_is_small(image) -> None:
     assert {m.mtime for m in members.values()} == {1700000000}
 
 
-def test_same_inputs_same_digest(image, tmp_path) -> None:
-    _, digest = image
-    assert build(tmp_path / "again.tar") == digest
+def test_same_inputs_same_digest(nodedoc_image, tmp_path) -> None:
+    _, digest = nodedoc_image
+    assert build_image_archive(tmp_path / "again.tar") == digest
 
 
-def test_skopeo_accepts_the_archive(image, tmp_path) -> None:
-    archive, digest = image
+def test_skopeo_accepts_the_archive(nodedoc_image, tmp_path) -> None:
+    archive, digest = nodedoc_image
     proc = subprocess.run(
         ["skopeo", "copy", f"oci-archive:{archive}", f"oci:{tmp_path / 'layout'}:copied"],
         capture_output=True,
@@ -115,8 +82,8 @@ def ctr(lab, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def imported(lab, image) -> Iterator[str]:
-    archive, _ = image
+def imported(lab, nodedoc_image) -> Iterator[str]:
+    archive, _ = nodedoc_image
     proc = ctr(lab, "images", "import", str(archive))
     assert proc.returncode == 0, proc.stderr
     name = f"nodedoc:{version()}"

@@ -88,10 +88,14 @@ def test_only_the_app_imports_screens(folder: str) -> None:
         for p in _modules(folder)
         if any(m.split(".")[0] == "screens" for m in nodedoc_imports(p))
     ]
-    assert importers in ([], ["tui/app.py"])
+    # The two Apps: the troubleshooter, and `nodedoc fleet --tui`'s one-screen app.
+    assert importers in ([], ["tui/app.py", "tui/fleet_app.py"])
 
 
-@pytest.mark.parametrize("module", ["tui.session", "tui.runbook", "tui.report", "tui.commands.check"])
+@pytest.mark.parametrize(
+    "module",
+    ["tui.session", "tui.runbook", "tui.report", "tui.commands.check", "tui.fleet", "tui.commands.npd"],
+)
 def test_headless_engines_never_import_textual(module: str) -> None:
     """The session, the runbook engine and the report run without Textual (the CLI uses them headless)."""
     code = f"import sys, {module}\nprint(sorted(k for k in sys.modules if k.split('.')[0] == 'textual'))"

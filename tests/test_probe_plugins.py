@@ -45,6 +45,17 @@ class SlowProbe(Probe):
         return []
 
 
+class HangingProbe(Probe):
+    id = "demo-hang"
+    title = "Demo hang"
+    description = "hangs well inside its own (long) timeout: what a caller's deadline must cut short"
+    timeout = 120
+
+    def run(self, node):
+        time.sleep(60)
+        return []
+
+
 class NeedyProbe(Probe):
     id = "demo-needy"
     title = "Demo needy"
@@ -76,6 +87,7 @@ def plugin_path(tmp_path_factory) -> Path:
         demo-boom = "nodedoc_demo_probes:BoomProbe"
         demo-slow = "nodedoc_demo_probes:SlowProbe"
         demo-needy = "nodedoc_demo_probes:NeedyProbe"
+        demo-hang = "nodedoc_demo_probes:HangingProbe"
         demo-broken = "nodedoc_demo_probes_missing:Nothing"
     """)
     )

@@ -74,7 +74,7 @@ async def test_dashboard_pods_filter_detail_back(lab) -> None:
         victim = lab.pods[1]
         await pilot.press("slash", *victim.name)
         await until(pilot, lambda: table.row_count == 1, what="the filter")
-        assert table.get_row_at(0)[1] == victim.name
+        assert str(table.get_row_at(0)[1]) == victim.name
         await pilot.press("enter", "enter")
         await until(pilot, lambda: isinstance(app.screen, PodDetailScreen))
         assert app.screen.view.id == victim.id

@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape as escape_markup
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -34,7 +35,8 @@ from screens.processes import ProcessesScreen
 from screens.snapshots import SnapshotsScreen
 from screens.walkthrough import WalkthroughScreen
 from tui.session import NodeReader, RuntimeUnreachable
-from tui.widgets import NodeScreen
+from tui.untrusted import neutralise
+from tui.widgets import NodeScreen, node_text
 
 #: Seconds between two "are you still there" calls to the runtime (and reconnect attempts).
 HEARTBEAT_S = 2.0
@@ -61,20 +63,22 @@ class PodCommands(Provider):
     async def discover(self) -> Hits:
         for view in self._pods()[:20]:
             yield DiscoveryHit(
-                f"pod {view.namespace}/{view.name}", partial(self._app.open_pod, view), help="open pod detail"
+                node_text(f"pod {view.namespace}/{view.name}"),
+                partial(self._app.open_pod, view),
+                help="open pod detail",
             )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for view in self._pods():
-            text = f"pod {view.namespace}/{view.name}"
+            text = escape_markup(neutralise(f"pod {view.namespace}/{view.name}"))  # highlight() reads markup
             score = matcher.match(text)
             if score > 0:
                 yield Hit(
                     score,
                     matcher.highlight(text),
                     partial(self._app.open_pod, view),
-                    help=", ".join(view.ips),
+                    help=neutralise(", ".join(view.ips)),
                 )
 
 
@@ -163,6 +167,11 @@ class NodedocApp(App[None]):
         self.session.heartbeat()
         if self.runtime_state != "connected":
             self.call_from_thread(self.identify)
+
+    def notify(self, message: str, *, title: str = "", markup: bool = False, **kw: Any) -> None:
+        """Every notification (and every screen's, which come here) may quote the node: never markup, and
+        control characters shown as escapes."""
+        super().notify(neutralise(message, multiline=True), title=neutralise(title), markup=False, **kw)
 
     def runtime_lost(self, reason: str) -> None:
         if self.runtime_state == "post-mortem":

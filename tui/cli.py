@@ -27,6 +27,8 @@ COMMANDS = {
     "procs": "the runtime's process tree (containerd, shims, runc, runc init) with pipe sizes",
     "runbook": "guided runbooks: from a symptom to a diagnosis",
     "report": "write the findings report to paste into an incident (md, html or json; redacted)",
+    "npd": "node-problem-detector plugin: exit 0 ok, 1 problem (one line), 2 unknown",
+    "fleet": "merge many nodes' JSON reports: findings grouped by cause",
     "lab": "start or stop a disposable real containerd node in a directory",
     "demo": "start a lab node with a few pods and open the troubleshooter on it",
 }

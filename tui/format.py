@@ -39,3 +39,11 @@ def subject_text(subject: dict[str, Any]) -> str:
     if subject.get("namespace"):
         name = f"{subject['namespace']}/{name}"
     return f"{subject.get('kind', '')} {name}".strip()
+
+
+def subject_line(subject: dict[str, Any]) -> str:
+    """:func:`subject_text`, or, for a subject that names no kind, its key=value pairs: the one line
+    ``nodedoc npd`` and the fleet report give must name what the finding is about."""
+    return subject_text(subject) or " ".join(
+        f"{k}={v}" for k, v in subject.items() if v not in (None, "", [], {})
+    )

@@ -108,6 +108,12 @@ def add_node_options(parser: argparse.ArgumentParser, top: bool = False) -> None
         help="the host's / mounted here (nodedoc in a debug pod: --host-root /host)",
     )
     group.add_argument(
+        "--node-name",
+        default=default,
+        metavar="NAME",
+        help="the node's Kubernetes name in reports (default: $NODE_NAME, else the host name)",
+    )
+    group.add_argument(
         "--timeout",
         type=seconds,
         default=DEFAULT_TIMEOUT if top else argparse.SUPPRESS,
@@ -164,4 +170,5 @@ def node_from_args(args: argparse.Namespace) -> NodeContext:
         containerd_state=getattr(args, "containerd_state", None),
         host_root=host_root,
         timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+        name=getattr(args, "node_name", None),
     )

@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker
 
 from probes.api import Severity
+from tui.untrusted import neutralise
 
 if TYPE_CHECKING:
     from tui.app import NodedocApp
@@ -24,6 +25,12 @@ SEVERITY_MARK = {
     Severity.INFO: ("info", "cyan"),
     Severity.OK: ("ok", "green"),
 }
+
+
+def node_text(value: object, style: str = "", *, multiline: bool = False) -> Text:
+    """A value read from the node, ready for a widget: control characters shown as escapes, and never
+    parsed as markup (a plain ``str`` given to a DataTable or a Static would be)."""
+    return Text(neutralise(str(value), multiline=multiline), style=style)
 
 
 def severity_text(severity: Severity | str) -> Text:
@@ -57,7 +64,7 @@ class NodeBar(Static):
             " │ ",
             ("nodedoc", "bold"),
             " │ ",
-            app.runtime_label or "…",
+            neutralise(app.runtime_label or "…"),  # the node's hostname and the runtime's own words
         )
         self.update(line)
         for name in ("connected", "unreachable", "post-mortem", "connecting"):

@@ -13,6 +13,7 @@ from probes.errors import NodedocError
 from tui.columns import RESET, YELLOW, render_columns
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
+from tui.untrusted import neutralise_data
 
 if TYPE_CHECKING:
     from probes.readers.cri.sandboxes import SandboxView
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump({"items": [v.to_dict() for v in views]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    views = neutralise_data(views)  # names, labels and IPs come from whoever created the pod
     wide = args.output == "wide"
     headers = ["POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"]
     if wide:

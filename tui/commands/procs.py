@@ -8,11 +8,13 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from probes.api import Need
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan, scan_runtime
 from tui.options import add_node_options, node_from_args
+from tui.untrusted import neutralise
 
 #: How many uids the budget table shows (busiest first); JSON has them all.
 TOP_USERS = 10
@@ -98,12 +100,12 @@ def process_table(scan: RuntimeScan) -> Table:
             "." * _depth(proc, runtime_pids) + str(proc.pid),
             str(proc.ppid),
             proc.kind,
-            proc.comm,
+            Text(neutralise(proc.comm)),
             "" if proc.uid is None else str(proc.uid),
             proc.state,
             proc.wchan,
             _age(proc.age_s),
-            container,
+            Text(neutralise(container)),
         )
     if not scan.processes:
         table.add_row("", "", "", "no containerd, shim or runc process is running", "", "", "", "", "")
@@ -126,7 +128,7 @@ def pipes_table(scan: RuntimeScan) -> Table:
                 str(pipe.inode),
                 _bytes(pipe.capacity),
                 _bytes(pipe.bytes_waiting),
-                _peers_text(pipe),
+                Text(neutralise(_peers_text(pipe))),
                 style=style,
             )
     return table

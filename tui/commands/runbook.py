@@ -14,13 +14,25 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 
 from probes.api import Severity
 from probes.errors import NodedocError
 from tui.options import add_node_options, node_from_args, output_file
 from tui.report import SEVERITY_STYLE, build_report, render, write_private
 from tui.runbook import COULD_NOT_RUN, RunbookError, RunbookSession, Step, load_catalog, walk
+from tui.untrusted import neutralise
+
+
+def escape(text: str) -> str:
+    """One line for the console: control characters neutralised, then Rich markup escaped."""
+    return escape_markup(neutralise(text))
+
+
+def escape_prose(text: str) -> str:
+    """Prose (summaries, step text) keeps its newlines; everything else as :func:`escape`."""
+    return escape_markup(neutralise(text, multiline=True))
+
 
 EXIT_FOR = {Severity.WARNING: 1, Severity.CRITICAL: 2}
 
@@ -134,7 +146,7 @@ def _print_step(console: Console, session: RunbookSession, step: Step) -> None:
         console.print(
             f"\n[bold]Conclusion[/] [{style}]{step.severity.upper()}[/]  [bold]{escape(step.diagnosis)}[/]"
         )
-        console.print(escape(step.summary))
+        console.print(escape_prose(step.summary))
         for f in session.decisive_findings():
             console.print(f"  [{SEVERITY_STYLE[str(f.severity)]}]{escape(f.id)}[/]  {escape(f.summary)}")
             for remedy in [] if step.remediation_from else f.remediation:  # else listed once below
@@ -151,11 +163,11 @@ def _print_step(console: Console, session: RunbookSession, step: Step) -> None:
     if step.why:
         console.print(f"   [dim]{escape(' '.join(step.why.split()))}[/]")
     if step.kind == "instruction":
-        console.print(f"   {escape(step.text)}")
+        console.print(f"   {escape_prose(step.text)}")
         for command in step.commands:
             console.print(f"     [cyan]$ {escape(command)}[/]")
     elif step.kind == "question":
-        console.print(f"   {escape(step.ask)}")
+        console.print(f"   {escape_prose(step.ask)}")
         for i, choice in enumerate(step.choices, 1):
             console.print(f"   {i}) [bold]{escape(choice.id)}[/]: {escape(choice.label)}")
 

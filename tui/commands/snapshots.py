@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from probes.errors import NodedocError
 from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo, Verification
 from tui.options import add_node_options, node_from_args
+from tui.untrusted import neutralise
 
 EXIT_DAMAGED = 1
 
@@ -82,10 +83,10 @@ def print_table(disk: ContainerdDisk, results: dict[int, Verification], out: Tex
             (
                 str(info.id),
                 info.kind,
-                _layer(info),
+                neutralise(_layer(info)),
                 str(info.parent_id or "-"),
                 _size(info.record.size),
-                _users(info),
+                neutralise(_users(info)),
                 _status(results.get(info.id)),
             )
         )
@@ -99,17 +100,18 @@ def print_table(disk: ContainerdDisk, results: dict[int, Verification], out: Tex
 def _print_details(result: Verification, out: TextIO) -> None:
     if result.status == "ok":
         return
-    print(f"\nsnapshot {result.snapshot.id} ({result.snapshot.key}): {result.status}", file=out)
+    key = neutralise(result.snapshot.key)
+    print(f"\nsnapshot {result.snapshot.id} ({key}): {result.status}", file=out)
     if result.reason:
-        print(f"  {result.reason}", file=out)
+        print(f"  {neutralise(result.reason)}", file=out)
     if result.check is not None:
         for d in result.check.missing + result.check.changed + result.check.extra:
-            print(f"  {d.describe()}", file=out)
+            print(f"  {neutralise(d.describe())}", file=out)
 
 
 def print_tree(disk: ContainerdDisk, results: dict[int, Verification], out: TextIO) -> None:
     def line(info: SnapshotInfo, depth: int) -> None:
-        label = f"{info.id} {info.kind} {_layer(info)}"
+        label = neutralise(f"{info.id} {info.kind} {_layer(info)}")
         status = _status(results.get(info.id))
         mounted = " mounted" if info.mounts else ""
         print(

@@ -101,7 +101,7 @@ class HungInit:
     fd: int
     capacity: int
     uid: int
-    #: The stand-in itself, so a caller that kills it by pid can reap it.
+    #: The stand-in's parent (its "runc create"): it ends as the stand-in ends (-9 after ``kill -9 PID``).
     process: subprocess.Popen | None = field(default=None, compare=False, repr=False)
 
 
@@ -115,11 +115,19 @@ def hung_init(binary: Path, soft_limit: int = 64, name: str = "runc:[2:INIT]") -
 
 @contextlib.contextmanager
 def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
+    """The hung init is started the way runc starts a real one: as the child of a process named ``runc``
+    (``runc create``) running the same binary, which waits for it and ends as it ends. nodedoc recognises
+    a runc init by that ancestry and executable, not by its name alone (issue 13)."""
     proc: subprocess.Popen | None = None
+    pid = 0
+    runc = binary.with_name("runc")  # run through this link, the parent's comm is "runc"
     try:
+        if not runc.is_symlink():
+            runc.symlink_to(binary.name)
         SOFT_LIMIT.write_text(str(soft_limit))
         proc = subprocess.Popen(
-            [str(binary), name],
+            [str(runc)],
+            env={"HOG_IDLE": "1", "HOG_RUNC": "1", "HOG_SPAWN": f"{binary} {name}"},
             user=NOBODY,
             group=NOBODY,
             extra_groups=[],
@@ -141,6 +149,8 @@ def _hung_init(binary: Path, soft_limit: int, name: str) -> Iterator[HungInit]:
             time.sleep(0.02)
         yield HungInit(pid=pid, fd=fd, capacity=capacity, uid=NOBODY, process=proc)
     finally:
+        if pid:
+            kill_pid(pid)  # the parent then ends as its child did
         if proc is not None:
             stop(proc)
 

@@ -1,6 +1,7 @@
 """The report as one self-contained HTML file: inline CSS, no script, no network, readable printed.
 
-Every value from the document is escaped; the document is already redacted by :func:`tui.report.model.build_report`.
+Every value from the document is neutralised (:mod:`tui.untrusted`: control characters shown as escapes) and
+HTML-escaped; the document is already redacted by :func:`tui.report.model.build_report`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from html import escape
 from typing import Any
 
 from tui.format import subject_text
-from tui.report.model import ReportDocument, could_not_run, could_not_run_line, redaction_line
+from tui.report.model import ReportDocument, could_not_run, could_not_run_line, displayable, redaction_line
 
 CSS = """
 :root { --crit: #b3261e; --warn: #8a5a00; --info: #1f5f8b; --ok: #2e7d32; --line: #d0d7de; --muted: #57606a; }
@@ -168,6 +169,7 @@ def _unknown(doc: dict[str, Any]) -> str:
 
 
 def render_html(doc: ReportDocument) -> str:
+    doc = displayable(doc)  # control characters shown as escapes, then every value HTML-escaped
     node, rt = doc["node"], doc["runtime"]
     runtime = (
         f"{_e(rt['name'])} {_e(rt['version'])} (CRI {_e(rt['api_version'])}) at <code>{_e(rt['endpoint'])}</code>"

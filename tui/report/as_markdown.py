@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tui.format import subject_text
-from tui.report.model import ReportDocument, could_not_run, could_not_run_line, redaction_line
+from tui.report.model import ReportDocument, could_not_run, could_not_run_line, displayable, redaction_line
 
 
 def _md_code(text: str) -> str:
@@ -72,6 +72,7 @@ def _containers_markdown(containers: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(doc: ReportDocument) -> str:
+    doc = displayable(doc)  # every string from the node made inert (tui.untrusted)
     out = [f"# nodedoc report: {doc['node']['hostname']}", ""]
     out.append(f"Generated {doc['generated_at']} · kernel {doc['node']['kernel']} · {doc['node']['os']}")
     rt = doc["runtime"]

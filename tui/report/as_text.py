@@ -7,13 +7,14 @@ from typing import Any
 from rich.markup import escape
 
 from tui.format import subject_text
-from tui.report.model import ReportDocument, could_not_run, could_not_run_line, redaction_line
+from tui.report.model import ReportDocument, could_not_run, could_not_run_line, displayable, redaction_line
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
 
 def render_text(doc: ReportDocument, console: Any) -> None:
     """Short and scannable: problems worst first with their first remedy, info one line each, then probes."""
+    doc = displayable(doc)  # every string from the node made inert (tui.untrusted)
     findings = [f for f in doc["findings"] if f["severity"] != "ok"]
     runtime = doc["runtime"]
     head = f"{doc['node']['hostname']} · kernel {doc['node']['kernel']}"

@@ -14,6 +14,7 @@ from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_f
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet, NodeContext
 from tui.redact import not_redacted, redact_document
+from tui.untrusted import neutralise_data
 
 SCHEMA = "nodedoc.report/v1"
 
@@ -81,7 +82,7 @@ def build_report(
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "generated_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
-        "node": node.node_facts().to_dict(),
+        "node": {"name": node.node_name(), **node.node_facts().to_dict()},
         "runtime": runtime,
         "components": component_versions(runtime, results),
         "options": {
@@ -145,6 +146,16 @@ def could_not_run_line(doc: dict[str, Any]) -> str:
     if (doc.get("verdict") or {}).get("nothing_checked"):
         return "no probe ran: none of those selected applies to this run"
     return ""
+
+
+def displayable(doc: ReportDocument) -> ReportDocument:
+    """The document as the text, Markdown and HTML writers show it: every string from the node made inert
+    (:mod:`tui.untrusted`); the runbook's hard-wrapped conclusion joined into one paragraph first."""
+    walk = doc.get("walkthrough") or {}
+    if walk.get("conclusion"):
+        conclusion = {**walk["conclusion"], "summary": " ".join(str(walk["conclusion"]["summary"]).split())}
+        doc = {**doc, "walkthrough": {**walk, "conclusion": conclusion}}
+    return neutralise_data(doc)  # type: ignore[no-any-return]
 
 
 def exit_code(doc: dict[str, Any]) -> int:

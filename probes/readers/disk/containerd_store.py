@@ -30,6 +30,7 @@ from probes.readers.disk.layer_verify import (
     LayerCheck,
     Progress,
     SnapshotDirMissing,
+    TreeTooLarge,
     list_dir,
     verify_layer,
 )
@@ -743,7 +744,10 @@ class ContainerdDisk:
         if not info.layers:
             return Verification(info, "unverifiable", "no image in meta.db has this snapshot as a layer")
         ref = next((r for r in info.layers if self.content.has(r.layer.blob.digest)), info.layers[0])
-        blob = self.content.blob_path(ref.layer.blob.digest)
+        try:
+            blob = self.content.blob_path(ref.layer.blob.digest)
+        except ContentError as exc:
+            return Verification(info, "unverifiable", str(exc), ref)
         try:
             check = verify_layer(
                 blob,
@@ -764,7 +768,7 @@ class ContainerdDisk:
             )
         except CompressionUnsupported as exc:
             return Verification(info, "unverifiable", str(exc), ref)
-        except SnapshotDirMissing as exc:
+        except (SnapshotDirMissing, TreeTooLarge) as exc:
             return Verification(info, "unverifiable", str(exc), ref)
         except BlobCorrupt as exc:
             return Verification(info, "corrupt-blob", str(exc), ref)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from probes.errors import NodedocError
 
 CONTENT_DIR = Path("io.containerd.content.v1.content")
 MAX_JSON_BLOB = 8 * 1024 * 1024
+#: The OCI image spec's digest grammar: ``algorithm ":" encoded``.
+DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 
 INDEX_TYPES = frozenset(
     {
@@ -104,9 +107,10 @@ class ContentStore:
         self.dir = root / CONTENT_DIR
 
     def blob_path(self, digest: str) -> Path:
+        """Where a blob lives; a digest that is not the OCI grammar (a NUL, a ``/``, ``..``) names no file."""
+        if not DIGEST.fullmatch(digest):
+            raise ContentError(f"digest {digest[:200]!r} is not <algorithm>:<hex>")
         algo, _, hexpart = digest.partition(":")
-        if not hexpart or "/" in hexpart or "/" in algo or hexpart.startswith("."):
-            raise ContentError(f"digest {digest!r} is not <algorithm>:<hex>")
         return self.dir / "blobs" / algo / hexpart
 
     def has(self, digest: str) -> bool:
@@ -146,7 +150,7 @@ class ContentStore:
         for _ in range(4):  # an index may point at another index
             if media not in INDEX_TYPES and "manifests" not in doc:
                 break
-            manifests = [m for m in doc.get("manifests") or [] if isinstance(m, dict)]
+            manifests = [m for m in _list(doc, "manifests") if isinstance(m, dict)]
             chosen = _pick_platform(manifests, want_os, want_arch)
             if chosen is None:
                 raise ContentError(
@@ -160,8 +164,8 @@ class ContentStore:
             raise ContentError(f"image {name}: manifest {manifest_desc.digest} has no config")
         config_desc = _descriptor(config_doc)
         config = self.read_json(config_desc.digest)
-        diff_ids = [str(d) for d in (config.get("rootfs") or {}).get("diff_ids") or []]
-        blobs = [_descriptor(layer) for layer in doc.get("layers") or [] if isinstance(layer, dict)]
+        diff_ids = [str(d) for d in _list(_dict(config, "rootfs"), "diff_ids")]
+        blobs = [_descriptor(layer) for layer in _list(doc, "layers") if isinstance(layer, dict)]
         if len(blobs) != len(diff_ids):
             raise ContentError(
                 f"image {name}: manifest has {len(blobs)} layers but config {config_desc.digest} "
@@ -171,6 +175,17 @@ class ContentStore:
         layers = tuple(Layer(i, b, d, c) for i, (b, d, c) in enumerate(zip(blobs, diff_ids, chains)))
         plat = f"{config.get('os', want_os)}/{config.get('architecture', want_arch)}"
         return ResolvedImage(name, target, manifest_desc, config_desc, layers, plat)
+
+
+def _list(doc: dict[str, Any], key: str) -> list[Any]:
+    """``doc[key]`` when it is a JSON array, else [] (a blob is written by whoever pushed the image)."""
+    value = doc.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _dict(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _descriptor(doc: dict[str, Any]) -> Descriptor:
@@ -187,7 +202,7 @@ def _descriptor(doc: dict[str, Any]) -> Descriptor:
 def _pick_platform(manifests: list[dict[str, Any]], want_os: str, want_arch: str) -> dict[str, Any] | None:
     """The manifest for os/arch; one without platform when it is the only one."""
     for m in manifests:
-        p = m.get("platform") or {}
+        p = _dict(m, "platform")
         if p.get("os") == want_os and p.get("architecture") == want_arch:
             return m
     plain = [m for m in manifests if not m.get("platform")]

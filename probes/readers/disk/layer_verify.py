@@ -14,6 +14,7 @@ directory. Hard links are regular files; directories a tar only implies are crea
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
@@ -25,7 +26,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 from probes.errors import NodedocError
 
@@ -215,11 +216,11 @@ class ContentHashes:
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def file_sha256(path: Path) -> str | None:
+def file_sha256(name: str | Path, dir_fd: int | None = None) -> str | None:
     """sha256 of a regular file's bytes, None when it is not one (a symlink, FIFO or device is never
     read: O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO from blocking, fstat must say regular)."""
     try:
-        fd = os.open(path, _FILE_FLAGS)
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
     except OSError:
         return None
     try:
@@ -236,13 +237,35 @@ def file_sha256(path: Path) -> str | None:
 
 
 def hash_files(fs_dir: Path, entries: dict[str, Entry]) -> dict[str, str]:
-    """path -> sha256 of each regular file of a scanned snapshot (unreadable ones left out)."""
-    out = {}
-    for path, entry in entries.items():
-        if entry.type == "file":
-            digest = file_sha256(fs_dir / path)
+    """path -> sha256 of each regular file of a scanned snapshot (unreadable ones left out).
+
+    Each file is opened relative to its directory's descriptor, and each directory below the root
+    without following a symlink (:func:`open_below`): a directory swapped for a symlink is not followed.
+    """
+    out: dict[str, str] = {}
+    root_fd = open_tree(fs_dir)
+    parent_fd, parent_rel = os.dup(root_fd), ""
+    try:
+        for path, entry in entries.items():
+            if entry.type != "file":
+                continue
+            parent, _, name = path.rpartition("/")
+            if parent != parent_rel:
+                os.close(parent_fd)
+                parent_fd, parent_rel = -1, parent
+                try:
+                    parent_fd = open_below(root_fd, parent, fs_dir) if parent else os.dup(root_fd)
+                except (OSError, LayerError):
+                    continue
+            if parent_fd < 0:
+                continue
+            digest = file_sha256(name, parent_fd)
             if digest is not None:
                 out[path] = digest
+    finally:
+        if parent_fd >= 0:
+            os.close(parent_fd)
+        os.close(root_fd)
     return out
 
 
@@ -354,8 +377,11 @@ def _unzstd(src: _BlobReader) -> Iterator[bytes]:
     if module == "zstandard":
         import zstandard
 
+        # _BlobReader has the read() stream_reader calls; zstandard's stubs ask for a full IO[bytes].
         reader = zstandard.ZstdDecompressor().stream_reader(
-            cast(BinaryIO, src), read_across_frames=True, read_size=CHUNK
+            src,  # type: ignore[arg-type]
+            read_across_frames=True,
+            read_size=CHUNK,
         )
         while True:
             try:
@@ -442,6 +468,10 @@ class _TarReader:
             self.pos = len(self.buf)
 
 
+#: Larger than any long name or PAX record set a real layer has; more means a corrupt or hostile tar.
+MAX_EXTENDED_HEADER = 1024 * 1024
+
+
 def _num(field: bytes) -> int:
     if field and field[0] & 0x80:  # base-256
         value = field[0] & 0x3F
@@ -524,8 +554,17 @@ def iter_tar(
         if checksum != sum(header[:148]) + 256 + sum(header[156:]):
             raise BlobCorrupt(f"layer blob {tar.name}: tar header checksum mismatch near byte {tar.total}")
         typeflag = header[156:157]
+        if size < 0:  # base-256 can say so; reading "back" would loop over the same header forever
+            raise BlobCorrupt(
+                f"layer blob {tar.name}: tar header near byte {tar.total} has negative size {size}"
+            )
         padded = (size + 511) & ~511
         if typeflag in (b"x", b"g", b"L", b"K"):
+            if size > MAX_EXTENDED_HEADER:
+                raise BlobCorrupt(
+                    f"layer blob {tar.name}: a {size}-byte tar extended header near byte {tar.total} "
+                    f"(more than {MAX_EXTENDED_HEADER} bytes: not a name or PAX record)"
+                )
             data = tar.read(padded)
             if data is None:
                 raise BlobCorrupt(f"layer blob {tar.name} is truncated inside a tar extended header")
@@ -550,6 +589,8 @@ def iter_tar(
                 size = int(pax["size"])
             except ValueError:
                 pass
+            if size < 0:
+                raise BlobCorrupt(f"layer blob {tar.name}: PAX size {size} of {name!r} is negative")
             padded = (size + 511) & ~511
         long_name = long_link = None
         pax = {}
@@ -570,6 +611,8 @@ def expected_entries(members: Iterator[tuple[str, str, int, int, str]]) -> dict[
         path = _clean(raw)
         if not path:
             continue
+        if len(out) > MAX_TREE_ENTRIES:
+            raise TreeTooLarge(f"the layer has more than {MAX_TREE_ENTRIES} entries: not verified")
         lead = "./" if raw.startswith("./") else ""
         name = raw.rstrip("/") or raw
         parent, _, base = path.rpartition("/")
@@ -614,7 +657,7 @@ def _imply_parents(out: dict[str, Entry], parent: str, lead: str = "") -> None:
 # -- the snapshot on disk ------------------------------------------------------------------------
 
 
-def _entry_from_stat(path: str, st: os.stat_result) -> Entry:
+def _entry_from_stat(name: str, st: os.stat_result, dir_fd: int | None = None) -> Entry:
     m = st.st_mode
     if stat.S_ISREG(m):
         return Entry("file", stat.S_IMODE(m), st.st_size)
@@ -622,7 +665,7 @@ def _entry_from_stat(path: str, st: os.stat_result) -> Entry:
         return Entry("dir", stat.S_IMODE(m))
     if stat.S_ISLNK(m):
         try:
-            return Entry("symlink", link=os.readlink(path))
+            return Entry("symlink", link=os.readlink(name, dir_fd=dir_fd))
         except OSError:
             return Entry("symlink", link="?")
     if stat.S_ISCHR(m):
@@ -636,26 +679,117 @@ def _entry_from_stat(path: str, st: os.stat_result) -> Entry:
     return Entry("socket", stat.S_IMODE(m))
 
 
+# -- walking a tree someone else wrote ---------------------------------------------------------------
+#
+# A snapshot's files come from an image layer pulled from a registry or from a container's writable
+# layer: a symlink may point anywhere on the host, a directory may be replaced by a symlink while we
+# walk, a FIFO would block whoever opens it, a name need not be UTF-8, and a tree may be built to be
+# huge or deep. So every directory is opened relative to its parent's descriptor with O_NOFOLLOW and
+# O_DIRECTORY (a symlink or a FIFO is refused by the kernel, never followed or opened), entries are
+# lstat'ed through the directory's descriptor, names stay bytes-faithful (surrogateescape), and depth
+# and entry counts are bounded.
+
+#: Deeper than any real image (Linux paths stop at 4096 bytes); bounds the descriptors open at once.
+MAX_TREE_DEPTH = 256
+#: More entries than this in one layer or snapshot is not verified (memory stays near 200 MiB).
+MAX_TREE_ENTRIES = 1_000_000
+#: The file browser lists this many entries of one directory, then says how many it left out.
+MAX_LISTED_ENTRIES = 5_000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class TreeTooLarge(LayerError):
+    """A layer or snapshot tree deeper or larger than nodedoc walks."""
+
+
+class PathThroughSymlink(LayerError):
+    """A browsed path runs through a symlink (or a non-directory): nodedoc does not follow it."""
+
+
+def open_tree(fs_dir: Path) -> int:
+    """A descriptor of the snapshot's root directory (itself never a symlink)."""
+    return os.open(fs_dir, _DIR_FLAGS)
+
+
+def open_below(root_fd: int, rel: str, fs_dir: Path) -> int:
+    """A descriptor of ``rel`` under ``root_fd``, each component opened without following a symlink.
+
+    Raises :class:`PathThroughSymlink` naming the component that is a symlink or not a directory,
+    FileNotFoundError when a component does not exist.
+    """
+    fd = os.dup(root_fd)
+    done = ""
+    try:
+        for part in (p for p in rel.split("/") if p not in ("", ".")):
+            if part == "..":
+                raise PathThroughSymlink(f"{rel!r}: '..' leaves the snapshot; nodedoc does not go there")
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                what = _describe_at(fd, part)
+                raise PathThroughSymlink(
+                    f"{done}/{part} in {fs_dir} is {what}: nodedoc does not follow it out of the snapshot"
+                ) from None
+            os.close(fd)
+            fd, done = child, f"{done}/{part}"
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _describe_at(dir_fd: int, name: str) -> str:
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return "not a directory"
+    entry = _entry_from_stat(name, st, dir_fd)
+    return f"a symlink to {entry.link!r}" if entry.type == "symlink" else f"a {entry.type}, not a directory"
+
+
 def scan_tree(fs_dir: Path) -> dict[str, Entry]:
-    """Every path under ``fs_dir`` (relative, no leading /) → Entry, without following symlinks."""
+    """Every path under ``fs_dir`` (relative, no leading /) → Entry; never follows a symlink or opens
+    anything but directories. Raises :class:`TreeTooLarge` past MAX_TREE_DEPTH or MAX_TREE_ENTRIES."""
     out: dict[str, Entry] = {}
-    stack = [("", str(fs_dir))]
-    while stack:
-        rel, full = stack.pop()
-        try:
-            it = os.scandir(full)
-        except OSError:
-            continue
-        with it:
-            for de in it:
-                p = f"{rel}/{de.name}" if rel else de.name
-                try:
-                    st = de.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                out[p] = _entry_from_stat(de.path, st)
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append((p, de.path))
+    try:
+        root_fd = open_tree(fs_dir)
+    except OSError:
+        return out
+    stack: list[tuple[str, int, Iterator[os.DirEntry[str]]]] = [("", root_fd, os.scandir(root_fd))]
+    try:
+        while stack:
+            rel, fd, it = stack[-1]
+            de = next(it, None)
+            if de is None:
+                it.close()  # type: ignore[attr-defined]
+                os.close(fd)
+                stack.pop()
+                continue
+            p = f"{rel}/{de.name}" if rel else de.name
+            try:
+                st = de.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            out[p] = _entry_from_stat(de.name, st, fd)
+            if len(out) > MAX_TREE_ENTRIES:
+                raise TreeTooLarge(f"{fs_dir} holds more than {MAX_TREE_ENTRIES} entries: not verified")
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            if len(stack) >= MAX_TREE_DEPTH:
+                raise TreeTooLarge(
+                    f"{fs_dir}/{p} is more than {MAX_TREE_DEPTH} directories deep: not verified"
+                )
+            try:
+                child = os.open(de.name, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue  # replaced by a symlink or removed since it was listed
+            stack.append((p, child, os.scandir(child)))
+    finally:
+        for _rel, fd, it in stack:
+            it.close()  # type: ignore[attr-defined]
+            os.close(fd)
     return out
 
 
@@ -685,30 +819,43 @@ class FileEntry:
 
 
 def list_dir(fs_dir: Path, rel: str = "/") -> list[FileEntry]:
-    """The entries of one directory of a snapshot's fs, sorted by name; [] when it does not exist."""
+    """The entries of one directory of a snapshot's fs, sorted by name; [] when it does not exist.
+
+    Never follows a symlink (:class:`PathThroughSymlink` when ``rel`` runs through one) and lists at
+    most MAX_LISTED_ENTRIES, then one entry of type ``truncated`` saying how many were left out.
+    """
     clean = _clean(rel)
-    base = fs_dir / clean if clean else fs_dir
-    out = []
     try:
-        with os.scandir(base) as it:
-            for de in it:
-                try:
-                    e = _entry_from_stat(de.path, de.stat(follow_symlinks=False))
-                except OSError:
-                    continue
-                out.append(
-                    FileEntry(
-                        de.name,
-                        f"/{clean}/{de.name}" if clean else f"/{de.name}",
-                        e.type,
-                        e.mode,
-                        e.size,
-                        e.link,
-                    )
-                )
+        root_fd = open_tree(fs_dir)
+    except OSError:
+        return []
+    out: list[FileEntry] = []
+    left_out = 0
+    try:
+        fd = open_below(root_fd, clean, fs_dir)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(out, key=lambda f: f.name)
+    finally:
+        os.close(root_fd)
+    try:
+        with os.scandir(fd) as it:
+            for de in it:
+                if len(out) >= MAX_LISTED_ENTRIES:
+                    left_out += 1
+                    continue
+                try:
+                    e = _entry_from_stat(de.name, de.stat(follow_symlinks=False), fd)
+                except OSError:
+                    continue
+                path = f"/{clean}/{de.name}" if clean else f"/{de.name}"
+                out.append(FileEntry(de.name, path, e.type, e.mode, e.size, e.link))
+    finally:
+        os.close(fd)
+    out.sort(key=lambda f: f.name)
+    if left_out:
+        note = f"… {left_out} more entries not listed (the browser shows {MAX_LISTED_ENTRIES})"
+        out.append(FileEntry(note, "", "truncated", None, None, None))
+    return out
 
 
 # -- comparing -----------------------------------------------------------------------------------
@@ -798,11 +945,15 @@ def verify_layer(
         raise LayerError(f"cannot read layer blob {blob}: {exc.strerror}") from exc
     scanned: dict[str, Entry] = {}
     on_disk: dict[str, str] = {}
+    scan_error: list[LayerError] = []
 
     def scan() -> None:
-        scanned.update(scan_tree(fs_dir))
-        if deep:  # the snapshot's bytes are read here while the blob inflates on the caller's thread
-            on_disk.update(hash_files(fs_dir, scanned))
+        try:
+            scanned.update(scan_tree(fs_dir))
+            if deep:  # the snapshot's bytes are read here while the blob inflates on the caller's thread
+                on_disk.update(hash_files(fs_dir, scanned))
+        except LayerError as exc:
+            scan_error.append(exc)
 
     scanner = threading.Thread(target=scan, name="scan-snapshot", daemon=True)
     contents = ContentHashes() if deep else None
@@ -833,6 +984,8 @@ def verify_layer(
             f"layer blob {blob} is corrupt: its uncompressed sha256 is sha256:{tar_sha}, "
             f"not the diff_id {diff_id}"
         )
+    if scan_error:
+        raise scan_error[0]
     check = compare(expected, scanned, fs_dir)
     if contents is not None:
         compare_contents(expected, contents.digests(), on_disk, check)

@@ -144,6 +144,15 @@ def read_pipe_limits(proc_root: Path | str = "/proc") -> PipeLimits:
     )
 
 
+def _first_number(line: bytes, base: int) -> int | None:
+    """The first value after ``Key:`` on a status line, None when it is not a number."""
+    parts = line.split()
+    try:
+        return int(parts[1], base)
+    except (IndexError, ValueError):
+        return None
+
+
 def read_credentials(proc_root: Path | str, pid: int) -> Credentials:
     """Real uid and effective capabilities from /proc/PID/status; OSError when the process is gone."""
     with open(f"{proc_root}/{pid}/status", "rb") as f:
@@ -151,11 +160,11 @@ def read_credentials(proc_root: Path | str, pid: int) -> Credentials:
     uid = cap = None
     for line in text.splitlines():
         if line.startswith(b"Uid:"):
-            uid = int(line.split()[1])
+            uid = _first_number(line, 10)
         elif line.startswith(b"CapEff:"):
-            cap = int(line.split()[1], 16)
+            cap = _first_number(line, 16)
     if uid is None:
-        raise FileNotFoundError(f"{proc_root}/{pid}/status has no Uid line")
+        raise FileNotFoundError(f"{proc_root}/{pid}/status has no readable Uid line")
     return Credentials(uid=uid, cap_eff=cap or 0)
 
 

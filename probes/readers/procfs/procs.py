@@ -9,8 +9,10 @@ A process that exits during the scan, or whose fds cannot be read, is skipped an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +99,7 @@ class RuntimeProcess:
 
     pid: int
     ppid: int
-    kind: str  # containerd | shim | runc | runc-init
+    kind: str  # containerd | shim | runc | runc-init | impostor
     comm: str
     state: str
     age_s: float
@@ -112,6 +114,8 @@ class RuntimeProcess:
     shim_namespace: str | None = None
     shim_address: str | None = None
     pipes: list[PipeEnd] = field(default_factory=list)
+    #: Why a process named like the runtime is not part of it (kind ``impostor``).
+    not_runtime_because: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "pipes"}
@@ -338,6 +342,7 @@ def scan_runtime(proc_root: Path | str = "/proc") -> RuntimeScan:
             continue
         proc.pipes = _pipe_ends(root, pid, fds_of.get(pid, {}), states, holders, stats)
         processes.append(proc)
+    unmask_impostors(root, processes)
     _assign_container_ids(root, processes)
     processes.sort(key=lambda p: (p.ancestors[::-1], p.pid))
     return RuntimeScan(
@@ -451,3 +456,130 @@ def _assign_container_ids(root: str, processes: list[RuntimeProcess]) -> None:
         shim = next((a for a in ancestors if a.kind == "shim" and a.container_id), None)
         if shim:
             proc.container_id, proc.container_id_from = shim.container_id, "shim"
+
+
+# -- names are not proof ------------------------------------------------------------------------------
+#
+# A process chooses its own comm (prctl PR_SET_NAME): a container workload can call itself runc:[2:INIT],
+# runc, containerd-shim or containerd. Taken at its word it would fake a hung runc init (a critical
+# finding) or hide a missing containerd. So a process named like the runtime is one only when:
+#   - neither it nor an ancestor is a process a shim recorded for its containers (<bundle>/init.pid for
+#     a container's init, <bundle>/<exec-id>.pid for an exec): those, and all below them, are workloads;
+#   - for a runc init: its parent is runc (``runc create``/``run``/``exec``, whose init it is) or, once
+#     that runc is gone, a shim; and its executable is its runc parent's (runc re-executes itself, or
+#     a sealed copy of itself, as init).
+
+#: A sealed copy of runc is a few MiB; an executable larger than this is not hashed to compare.
+MAX_EXE_COMPARED = 64 * 1024 * 1024
+
+
+def unmask_impostors(root: str, processes: list[RuntimeProcess]) -> None:
+    """Mark ``impostor`` (with the reason) each process that is named like the runtime but is not it."""
+    workloads = workload_pids(root, [p for p in processes if p.kind == "shim"])
+    by_pid = {p.pid: p for p in processes}
+    for proc in processes:
+        why = _workload_reason(proc, workloads) or (
+            _runc_init_reason(root, proc, by_pid) if proc.kind == "runc-init" else ""
+        )
+        if why:
+            proc.kind, proc.not_runtime_because = "impostor", why
+
+
+def workload_pids(root: str, shims: list[RuntimeProcess]) -> dict[int, str]:
+    """Pids the shims recorded for their containers' processes → the file recording it.
+
+    A shim runs in its task's bundle; its siblings are the other tasks' bundles. Read through the shim's
+    ``cwd`` link, so this works whatever containerd's state directory is.
+    """
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for shim in shims:
+        try:
+            tasks = os.path.dirname(os.readlink(f"{root}/{shim.pid}/cwd"))
+            bundles = os.listdir(f"{root}/{shim.pid}/cwd/..")
+        except OSError:
+            continue
+        if (
+            tasks in seen or "io.containerd.runtime." not in tasks
+        ):  # a shim not in a task bundle: unknown layout
+            continue
+        seen.add(tasks)
+        for bundle in bundles:
+            here = f"{root}/{shim.pid}/cwd/../{bundle}"
+            try:
+                # init.pid and <exec-id>.pid are the container's; shim.pid (runtime v1) is the shim's own
+                names = [n for n in os.listdir(here) if n.endswith(".pid") and n != "shim.pid"]
+            except OSError:
+                continue
+            for name in names:
+                pid = _read_pid_file(f"{here}/{name}")
+                if pid:
+                    out[pid] = f"{tasks}/{bundle}/{name}"
+    return out
+
+
+def _read_pid_file(path: str) -> int | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        text = os.read(fd, 32).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
+    return int(text) if text.isdigit() else None
+
+
+def _workload_reason(proc: RuntimeProcess, workloads: dict[int, str]) -> str:
+    for pid in (proc.pid, *proc.ancestors):
+        if pid in workloads:
+            whose = "it is" if pid == proc.pid else f"it runs under pid {pid},"
+            return (
+                f"{whose} a container's workload (recorded in {workloads[pid]}), only named like the runtime"
+            )
+    return ""
+
+
+def _runc_init_reason(root: str, proc: RuntimeProcess, by_pid: dict[int, RuntimeProcess]) -> str:
+    parent = by_pid.get(proc.ppid)
+    if parent is None or parent.kind not in ("runc", "shim"):
+        return (
+            f"its parent (pid {proc.ppid}) is neither runc nor a containerd shim: only named like runc init"
+        )
+    if parent.kind == "runc" and same_executable(root, proc.pid, parent.pid) is False:
+        return f"its executable is not its runc parent's (pid {parent.pid}): only named like runc init"
+    return ""
+
+
+def same_executable(root: str, pid: int, other: int) -> bool | None:
+    """Whether two processes run the same program (same file, or the same bytes: runc's sealed copy).
+    None when either executable cannot be read."""
+    try:
+        a, b = os.stat(f"{root}/{pid}/exe"), os.stat(f"{root}/{other}/exe")
+    except OSError:
+        return None
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+        return True
+    if a.st_size != b.st_size:
+        return False
+    digests = [_exe_digest(f"{root}/{p}/exe") for p in (pid, other)]
+    return None if None in digests else digests[0] == digests[1]
+
+
+def _exe_digest(path: str) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_EXE_COMPARED:
+            return None
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
