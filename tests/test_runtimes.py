@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import skip_or_fail
@@ -26,7 +27,10 @@ def _ensure_or_skip(series: str) -> runtimes.RuntimeBuild:
 def test_each_series_is_the_pinned_debian_build_and_runs_here(series: str) -> None:
     build = _ensure_or_skip(series)
     assert build.series == series
-    assert build.version == PINS[series].version
+    # The pinned build, or Debian's own package of that series when the system has it (Debian 12's 1.6).
+    assert build.version == PINS[series].version or (
+        build.source == "system" and build.version.startswith(series + ".")
+    )
     for binary in (build.containerd, build.ctr, build.shim):
         assert os.access(binary, os.X_OK), binary
     # The build's own binary says the same release (never the node's: this is the lab's copy).
@@ -102,3 +106,29 @@ def test_check_on_a_healthy_lab_names_its_version_and_finds_nothing_wrong(lab) -
     assert proc.returncode == (
         0 if not serious else max(1 if f["severity"] == "warning" else 2 for f in serious)
     )
+
+
+def test_lab_fetch_lists_each_build() -> None:
+    """``nodedoc lab fetch`` (what scripts/install-deps runs) names each series' exact build and where it is."""
+    for series in SERIES:
+        _ensure_or_skip(series)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "lab", "fetch"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    for series in SERIES:
+        build = ensure(series)
+        assert f"containerd {series}: {build.version} ({build.source}) in {build.bin_dir}" in proc.stdout
+
+
+@pytest.mark.lab
+@pytest.mark.every_runtime
+def test_the_lab_runs_its_own_builds_containerd_and_shim(lab) -> None:
+    """containerd finds its shim on PATH: the lab puts the build's bin dir first, so a 1.7 or 2.x lab never
+    runs Debian 12's shim (which would mix runtime versions on one node)."""
+    from tui.lab import _shims_of
+
+    assert Path(os.readlink(f"/proc/{lab.pid}/exe")) == lab.build.containerd.resolve()
+    shims = _shims_of(lab.socket)
+    assert len(shims) >= len(lab.pods)
+    assert {Path(os.readlink(f"/proc/{pid}/exe")) for pid in shims} == {lab.build.shim.resolve()}

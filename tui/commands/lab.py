@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     status = lab_sub.add_parser("status", help="print the lab's endpoint, directories and pods as JSON")
     status.add_argument("dir", type=Path, metavar="DIR")
     status.set_defaults(func=run_status)
+    fetch = lab_sub.add_parser(
+        "fetch", help="fetch Debian's containerd builds the lab can run into /var/cache/nodedoc-runtimes"
+    )
+    fetch.add_argument("series", nargs="*", metavar="|".join(SERIES), help="series to fetch (default: all)")
+    fetch.set_defaults(func=run_fetch)
     rec = lab_sub.add_parser("record", help="record the lab runtime's CRI answers (for tests and stand-ins)")
     rec.add_argument("dir", type=Path, metavar="DIR")
     rec.add_argument("--output", "-O", type=Path, required=True, metavar="FILE")
@@ -101,6 +106,16 @@ def run_status(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from tui.lab.runtimes import ensure, normalise
+
+    wanted = [normalise(s) or "system" for s in args.series] or list(SERIES)  # a bad name: one line, exit 3
+    for series in wanted:
+        build = ensure(None if series == "system" else series, log=print)
+        print(f"containerd {series}: {build.version} ({build.source}) in {build.bin_dir}")
     return 0
 
 

@@ -120,9 +120,13 @@ def system_build() -> RuntimeBuild:
     version = _installed_version() if bin_dir == SYSTEM_BIN else ""
     if not version:
         version = _version_from_binary(Path(found))
+    return RuntimeBuild(series=_series_of(version), version=version, bin_dir=bin_dir, source="system")
+
+
+def _series_of(version: str) -> str:
+    """``1.7`` for ``1.7.24~ds1-6``, ``2`` for any 2.x."""
     major_minor = ".".join(re.split(r"[~+-]", version, maxsplit=1)[0].split(".")[:2])
-    series = "2" if major_minor.startswith("2.") else major_minor
-    return RuntimeBuild(series=series, version=version, bin_dir=bin_dir, source="system")
+    return "2" if major_minor.startswith("2.") else major_minor
 
 
 def ensure(series: str | None = None, log: Callable[[str], None] = lambda _: None) -> RuntimeBuild:
@@ -131,8 +135,10 @@ def ensure(series: str | None = None, log: Callable[[str], None] = lambda _: Non
     if wanted is None:
         return system_build()
     pin = PINS[wanted]
-    if _installed_version() == pin.version and (SYSTEM_BIN / "containerd").exists():
-        return RuntimeBuild(series=wanted, version=pin.version, bin_dir=SYSTEM_BIN, source="system")
+    installed = _installed_version()
+    if installed and (SYSTEM_BIN / "containerd").exists() and _series_of(installed) == wanted:
+        # Debian's own package of this series (Debian 12's 1.6): whatever its point release, it is the one.
+        return RuntimeBuild(series=wanted, version=installed, bin_dir=SYSTEM_BIN, source="system")
     cached = cached_build(wanted)
     if cached is not None:
         return cached
