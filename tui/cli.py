@@ -1,24 +1,37 @@
 """The ``nodedoc`` command line: the TUI when no subcommand is given, else one headless command.
 
 Each subcommand lives in ``tui/commands/<name>.py`` with ``register(subparsers)`` that adds its parser
-and sets ``func``. Errors nodedoc expects (:class:`probes.errors.NodedocError`) end as one line on stderr
+and sets ``func``. Only the module of the command being run is imported (grpc, rich, textual and the CRI
+stubs cost more than the rest of a short command): the others appear in ``--help`` from :data:`COMMANDS`. Errors nodedoc expects (:class:`probes.errors.NodedocError`) end as one line on stderr
 and a non-zero exit; nothing prints a traceback unless ``NODEDOC_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from probes.errors import NodedocError
-from tui.commands import check, demo, fleet, lab, npd, pods, procs, report, runbook, snapshots
 from tui.options import add_node_options
 
-#: Subcommand modules, in help order.
-COMMANDS = (pods, check, snapshots, procs, runbook, report, npd, fleet, lab, demo)
+#: Subcommand -> its one-line help, in help order; the module is ``tui.commands.<name>``. The help must be
+#: the one the module registers (a test compares them): it is shown without importing the module.
+COMMANDS = {
+    "pods": "list pod sandboxes with their IPs (crictl pods, plus the network)",
+    "check": "run the probes and report findings (exit 0 ok, 1 warning, 2 critical)",
+    "snapshots": "list overlayfs snapshots and verify them against their layers",
+    "procs": "the runtime's process tree (containerd, shims, runc, runc init) with pipe sizes",
+    "runbook": "guided runbooks: from a symptom to a diagnosis",
+    "report": "write the findings report to paste into an incident (md, html or json; redacted)",
+    "npd": "node-problem-detector plugin: exit 0 ok, 1 problem (one line), 2 unknown",
+    "fleet": "merge many nodes' JSON reports: findings grouped by cause",
+    "lab": "start or stop a disposable real containerd node in a directory",
+    "demo": "start a lab node with a few pods and open the troubleshooter on it",
+}
 
 EXIT_CANNOT_RUN = 3
 
@@ -30,7 +43,25 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_CANNOT_RUN, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_named(argv: Sequence[str], parser: argparse.ArgumentParser) -> str | None:
+    """The subcommand in ``argv``: its first word that is not an option or an option's value."""
+    takes_value = {flag for action in parser._actions if action.nargs != 0 for flag in action.option_strings}
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if word in takes_value:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: the named command's own parser, the others as names and help only.
+
+    With ``argv`` None every command registers its parser (for tests and documentation).
+    """
     parser = Parser(
         prog="nodedoc",
         allow_abbrev=False,  # `lab up --containerd 2` is not an abbreviation of --containerd-root
@@ -39,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_node_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(sub)
+    chosen = None if argv is None else command_named(argv, parser)
+    for name, help_text in COMMANDS.items():
+        if argv is None or name == chosen:
+            importlib.import_module(f"tui.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -50,7 +85,9 @@ def _fail(message: str, code: int = EXIT_CANNOT_RUN) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         if args.command is None:

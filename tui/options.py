@@ -10,10 +10,13 @@ import argparse
 import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probes.errors import CriError, NodedocError
-from probes.node import NodeContext
-from probes.readers.cri.client import DEFAULT_TIMEOUT, socket_path
+from probes.readers.cri.endpoint import DEFAULT_TIMEOUT, socket_path
+
+if TYPE_CHECKING:
+    from probes.node import NodeContext
 
 #: The longest --timeout accepted: a runtime that needs more than this is down.
 MAX_TIMEOUT = 3600.0
@@ -154,6 +157,8 @@ def as_host_path(given: str, host_root: Path) -> str:
 
 
 def node_from_args(args: argparse.Namespace) -> NodeContext:
+    from probes.node import NodeContext
+
     options = {}
     host_root = host_root_from_args(args)
     if getattr(args, "containerd_config", None):

@@ -7,16 +7,16 @@ import json
 import re
 import sys
 from collections.abc import Callable
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from probes.errors import NodedocError
-from probes.readers.cri.sandboxes import SandboxView, list_sandboxes
+from tui.columns import RESET, YELLOW, render_columns
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
 from tui.untrusted import neutralise_data
+
+if TYPE_CHECKING:
+    from probes.readers.cri.sandboxes import SandboxView
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +73,8 @@ def pod_filter(args: argparse.Namespace) -> Callable[[SandboxView], bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from probes.readers.cri.sandboxes import list_sandboxes
+
     keep = pod_filter(args)
     node = node_from_args(args)
     verbose = args.verbose or args.output == "wide"
@@ -84,12 +86,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     views = neutralise_data(views)  # names, labels and IPs come from whoever created the pod
     wide = args.output == "wide"
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"):
-        table.add_column(column, no_wrap=column != "IP")
+    headers = ["POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"]
     if wide:
-        table.add_column("HANDLER")
-        table.add_column("PID")
+        headers += ["HANDLER", "PID"]
+    rows = []
     for v in views:
         row = [
             v.id if wide else short_id(v.id),
@@ -103,10 +103,13 @@ def run(args: argparse.Namespace) -> int:
         ]
         if wide:
             row += [v.runtime_handler or "(default)", str(v.pid or "-")]
-        table.add_row(*(Text(cell) for cell in row), style="yellow" if v.status_error else None)
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(table)
+        rows.append(row)
+    colour = sys.stdout.isatty()
+    sys.stdout.write(
+        render_columns(headers, rows, highlighted=[bool(v.status_error) for v in views], colour=colour)
+    )
     for v in views:
         if v.status_error:
-            console.print(Text(f"{short_id(v.id)}: status unavailable: {v.status_error}", style="yellow"))
+            line = f"{short_id(v.id)}: status unavailable: {v.status_error}"
+            print(f"{YELLOW}{line}{RESET}" if colour else line)
     return 0

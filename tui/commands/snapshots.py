@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from probes.errors import NodedocError
 from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo, Verification
 from tui.options import add_node_options, node_from_args
 from tui.untrusted import neutralise
@@ -30,6 +31,12 @@ def register(subparsers: Any) -> None:
         metavar="ID|KEY",
         default=None,
         help="verify these snapshots (id, key or chainID); all committed ones when none is named",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="with --verify, also compare every regular file's bytes with the layer's (reads the whole "
+        "snapshot; finds a change that keeps a file's size)",
     )
     parser.set_defaults(func=run)
 
@@ -120,13 +127,15 @@ def print_tree(disk: ContainerdDisk, results: dict[int, Verification], out: Text
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.deep and args.verify is None:
+        raise NodedocError("--deep compares contents while verifying: give it with --verify")
     node = node_from_args(args)
     root = node.root()
     disk = ContainerdDisk(root, None if node.post_mortem else node.proc_root)
     results: dict[int, Verification] = {}
     if args.verify is not None:
         chosen = [disk.snapshot(ref) for ref in args.verify] if args.verify else None
-        for result in disk.verify_many(chosen):
+        for result in disk.verify_many(chosen, deep=args.deep):
             results[result.snapshot.id] = result
     out = sys.stdout
     if args.output == "json":

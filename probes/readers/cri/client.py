@@ -31,8 +31,7 @@ from probes.errors import (
     NotCriRuntime,
 )
 from probes.readers.cri import cri_pb2 as pb
-
-DEFAULT_TIMEOUT = 2.0
+from probes.readers.cri.endpoint import DEFAULT_TIMEOUT, socket_path
 
 #: Known runtime sockets, in the order they are tried when nothing names an endpoint.
 KNOWN_ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -74,18 +73,6 @@ class Candidate:
 
     endpoint: str
     source: str
-
-
-def socket_path(endpoint: str) -> str:
-    """The filesystem path of a ``unix://`` endpoint (a bare path is taken as one too)."""
-    if endpoint.startswith("unix://"):
-        path = endpoint[len("unix://") :]
-        if not path:
-            raise CriError(f"endpoint {endpoint!r} names no socket (unix:///run/containerd/containerd.sock)")
-        return path
-    if "://" in endpoint:
-        raise CriError(f"unsupported endpoint {endpoint!r}: nodedoc speaks CRI over unix sockets only")
-    return endpoint
 
 
 def _under(host_root: Path, path: str) -> str:

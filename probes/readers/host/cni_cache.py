@@ -88,7 +88,7 @@ def restore_commands(attachment: CniAttachment, netns_path: str, lost: set[str])
     enter = f"nsenter --net={netns_path}"
     commands = []
     families = set()
-    for address, gateway in zip(attachment.addresses, attachment.gateways, strict=False):
+    for address, gateway in zip(attachment.addresses, attachment.gateways):
         iface = ipaddress.ip_interface(address)
         if str(iface.ip) not in lost:
             continue

@@ -75,7 +75,7 @@ class RpmHeader:
 
     def files(self) -> list[str]:
         dirs, bases, index = self.strings(_DIRNAMES), self.strings(_BASENAMES), self.ints(_DIRINDEXES)
-        return [dirs[i] + base for i, base in zip(index, bases, strict=False) if 0 <= i < len(dirs)]
+        return [dirs[i] + base for i, base in zip(index, bases) if 0 <= i < len(dirs)]
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def rpm_changelog(host_root: Path, package: str) -> Changelog | None:
         names, texts = header.strings(_CHANGELOGNAME), header.strings(_CHANGELOGTEXT)
         entries = tuple(
             ChangelogEntry(name.rsplit(" - ", 1)[-1] if " - " in name else header.evr, text)
-            for name, text in zip(names, texts, strict=False)
+            for name, text in zip(names, texts)
         )
         return Changelog(path=f"{database.path} ({package} changelog)", entries=entries, all_installed=True)
     return None

@@ -15,7 +15,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from probes.errors import CriCallFailed, CriError, CriTimeout, NotCriRuntime
-from probes.readers.cri.client import socket_path
+from probes.readers.cri.endpoint import socket_path
 from probes.readers.introspection import introspection_pb2 as pb
 
 SERVER_RPC = "/containerd.services.introspection.v1.Introspection/Server"
