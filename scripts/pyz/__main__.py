@@ -89,6 +89,21 @@ def _setup():
         _fail("nodedoc.pyz loads its compiled parts from memory and needs os.memfd_create (Linux 3.17+)")
     sys.path.insert(1, os.path.join(ARCHIVE, NATIVE, tag))
     sys.meta_path.insert(0, MemoryExtensionFinder(archive, prefix))
+    if sys.version_info < (3, 10):
+        _preload(archive, "probes")
+
+
+def _preload(archive, package):
+    """Import every module of ``package`` now, on this thread. Before 3.10 zipimport loads through the old
+    load_module path, which does not mark a module as still initialising: a probe thread importing a module
+    another probe thread is halfway through gets "cannot import name". Loaded up front, nothing races."""
+    names = sorted(
+        n[: -len(".py")].replace("/", ".").replace(".__init__", "")
+        for n in archive.namelist()
+        if n.startswith(package + "/") and n.endswith(".py") and not n.endswith("/regenerate.py")
+    )
+    for name in names:
+        importlib.import_module(name)
 
 
 def main():
