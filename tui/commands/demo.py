@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,9 +82,18 @@ def inject(lab: Lab, fault: str | None, stack: contextlib.ExitStack) -> str:
 @contextlib.contextmanager
 def _hung_init() -> Iterator[str]:
     """A stand-in runc init hung on a shrunken pipe (tui.lab.pipe_hog, compiled here with gcc)."""
+    from probes.builtin.runc import RuncProbe, init_threshold
     from tui.lab import pipe_hog
 
     with pipe_hog.built() as binary, pipe_hog.hung_init(binary) as init:
+        # The runc probe calls an init hung only once it has waited longer than its threshold; open the
+        # troubleshooter after that, or its first look would (rightly) see a young init, not a hung one.
+        wait = init_threshold(RuncProbe.init_blocked_after) + 0.5
+        if wait > 2:
+            print(
+                f"waiting {wait:.0f} s until the stand-in runc init counts as hung (NODEDOC_RUNC_INIT_THRESHOLD)"
+            )
+        time.sleep(wait)
         yield f"runc:[2:INIT] stand-in pid {init.pid} hung writing a {init.capacity}-byte pipe"
 
 
