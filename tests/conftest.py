@@ -179,3 +179,14 @@ def nodedoc_image(tmp_path_factory) -> tuple[Path, str]:
     """(archive, manifest digest) of the image ``scripts/build-image`` builds from this checkout."""
     archive = tmp_path_factory.mktemp("image") / "nodedoc-image.tar"
     return archive, build_image_archive(archive)
+
+
+def ctr(lab: Lab, namespace: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``ctr`` against the lab's containerd in ``namespace`` (not k8s.io: the CRI never sees what a test puts
+    there)."""
+    return subprocess.run(
+        ["ctr", "--address", str(lab.socket), "--namespace", namespace, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

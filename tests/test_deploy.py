@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, ctr
 
 from tui.commands.demo import pause_removed
 from tui.lab.pipe_hog import soft_limit_held
@@ -108,21 +108,12 @@ def test_each_rule_answers_before_npd_gives_up() -> None:
 # -- the commands, run as the DaemonSet runs them -----------------------------------------------------------
 
 
-def ctr(lab, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["ctr", "--address", str(lab.socket), "--namespace", NAMESPACE, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def image(lab, nodedoc_image) -> str:
     archive, _ = nodedoc_image
-    proc = ctr(lab, "images", "import", str(archive))
+    proc = ctr(lab, NAMESPACE, "images", "import", str(archive))
     assert proc.returncode == 0, proc.stderr
-    return ctr(lab, "images", "ls", "-q").stdout.split()[0]
+    return ctr(lab, NAMESPACE, "images", "ls", "-q").stdout.split()[0]
 
 
 def as_daemonset(lab, image: str, container: dict, argv: list[str]) -> subprocess.CompletedProcess:
@@ -137,6 +128,7 @@ def as_daemonset(lab, image: str, container: dict, argv: list[str]) -> subproces
     env = ["--env=NODE_NAME=lab-node", f"--env=CONTAINER_RUNTIME_ENDPOINT=unix:///host{lab.socket}"]
     return ctr(
         lab,
+        NAMESPACE,
         "run", "--rm", "--net-host", "--read-only", *caps, *env,
         "--with-ns", f"pid:/proc/{lab.pid}/ns/pid",
         "--mount", "type=bind,src=/,dst=/host,options=rbind:ro",

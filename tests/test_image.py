@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 import tomllib
-from conftest import REPO, blob, build_image_archive, index_of
+from conftest import REPO, blob, build_image_archive, ctr, index_of
 from fixtures.pipe_hog import built, hung_init
 
 from probes.builtin.runc import THRESHOLD_ENV
@@ -72,24 +72,15 @@ def test_skopeo_accepts_the_archive(nodedoc_image, tmp_path) -> None:
     assert [m["digest"] for m in index["manifests"]] == [digest]
 
 
-def ctr(lab, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["ctr", "--address", str(lab.socket), "--namespace", NAMESPACE, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def imported(lab, nodedoc_image) -> Iterator[str]:
     archive, _ = nodedoc_image
-    proc = ctr(lab, "images", "import", str(archive))
+    proc = ctr(lab, NAMESPACE, "images", "import", str(archive))
     assert proc.returncode == 0, proc.stderr
     name = f"nodedoc:{version()}"
-    assert name in ctr(lab, "images", "ls", "-q").stdout.split()
+    assert name in ctr(lab, NAMESPACE, "images", "ls", "-q").stdout.split()
     yield name
-    ctr(lab, "images", "rm", name)
+    ctr(lab, NAMESPACE, "images", "rm", name)
 
 
 def run_in_debug_container(lab, image: str, *args: str) -> subprocess.CompletedProcess:
@@ -99,6 +90,7 @@ def run_in_debug_container(lab, image: str, *args: str) -> subprocess.CompletedP
     name = f"nodedoc-debug-{os.urandom(3).hex()}"
     return ctr(
         lab,
+        NAMESPACE,
         "run", "--rm", "--privileged", "--net-host",
         "--with-ns", f"pid:/proc/{lab.pid}/ns/pid",
         "--mount", "type=bind,src=/,dst=/host,options=rbind:ro",
