@@ -24,7 +24,7 @@ def test_pods_on_a_real_terminal(lab) -> None:
         pytest.skip("tmux is not installed (apt-get install tmux)")
     session = f"nodedoc-test-{os.getpid()}"
     command = (
-        f"{sys.executable} -m tui.cli --endpoint {lab.endpoint} --containerd-root {lab.root} "
+        f"env -u COLUMNS -u LINES {sys.executable} -m tui.cli --endpoint {lab.endpoint} --containerd-root {lab.root} "
         f"--containerd-state {lab.state}"
     )
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)

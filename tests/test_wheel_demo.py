@@ -100,8 +100,9 @@ def test_demo_fault_from_the_installed_wheel(installed: Path, fault: str, contai
     command = f"{installed / 'nodedoc'} demo --fault {fault} --dir {directory}"
     if containerd:
         command += f" --containerd {containerd}"
-    # runc init counts as hung after 0.3 s instead of the default; `cd /`: nothing from this tree.
-    shell = f"cd / && NODEDOC_RUNC_INIT_THRESHOLD=0.3 {command}; echo demo-exited-$?; sleep 600"
+    # runc init counts as hung after 0.3 s instead of the default; `cd /`: nothing from this tree. A tmux
+    # session started from pytest can carry COLUMNS=80 LINES=24, which the App would take over the pane's size.
+    shell = f"cd / && env -u COLUMNS -u LINES NODEDOC_RUNC_INIT_THRESHOLD=0.3 {command}; echo demo-exited-$?; sleep 600"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", shell], check=True)
     subprocess.run(["tmux", "resize-window", "-t", session, "-x", "200", "-y", "50"], capture_output=True)
     try:

@@ -110,7 +110,9 @@ def test_troubleshooter_on_a_real_terminal(lab, pyz, minor) -> None:
     if shutil.which("tmux") is None:
         skip_or_fail("tmux is not installed (apt-get install tmux)")
     session = f"nodedoc-pyz-{minor.replace('.', '')}-{os.getpid()}"  # a dot would name a window
-    command = " ".join([str(interpreter(minor)), "-S", str(pyz), *node(lab)])
+    command = " ".join(
+        ["env", "-u", "COLUMNS", "-u", "LINES", str(interpreter(minor)), "-S", str(pyz), *node(lab)]
+    )
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
     try:
         deadline = time.monotonic() + 60  # the first start compiles nodedoc from the archive's sources
