@@ -21,6 +21,7 @@ from probes.errors import CriError, NodedocError
 
 if TYPE_CHECKING:
     from probes.readers.cri.client import CriClient
+    from probes.readers.cri.inventory import PodContainer
     from probes.readers.cri.runtime import RuntimeFacts
     from probes.readers.cri.sandboxes import SandboxView
     from probes.readers.disk.containerd_store import ContainerdDisk
@@ -199,9 +200,9 @@ class NodeContext:
 
         return self._once("runtime_facts", lambda: read_runtime_facts(self.cri()))
 
-    def container_inventory(self) -> list[dict[str, Any]]:
-        """Every container with its pod and environment, as JSON data (the report's inventory)."""
-        from probes.readers.cri.sandboxes import container_inventory
+    def container_inventory(self) -> list[PodContainer]:
+        """Every container with its pod and environment (the report's inventory)."""
+        from probes.readers.cri.inventory import container_inventory
 
         return self._once("container_inventory", lambda: container_inventory(self.cri()))
 

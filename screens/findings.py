@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, Tree
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity, sort_worst_first
-from tui.format import subject_text
+from tui.format import remedy_text, subject_text
 from tui.messages import ResultsRead
 from tui.untrusted import neutralise, neutralise_data
 from tui.widgets import SEVERITY_MARK, NodeScreen, node_text, severity_text
@@ -35,7 +35,7 @@ def finding_detail(f: Finding) -> Group:
     if f.remediation:
         parts += [Text(""), Text("Remediation (c copies the commands)", style="bold underline")]
         for i, step in enumerate(f.remediation, 1):
-            parts.append(Text(f"{i}. {step.text}"))
+            parts.append(Text(f"{i}. {remedy_text(step)}"))
             if step.command:
                 parts.append(Text(f"   $ {step.command}", style="bold cyan"))
     if f.references:

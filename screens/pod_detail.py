@@ -19,7 +19,7 @@ from probes.readers.cri.sandboxes import ContainerView, SandboxView
 from probes.readers.disk.catalog import SnapshotRow
 from probes.readers.procfs.netns import PodNetwork
 from probes.readers.procfs.procs import RuntimeProcess
-from tui.format import age_of_ns, short_id
+from tui.format import age_of_ns, remedy_text, short_id
 from tui.messages import ContainersRead, PodNetworkRead, ProcessesRead, SnapshotChainRead, Unavailable
 from tui.redact import redacted
 from tui.untrusted import neutralise_data
@@ -45,7 +45,9 @@ def fix_lines(findings: list[Finding]) -> list[Text]:
             steps.setdefault(step.command or step.text, ([], step))[0].append(f.id)
     lines = []
     for ids, step in steps.values():
-        lines.append(Text.assemble(("fix ", "bold"), (", ".join(ids), "bold"), (f"  {step.text}", "dim")))
+        lines.append(
+            Text.assemble(("fix ", "bold"), (", ".join(ids), "bold"), (f"  {remedy_text(step)}", "dim"))
+        )
         if step.command:
             lines.append(Text(f"  $ {step.command}", style="bold cyan"))
     if lines:

@@ -21,6 +21,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from probes.api import ProbeResult, sort_worst_first
+from tui.format import remedy_text
 from tui.runbook import Catalog, RunbookSession, Step, choose_branch, load_catalog
 from tui.untrusted import neutralise, neutralise_data
 from tui.widgets import NodeScreen, severity_text
@@ -57,7 +58,7 @@ def conclusion_body(session: RunbookSession, step: Step) -> list[Text]:
     if remediation:
         lines += [Text(""), Text("Remediation", style="bold underline")]
         for i, remedy in enumerate(remediation, 1):
-            lines.append(Text(f"{i}. {remedy.text}"))
+            lines.append(Text(f"{i}. {remedy_text(remedy)}"))
             if remedy.command:
                 lines.append(Text(f"   $ {remedy.command}", style="bold cyan"))
     if step.references:
@@ -268,4 +269,4 @@ class WalkthroughScreen(NodeScreen):
         if self.walk is None:
             self.notify("Choose a runbook first.", timeout=2)
             return
-        self.app.export_report(self.walk.to_dict())  # type: ignore[attr-defined]
+        self.app.export_report(self.walk.walkthrough())  # type: ignore[attr-defined]

@@ -27,7 +27,8 @@ from probes.readers.host.os_release import NodeFacts
 from probes.readers.procfs.netns import PodNetwork
 from probes.readers.procfs.procs import RuntimeScan
 from tui.redact import redacted
-from tui.report import ReportDocument, build_report
+from tui.report import Report, report_of
+from tui.report.model import Walkthrough
 from tui.session import (
     PROCESS_PROBE,
     NodeSession,
@@ -187,8 +188,8 @@ class RecordedSession:
         findings = [f for r in results if r.probe == PROCESS_PROBE for f in r.findings]
         return RuntimeProcesses(RuntimeScan.from_dict(procs["scan"]), findings)
 
-    def report(self, results: list[ProbeResult], walk: dict[str, object] | None = None) -> ReportDocument:
-        return build_report(self.node, results, session=walk)
+    def report(self, results: list[ProbeResult], walk: Walkthrough | None = None) -> Report:
+        return report_of(self.node, results, walkthrough=walk)
 
 
 def record_session(session: NodeSession, files_of: int = 3) -> dict[str, Any]:

@@ -102,3 +102,28 @@ def test_headless_engines_never_import_textual(module: str) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+#: What the report's model and writers may import: the probe API (findings, results), the inventory's plain
+#: dataclass, the errors, and the terminal side's formatting, redaction and neutralising of node text.
+REPORT_MAY_IMPORT = (
+    "probes.api",
+    "probes.errors",
+    "probes.readers.cri.inventory",
+    "tui.report",
+    "tui.format",
+    "tui.redact",
+    "tui.untrusted",
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules("tui/report") if p.name != "gather.py"],
+    ids=lambda p: p.stem,
+)
+def test_the_report_is_built_from_probe_results_only(path: Path) -> None:
+    """Only ``tui/report/gather.py`` touches the node (its identity, the options, the inventory); the model
+    and the writers know nothing of NodeContext, the readers that read it, or the probe runner."""
+    wrong = [m for m in nodedoc_imports(path) if not _allowed(m, REPORT_MAY_IMPORT)]
+    assert wrong == [], f"{path.relative_to(REPO)} imports {wrong}: the report is made of probe results"

@@ -14,8 +14,10 @@ from fixtures.pipe_hog import soft_limit_held
 
 from probes.api import Finding, ProbeResult, ProbeStatus, Severity
 from probes.node import NodeContext
+from probes.readers.cri.inventory import PodContainer
 from tui.redact import MARK, redact_document
-from tui.report import build_report, render
+from tui.report import render, report_of
+from tui.report.model import Inventory
 
 SECRET = "s3cr3t-Value-42"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2RlZG9jIn0.c2lnbmF0dXJlLXZhbHVl"
@@ -126,25 +128,12 @@ def fake_results() -> list[ProbeResult]:
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
 def test_report_without_a_runtime_redacts_and_says_so(fmt: str) -> None:
     node = NodeContext(endpoint="unix:///nonexistent/nodedoc.sock", timeout=0.2)
-    containers = {
-        "items": [
-            {
-                "id": "c" * 64,
-                "name": "app",
-                "pod": "web",
-                "namespace": "ns",
-                "sandbox_id": "s" * 64,
-                "state": "running",
-                "image": "img",
-                "env": {"DB_PASSWORD": SECRET},
-            }
-        ],
-        "error": "",
-    }
-    text = render(build_report(node, fake_results(), containers=containers), fmt)
+    app = PodContainer("c" * 64, "app", "web", "ns", "s" * 64, "running", "img", env={"DB_PASSWORD": SECRET})
+    containers = Inventory((app,))
+    text = render(report_of(node, fake_results(), containers=containers), fmt)
     assert SECRET not in text and "DB_PASSWORD" in text
     assert "Redacted 2 value(s)" in text if fmt != "json" else json.loads(text)["redaction"]["values"] == 2
-    raw = render(build_report(node, fake_results(), containers=containers, redact=False), fmt)
+    raw = render(report_of(node, fake_results(), containers=containers, redact=False), fmt)
     assert SECRET in raw
     if fmt != "json":
         assert "NOT REDACTED" in raw
@@ -217,9 +206,10 @@ def test_cri_verbose_info_is_redacted_wherever_it_appears(lab) -> None:
     assert lab.db_password in json.dumps(verbose)  # the raw info really holds it
     result = ProbeResult(probe="demo", title="Demo", status=ProbeStatus.OK, facts={"verbose": verbose})
     node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
-    doc = build_report(node, [result])
+    report = report_of(node, [result])
     for fmt in ("json", "md", "html"):
-        assert lab.db_password not in render(doc, fmt)
+        assert lab.db_password not in render(report, fmt)
+    doc = report.to_document()
     assert doc["redaction"]["kinds"]["container env value"] >= 2 * len(ids)
     assert any(
         e.startswith("DB_PASSWORD=")

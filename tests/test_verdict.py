@@ -18,9 +18,10 @@ from nodedoc_cli import nodedoc
 
 from probes.api import Finding, Need, ProbeResult, ProbeStatus, Severity
 from probes.node import NeedUnmet, NodeContext, NotApplicable
-from tui.report import build_report, exit_code, render
+from tui.report import render, report_of
+from tui.report.model import Inventory
 
-NO_CONTAINERS = {"items": [], "error": ""}
+NO_CONTAINERS = Inventory()
 
 
 # -- which skips make the verdict unknown ---------------------------------------------------------------
@@ -134,10 +135,10 @@ def result(
     ],
 )
 def test_exit_code_order(results, code):
-    doc = build_report(NodeContext(containerd_root=Path("/nonexistent")), results, containers=NO_CONTAINERS)
-    assert exit_code(doc) == code
-    assert doc["verdict"]["unknown"] is (code == 3 or any(r.could_not_run for r in results))
-    assert doc["verdict"]["nothing_checked"] is all(r.not_applicable for r in results)
+    report = report_of(NodeContext(containerd_root=Path("/nonexistent")), results, containers=NO_CONTAINERS)
+    assert report.exit_code == code
+    assert report.verdict.unknown is (code == 3 or any(r.could_not_run for r in results))
+    assert report.verdict.nothing_checked is all(r.not_applicable for r in results)
 
 
 @pytest.mark.parametrize("fmt", ["md", "html", "json"])
@@ -148,14 +149,15 @@ def test_every_writer_says_which_probes_could_not_run(fmt):
         result(ProbeStatus.SKIPPED, probe="network"),
         result(ProbeStatus.SKIPPED, not_applicable=True, probe="runtime"),
     ]
-    doc = build_report(NodeContext(containerd_root=Path("/nonexistent")), results, containers=NO_CONTAINERS)
-    text = render(doc, fmt)
+    report = report_of(NodeContext(containerd_root=Path("/nonexistent")), results, containers=NO_CONTAINERS)
+    text = render(report, fmt)
     if fmt == "json":
         verdict = json.loads(text)["verdict"]
         assert [p["id"] for p in verdict["could_not_run"]] == ["snapshots", "network"]
         return
     assert "2 probes could not run: snapshots, network" in text
-    assert "snapshots could not look" in text and "runtime could not look" not in text.split("Findings")[0]
+    banner = text[text.index("2 probes could not run") :].split("Findings")[0]
+    assert "snapshots could not look" in banner and "runtime could not look" not in banner  # not applicable
     head = text.split("Findings")[0]  # the banner comes before the findings, as a critical would
     assert "could not run" in head
     if fmt == "html":

@@ -34,6 +34,7 @@ from screens.pods import PodsScreen
 from screens.processes import ProcessesScreen
 from screens.snapshots import SnapshotsScreen
 from screens.walkthrough import WalkthroughScreen
+from tui.report.model import Walkthrough
 from tui.session import NodeReader, RuntimeUnreachable
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text
@@ -263,13 +264,13 @@ class NodedocApp(App[None]):
     def action_export(self) -> None:
         self.export_report()
 
-    def export_report(self, walk: dict[str, object] | None = None) -> None:
+    def export_report(self, walk: Walkthrough | None = None) -> None:
         """The one export of every screen: the report (with the walkthrough, when there is one)."""
         self.notify("Writing the report…", timeout=2)
         self._export(walk)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, walk: dict[str, object] | None) -> None:
+    def _export(self, walk: Walkthrough | None) -> None:
         from tui.report import export_report
 
         session = self.session

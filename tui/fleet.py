@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from probes.api import Severity
+from probes.api import Remedy, Severity
 from probes.errors import NodedocError
-from tui.format import subject_line
+from tui.format import remedy_text, subject_text
 
 SCHEMA = "nodedoc.fleet/v1"
 #: From this many files on, they are parsed in worker processes, one per core.
@@ -233,7 +233,7 @@ def merge(reports: Iterable[NodeReport | Unreadable], min_severity: Severity = S
                 )
             if report.node not in group.nodes:
                 group.nodes.append(report.node)
-            group.subjects.setdefault(report.node, []).append(subject_line(finding.get("subject") or {}))
+            group.subjects.setdefault(report.node, []).append(subject_text(finding.get("subject") or {}))
     fleet.groups = sorted(
         groups.values(), key=lambda g: (-_RANK.get(g.severity, 0), -len(g.nodes), g.finding)
     )
@@ -246,10 +246,9 @@ def merge(reports: Iterable[NodeReport | Unreadable], min_severity: Severity = S
 def _fix_lines(group: Group) -> list[str]:
     lines = []
     for step in group.remediation:
-        text = step.get("text", "")
-        if step.get("disrupts_pods"):
-            text += " (disrupts running pods)"
-        lines.append(text)
+        lines.append(
+            remedy_text(Remedy(str(step.get("text", "")), disrupts_pods=bool(step.get("disrupts_pods"))))
+        )
         if step.get("command"):
             lines.append("    " + step["command"].replace("\n", "\n    "))
     return lines

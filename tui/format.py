@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from probes.api import Remedy
 
 
 def human_age(seconds: float) -> str:
@@ -34,16 +37,28 @@ def short_id(value: str, width: int = 13) -> str:
 
 
 def subject_text(subject: dict[str, Any]) -> str:
-    """What a finding is about, one way everywhere: ``pod default/web``, ``process 4242``, ``uid 0``."""
+    """What a finding is about, one way everywhere (screens, reports, ``check``, ``npd``, ``fleet``):
+    ``pod default/web``, ``process 4242``, ``runc 1.1.5``, or for a subject that names neither a kind, a
+    name nor a component, its key=value pairs."""
     name = str(subject.get("name") or subject.get("id") or "")
     if subject.get("namespace"):
         name = f"{subject['namespace']}/{name}"
-    return f"{subject.get('kind', '')} {name}".strip()
+    text = f"{subject.get('kind', '')} {name}".strip()
+    if text:
+        return text
+    if subject.get("component"):
+        return f"{subject['component']} {subject.get('version') or ''}".strip()
+    return " ".join(f"{k}={_value_text(v)}" for k, v in subject.items() if v not in (None, "", [], {}))
 
 
-def subject_line(subject: dict[str, Any]) -> str:
-    """:func:`subject_text`, or, for a subject that names no kind, its key=value pairs: the one line
-    ``nodedoc npd`` and the fleet report give must name what the finding is about."""
-    return subject_text(subject) or " ".join(
-        f"{k}={v}" for k, v in subject.items() if v not in (None, "", [], {})
-    )
+def _value_text(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+
+#: How a step that stops or restarts pods already running on the node is marked wherever it is shown.
+DISRUPTS_PODS = "disrupts running pods"
+
+
+def remedy_text(step: Remedy) -> str:
+    """A remediation step's words as every output shows them: what to do, then what running it costs."""
+    return f"{step.text} ({DISRUPTS_PODS})" if step.disrupts_pods else step.text

@@ -25,7 +25,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
@@ -34,6 +34,8 @@ from typing import Any
 from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
 from probes.compat import tomllib
 from probes.errors import NodedocError
+from tui.report.model import Conclusion, WalkStep, Walkthrough
+from tui.report.output import write_private
 
 # Read through importlib.resources, so the built-ins load from a wheel and from the one-file nodedoc.pyz.
 BUILTIN_DIR = resources.files("tui") / "runbooks"
@@ -456,18 +458,6 @@ class StepRecord:
     matched: list[str] = field(default_factory=list)
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "entered_at": self.entered_at,
-            "left_at": self.left_at,
-            "answer": self.answer,
-            "answer_label": self.answer_label,
-            "probes": [r.to_record(facts=False) for r in self.results],
-            "matched": list(self.matched),
-            "note": self.note,
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepRecord:
         return cls(
@@ -633,32 +623,48 @@ class RunbookSession:
 
     # -- saving ---------------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
+    def walkthrough(self) -> Walkthrough:
+        """The walk so far as the report carries it: every step with its answer or probe results and note,
+        and the conclusion with its remediation (the findings' own steps, see :meth:`remediation`)."""
         conclusion = self.conclusion
-        return {
-            "schema": SESSION_SCHEMA,
-            "runbook": {
-                "id": self.runbook.id,
-                "title": self.runbook.title,
-                "source": str(self.runbook.source),
-            },
-            "started_at": self.started_at,
-            "finished": self.finished,
-            "path": [
-                {**r.to_dict(), "kind": s.kind, "title": s.title} for r, s in zip(self.records, self.path)
-            ],
-            "conclusion": None
+        return Walkthrough(
+            schema=SESSION_SCHEMA,
+            runbook_id=self.runbook.id,
+            runbook_title=self.runbook.title,
+            runbook_source=str(self.runbook.source),
+            started_at=self.started_at,
+            finished=self.finished,
+            path=tuple(
+                WalkStep(
+                    step=r.step,
+                    kind=s.kind,
+                    title=s.title,
+                    entered_at=r.entered_at,
+                    left_at=r.left_at,
+                    answer=r.answer,
+                    answer_label=r.answer_label,
+                    probes=tuple(r.results),
+                    matched=tuple(r.matched),
+                    note=r.note,
+                )
+                for r, s in zip(self.records, self.path)
+            ),
+            conclusion=None
             if conclusion is None
-            else {
-                "step": conclusion.id,
-                "diagnosis": conclusion.diagnosis,
-                "severity": str(conclusion.severity),
-                "summary": conclusion.summary,
-                "remediation": [asdict(r) for r in self.remediation()],
-                "references": list(conclusion.references),
-                "findings": [f.id for f in self.decisive_findings()],
-            },
-        }
+            else Conclusion(
+                step=conclusion.id,
+                diagnosis=conclusion.diagnosis,
+                severity=conclusion.severity,
+                summary=conclusion.summary,
+                remediation=tuple(self.remediation()),
+                references=tuple(conclusion.references),
+                findings=tuple(f.id for f in self.decisive_findings()),
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The session as saved (``nodedoc runbook run --save``) and read back by :meth:`from_dict`."""
+        return self.walkthrough().to_document()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], catalog: Catalog) -> RunbookSession:
@@ -674,8 +680,6 @@ class RunbookSession:
         return session
 
     def save(self, path: os.PathLike[str] | str) -> None:
-        from tui.report import write_private
-
         write_private(path, json.dumps(self.to_dict(), indent=2, default=str) + "\n")
 
 

@@ -30,7 +30,7 @@ from probes.readers.procfs.procs import RuntimeScan
 from tui.redact import redacted
 
 if TYPE_CHECKING:
-    from tui.report import ReportDocument
+    from tui.report.model import Report, Walkthrough
 
 T = TypeVar("T")
 
@@ -126,7 +126,7 @@ class NodeReader(Protocol):
 
     def processes(self) -> RuntimeProcesses: ...
 
-    def report(self, results: list[ProbeResult], walk: dict[str, object] | None = None) -> ReportDocument:
+    def report(self, results: list[ProbeResult], walk: Walkthrough | None = None) -> Report:
         """The findings report of these results (and a walkthrough), redacted."""
         ...
 
@@ -271,7 +271,7 @@ class NodeSession:
 
     # -- the report ---------------------------------------------------------------------------------
 
-    def report(self, results: list[ProbeResult], walk: dict[str, object] | None = None) -> ReportDocument:
-        from tui.report import build_report
+    def report(self, results: list[ProbeResult], walk: Walkthrough | None = None) -> Report:
+        from tui.report.gather import report_of
 
-        return build_report(self.node, results, session=walk)
+        return report_of(self.node, results, walkthrough=walk)

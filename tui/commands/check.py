@@ -6,15 +6,12 @@ Exit status: 0 nothing worse than info, 1 a warning, 2 a critical finding, 3 nod
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-
-from rich.console import Console
 
 from probes.errors import NodedocError
 from probes.registry import run_probes, select
 from tui.options import add_node_options, node_from_args, output_file
-from tui.report import build_report, exit_code, render_markdown, render_text, write_private
+from tui.report import render, report_of, write_private
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,21 +48,22 @@ def run(args: argparse.Namespace) -> int:
         raise NodedocError(str(exc)) from None
     node = node_from_args(args)
     node.options["quick"] = args.quick
-    doc = build_report(node, run_probes(node, refs))
-    if args.format == "json":
-        text = json.dumps(doc, indent=2, default=str) + "\n"
-    elif args.format == "md":
-        text = render_markdown(doc)
-    else:
-        text = ""
+    report = report_of(node, run_probes(node, refs))
+    if args.format != "text":
+        text = render(report, args.format)
+    else:  # rich only for the terminal text
+        from rich.console import Console
+
+        from tui.report.as_text import render_text
+
+        if not args.output:
+            render_text(report, Console(highlight=False))
+            return report.exit_code
+        console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+        render_text(report, console)
+        text = console.export_text()
     if args.output:
-        if not text:
-            console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
-            render_text(doc, console)
-            text = console.export_text()
         write_private(args.output, text)
-    elif text:
-        sys.stdout.write(text)
     else:
-        render_text(doc, Console(highlight=False))
-    return exit_code(doc)
+        sys.stdout.write(text)
+    return report.exit_code

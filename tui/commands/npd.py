@@ -21,7 +21,7 @@ from probes.api import Finding, ProbeResult, Severity, sort_worst_first
 from probes.errors import NodedocError
 from probes.readers.cri.client import DEFAULT_TIMEOUT as CRI_TIMEOUT
 from probes.registry import run_probes, select
-from tui.format import subject_line
+from tui.format import subject_text
 from tui.options import add_node_options, node_from_args
 
 OK, PROBLEM, UNKNOWN = 0, 1, 2
@@ -80,7 +80,7 @@ def counted(results: list[ProbeResult], threshold: Severity, patterns: list[str]
 def message(findings: list[Finding], limit: int) -> str:
     """``CRITICAL snapshot.files-missing: /pause ... [snapshot_id=1 image=...] (+2 more)``, cut to ``limit``."""
     worst = findings[0]
-    subject = subject_line(worst.subject)
+    subject = subject_text(worst.subject)
     more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
     text = f"{str(worst.severity).upper()} {worst.id}: {worst.title}" + (f" [{subject}]" if subject else "")
     return clip(text, limit - len(more)) + more

@@ -12,7 +12,7 @@ import sys
 from probes.errors import NodedocError
 from probes.registry import run_probes, select
 from tui.options import add_node_options, node_from_args, output_file
-from tui.report import build_report, render, write_private
+from tui.report import render, report_of, write_private
 from tui.runbook import load_session_document
 
 
@@ -48,13 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise NodedocError(str(exc)) from None
     session = load_session_document(args.runbook_session) if args.runbook_session else None
     node = node_from_args(args)
-    doc = build_report(node, run_probes(node, refs), session=session, redact=not args.no_redact)
-    text = render(doc, args.format)
+    report = report_of(node, run_probes(node, refs), walkthrough=session, redact=not args.no_redact)
+    text = render(report, args.format)
     if args.output:
         write_private(args.output, text)
         print(
-            f"report written to {args.output} ({doc['redaction']['values']} value(s) redacted)",
-            file=sys.stderr,
+            f"report written to {args.output} ({report.redaction.values} value(s) redacted)", file=sys.stderr
         )
     else:
         sys.stdout.write(text)

@@ -18,8 +18,10 @@ from rich.markup import escape as escape_markup
 
 from probes.api import Severity
 from probes.errors import NodedocError
+from tui.format import remedy_text
 from tui.options import add_node_options, node_from_args, output_file
-from tui.report import SEVERITY_STYLE, build_report, render, write_private
+from tui.report import render, report_of, write_private
+from tui.report.as_text import SEVERITY_STYLE
 from tui.runbook import COULD_NOT_RUN, RunbookError, RunbookSession, Step, load_catalog, walk
 from tui.untrusted import neutralise
 
@@ -150,9 +152,9 @@ def _print_step(console: Console, session: RunbookSession, step: Step) -> None:
         for f in session.decisive_findings():
             console.print(f"  [{SEVERITY_STYLE[str(f.severity)]}]{escape(f.id)}[/]  {escape(f.summary)}")
             for remedy in [] if step.remediation_from else f.remediation:  # else listed once below
-                console.print(f"      → {escape(remedy.command or remedy.text)}")
+                console.print(f"      → {escape(remedy.command or remedy_text(remedy))}")
         for i, remedy in enumerate(session.remediation(), 1):
-            console.print(f"  {i}. {escape(remedy.text)}")
+            console.print(f"  {i}. {escape(remedy_text(remedy))}")
             if remedy.command:
                 console.print(f"       [cyan]{escape(remedy.command)}[/]")
         for ref in step.references:
@@ -213,8 +215,10 @@ def run_walk(args: argparse.Namespace) -> int:
     if args.report:
         from probes.registry import run_probes
 
-        doc = build_report(node, run_probes(node), session=session.to_dict(), redact=not args.no_redact)
-        write_private(args.report, render(doc, args.format))
+        report = report_of(
+            node, run_probes(node), walkthrough=session.walkthrough(), redact=not args.no_redact
+        )
+        write_private(args.report, render(report, args.format))
         console.print(f"[dim]report written to {escape(args.report)}[/]")
     if conclusion.id == COULD_NOT_RUN.id:
         return 3  # the verdict is unknown, as for `nodedoc check`

@@ -1,40 +1,27 @@
-"""The findings report: one ``nodedoc.report/v1`` document, written as text, Markdown, HTML or JSON.
+"""The findings report: one typed :class:`Report` (``nodedoc.report/v1``), written as text, Markdown, HTML or JSON.
 
-``nodedoc check``, ``nodedoc report`` and the TUI's export build the same document from probe results
-(and, after a walkthrough, the runbook session) in :mod:`tui.report.model`; each format has its own
-writer module (``as_text``, ``as_markdown``, ``as_html``, ``as_json``) that only formats it, and
-:mod:`tui.report.output` picks the writer and writes the file. Never imports Textual.
+``nodedoc check``, ``nodedoc report``, ``nodedoc runbook run --report`` and the TUI's export build the same
+report from probe results (and, after a walkthrough, the runbook session): :mod:`tui.report.model` is the
+model and how it is built, :mod:`tui.report.gather` what the run adds (which node, the options, the
+container inventory); each format has its own writer module (``as_text``, ``as_markdown``, ``as_html``,
+``as_json``) that only formats a report, and :mod:`tui.report.output` picks the writer and writes the file.
+Never imports Textual; the writers (and rich) are imported only by what uses them.
 """
 
-from tui.report.as_markdown import render_markdown
-from tui.report.as_text import SEVERITY_STYLE, render_text
-from tui.report.model import (
-    SCHEMA,
-    ReportDocument,
-    build_report,
-    could_not_run,
-    could_not_run_line,
-    could_not_run_text,
-    exit_code,
-    redaction_line,
-    verdict,
-)
-from tui.report.output import export_report, render, write_private
+from tui.report.gather import report_of
+from tui.report.model import SCHEMA, Report, ReportError, Verdict, build_report, could_not_run_text
+from tui.report.output import FORMATS, export_report, render, write_private
 
 __all__ = [
+    "FORMATS",
     "SCHEMA",
-    "SEVERITY_STYLE",
-    "ReportDocument",
+    "Report",
+    "ReportError",
+    "Verdict",
     "build_report",
-    "could_not_run",
-    "could_not_run_line",
     "could_not_run_text",
-    "exit_code",
     "export_report",
-    "redaction_line",
     "render",
-    "render_markdown",
-    "render_text",
-    "verdict",
+    "report_of",
     "write_private",
 ]

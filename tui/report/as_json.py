@@ -1,11 +1,11 @@
-"""The report as JSON: the whole document, for tools."""
+"""The report as JSON: the whole ``nodedoc.report/v1`` document, for tools (values exact, not neutralised)."""
 
 from __future__ import annotations
 
 import json
 
-from tui.report.model import ReportDocument
+from tui.report.model import Report
 
 
-def render_json(doc: ReportDocument) -> str:
-    return json.dumps(doc, indent=2, default=str) + "\n"
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_document(), indent=2, default=str) + "\n"

@@ -7,20 +7,26 @@ import os
 from pathlib import Path
 
 from probes.errors import NodedocError
-from tui.report.as_html import render_html
-from tui.report.as_json import render_json
-from tui.report.as_markdown import render_markdown
-from tui.report.model import ReportDocument
+from tui.report.model import Report
+
+#: The formats a report is written in, each by its own writer module.
+FORMATS = ("json", "md", "html")
 
 
-def render(doc: ReportDocument, fmt: str) -> str:
-    """The document as ``json``, ``md`` or ``html`` text."""
+def render(report: Report, fmt: str) -> str:
+    """The report as ``json``, ``md`` or ``html`` text (each writer imported only when used)."""
     if fmt == "json":
-        return render_json(doc)
+        from tui.report.as_json import render_json
+
+        return render_json(report)
     if fmt == "md":
-        return render_markdown(doc)
+        from tui.report.as_markdown import render_markdown
+
+        return render_markdown(report)
     if fmt == "html":
-        return render_html(doc)
+        from tui.report.as_html import render_html
+
+        return render_html(report)
     raise ValueError(f"unknown report format {fmt!r}")
 
 
@@ -35,9 +41,9 @@ def write_private(path: os.PathLike[str] | str, text: str) -> None:
         raise NodedocError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def export_report(doc: ReportDocument, directory: Path, now: dt.datetime | None = None) -> Path:
+def export_report(report: Report, directory: Path, now: dt.datetime | None = None) -> Path:
     """Write the report as HTML into ``directory`` (0600), named by host and time; the TUI's one export."""
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    path = directory / f"nodedoc-report-{doc['node']['hostname']}-{stamp}.html"
-    write_private(path, render(doc, "html"))
+    path = directory / f"nodedoc-report-{report.node.hostname}-{stamp}.html"
+    write_private(path, render(report, "html"))
     return path

@@ -209,26 +209,3 @@ def list_containers(client: Any, sandbox_id: str | None = None) -> list[Containe
                     view.env[str(kv["key"])] = str(kv.get("value", ""))
         views.append(view)
     return views
-
-
-def container_inventory(client: Any) -> list[dict[str, Any]]:
-    """Every container the runtime knows, with its pod and environment, as JSON data (for the report)."""
-    pods = {p.id: p.metadata for p in client.list_pod_sandboxes()}
-    items = []
-    for view in sorted(list_containers(client), key=lambda v: (v.sandbox_id, v.name)):
-        meta = pods.get(view.sandbox_id)
-        items.append(
-            {
-                "id": view.id,
-                "name": view.name,
-                "pod": meta.name if meta else "",
-                "namespace": meta.namespace if meta else "",
-                "sandbox_id": view.sandbox_id,
-                "state": view.state,
-                "image": view.image,
-                "restarts": view.restarts,
-                "pid": view.pid,
-                "env": dict(view.env),
-            }
-        )
-    return items
