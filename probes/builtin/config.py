@@ -44,7 +44,12 @@ from probes.readers.host.containerd_config import (
 )
 from probes.readers.host.kubelet_config import KubeletConfig
 from probes.readers.host.kubelet_config import read as read_kubelet
-from probes.readers.host.registry_migration import CERTS_DIR, registry_migration
+from probes.readers.host.registry_migration import (
+    CERTS_DIR,
+    MigrationStep,
+    RegistryMigration,
+    registry_migration,
+)
 from probes.readers.host.systemd_unit import search_path
 from probes.versions import Version, try_parse
 
@@ -263,73 +268,11 @@ class ConfigProbe(Probe):
         return []
 
     def _registry(self, config: ContainerdConfig, subject: dict[str, Any], text: str | None) -> list[Finding]:
-        migration = registry_migration(config)
-        if migration is None:
+        registry = RegistryCheck.read(self, config, subject, text)
+        if registry is None:
             return []
-        entry = knowledge.issue("containerd-deprecated-registry-config")
-        table, deprecated, config_path = migration.table, migration.deprecated, migration.config_path
-        mirrors, configs, tls_conflict = migration.mirrors, migration.configs, migration.tls_conflict
-        steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
-        if not config_path and config.flavour == "containerd":
-            steps = [
-                self._proven_step(step, config, table, set(deprecated), text) for step in migration.steps
-            ]
-        evidence = {
-            "table": table,
-            "set": sorted(deprecated),
-            "config_path": config_path,
-            "registries": sorted(set(mirrors) | set(configs)),
-        }
-        conflict = []
-        if config_path and mirrors:
-            conflict.append("`mirrors` cannot be set when `config_path` is provided")
-        if config_path and tls_conflict:
-            conflict.append("`configs.tls` cannot be set when `config_path` is provided")
-        if conflict:
-            return [
-                self.finding(
-                    "config.registry-conflict",
-                    Severity.CRITICAL,
-                    "Registry mirrors and config_path are both set",
-                    f"In [{table}]: {'; '.join(conflict)} — containerd does not load its CRI plugin, so the kubelet "
-                    "cannot reach the runtime.",
-                    subject=subject,
-                    evidence=evidence,
-                    remediation=steps,
-                    references=list(entry.references),
-                )
-            ]
-        return [
-            self.finding(
-                "config.deprecated-registry",
-                Severity.WARNING,
-                "Deprecated registry mirrors/configs/auths",
-                f"[{table}] sets {', '.join(sorted(deprecated))}, deprecated since containerd 1.5 and removed in 2.x; "
-                f"replace them with config_path and one hosts.toml per registry.",
-                subject=subject,
-                evidence=evidence,
-                remediation=steps,
-                references=list(entry.references),
-            )
-        ]
-
-    @staticmethod
-    def _proven_step(
-        step: Any, config: ContainerdConfig, table: str, deprecated: set[str], text: str | None
-    ) -> Remedy:
-        """The lab-proven form of a migration step: the hosts.toml write as is, the edit as an exact sed."""
-        if step.kind == "write":
-            return Remedy(step.text, step.command, proven=PROVEN_REGISTRY)
-        edit = (
-            registry_edit(text, table, deprecated, CERTS_DIR) if step.kind == "edit" and config.path else None
-        )
-        if edit:
-            return Remedy(
-                f"{step.text} (sed keeps the old file as {config.path}.nodedoc.bak)",
-                f"sed -i.nodedoc.bak {edit} {config.path}",
-                proven=PROVEN_REGISTRY,
-            )
-        return untested(step.text, step.command, MIGRATION_WHY[step.kind])
+        found = next((f for check in REGISTRY_CHECKS if (f := check(registry)) is not None), None)
+        return [found] if found else []
 
     def _cgroup_driver(
         self, config: ContainerdConfig, kubelet: KubeletConfig, subject: dict[str, Any], facts: dict[str, Any]
@@ -539,6 +482,109 @@ class ConfigProbe(Probe):
                 references=["https://github.com/containerd/containerd/blob/main/docs/cri/config.md"],
             )
         ]
+
+
+# -- registry: deprecated mirrors/configs/auths and their conflict with config_path; one check per finding -
+
+
+@dataclass(frozen=True)
+class RegistryCheck:
+    """The CRI plugin's registry settings as every registry check sees them, with the migration's steps."""
+
+    probe: ConfigProbe
+    subject: dict[str, Any]
+    migration: RegistryMigration
+    steps: list[Remedy]
+    references: list[str]
+
+    @classmethod
+    def read(
+        cls, probe: ConfigProbe, config: ContainerdConfig, subject: dict[str, Any], text: str | None
+    ) -> RegistryCheck | None:
+        """None when the config sets no deprecated registry table."""
+        migration = registry_migration(config)
+        if migration is None:
+            return None
+        if not migration.config_path and config.flavour == "containerd":
+            steps = [proven_step(step, config, migration, text) for step in migration.steps]
+        else:
+            steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
+        entry = knowledge.issue("containerd-deprecated-registry-config")
+        return cls(probe, subject, migration, steps, list(entry.references))
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        m = self.migration
+        return {
+            "table": m.table,
+            "set": sorted(m.deprecated),
+            "config_path": m.config_path,
+            "registries": sorted(set(m.mirrors) | set(m.configs)),
+        }
+
+
+def proven_step(
+    step: MigrationStep, config: ContainerdConfig, migration: RegistryMigration, text: str | None
+) -> Remedy:
+    """The lab-proven form of a migration step: the hosts.toml write as is, the edit as an exact sed."""
+    if step.kind == "write":
+        return Remedy(step.text, step.command, proven=PROVEN_REGISTRY)
+    edit = None
+    if step.kind == "edit" and config.path:
+        edit = registry_edit(text, migration.table, set(migration.deprecated), CERTS_DIR)
+    if edit:
+        return Remedy(
+            f"{step.text} (sed keeps the old file as {config.path}.nodedoc.bak)",
+            f"sed -i.nodedoc.bak {edit} {config.path}",
+            proven=PROVEN_REGISTRY,
+        )
+    return untested(step.text, step.command, MIGRATION_WHY[step.kind])
+
+
+def registry_conflict(reg: RegistryCheck) -> Finding | None:
+    """``mirrors`` or ``configs.tls`` beside ``config_path``: containerd refuses to load the CRI plugin."""
+    m = reg.migration
+    conflict = []
+    if m.config_path and m.mirrors:
+        conflict.append("`mirrors` cannot be set when `config_path` is provided")
+    if m.config_path and m.tls_conflict:
+        conflict.append("`configs.tls` cannot be set when `config_path` is provided")
+    if not conflict:
+        return None
+    return reg.probe.finding(
+        "config.registry-conflict",
+        Severity.CRITICAL,
+        "Registry mirrors and config_path are both set",
+        f"In [{m.table}]: {'; '.join(conflict)} — containerd does not load its CRI plugin, so the kubelet "
+        "cannot reach the runtime.",
+        subject=reg.subject,
+        evidence=reg.evidence,
+        remediation=reg.steps,
+        references=reg.references,
+    )
+
+
+def deprecated_registry(reg: RegistryCheck) -> Finding | None:
+    """Deprecated registry tables alone: they still work on 1.x and are ignored by 2.x."""
+    m = reg.migration
+    return reg.probe.finding(
+        "config.deprecated-registry",
+        Severity.WARNING,
+        "Deprecated registry mirrors/configs/auths",
+        f"[{m.table}] sets {', '.join(sorted(m.deprecated))}, deprecated since containerd 1.5 and removed in 2.x; "
+        f"replace them with config_path and one hosts.toml per registry.",
+        subject=reg.subject,
+        evidence=reg.evidence,
+        remediation=reg.steps,
+        references=reg.references,
+    )
+
+
+#: The registry checks, tried in order: the first that finds something is the finding.
+REGISTRY_CHECKS: tuple[Callable[[RegistryCheck], Finding | None], ...] = (
+    registry_conflict,
+    deprecated_registry,
+)
 
 
 # -- CNI: the network config containerd loads and the plugins it names; one check per finding --------------
