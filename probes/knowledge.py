@@ -27,6 +27,7 @@ from probes.api import Remedy, Severity
 from probes.compat import StrEnum, tomllib
 from probes.errors import KnowledgeBaseError
 from probes.readers.host.packages import PackageRecord, compare_debian
+from probes.shell import quote
 from probes.versions import Version, VersionError, parse
 
 # Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
@@ -464,7 +465,7 @@ def issue(issue_id: str) -> KnownIssue:
 def changelog_command(component: str, version: Version, manager: str = "") -> str:
     """The command that shows a distribution package's changelog, to look a fix up in."""
     suffix = version.distribution.lower()
-    package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component, component)
+    package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component) or quote(component)
     if manager == "rpm" or ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
         return f"rpm -q --changelog {package} | less"
     if "k3s" in suffix or "rke2" in suffix:

@@ -29,6 +29,7 @@ from probes.node import NodeContext
 from probes.readers.cri.sandboxes import SandboxView
 from probes.readers.host.cni_cache import CACHE_DIR, read_cni_results, restore_commands
 from probes.readers.procfs.netns import PodNetwork, compare_pod
+from probes.shell import quote
 
 BUG_7843 = "containerd-7843"
 REFS_7843 = [
@@ -129,7 +130,7 @@ class NetworkProbe(Probe):
             ),
             untested(
                 "Or recreate the pod: the kubelet removes this sandbox and CNI configures a fresh namespace",
-                f"kubectl delete pod -n {view.namespace} {view.name}",
+                f"kubectl delete pod -n {quote(view.namespace)} {quote(view.name)}",
                 NO_KUBELET,
                 disrupts_pods=True,
             ),
@@ -182,7 +183,7 @@ class PodCheck:
     @property
     def look(self) -> str:
         """The command that shows the namespace's addresses."""
-        return f"nsenter --net={self.view.netns_path or f'/proc/{self.view.pid}/ns/net'} ip addr"
+        return f"nsenter --net={quote(self.view.netns_path or f'/proc/{self.view.pid}/ns/net')} ip addr"
 
     @property
     def inspect(self) -> Remedy:
