@@ -84,6 +84,7 @@ CHANGES_MACHINE = "it changes the machine's binaries, packages or disks, which t
 NOT_AFFECTED = "the lab's runc and containerd are not affected versions"
 SHARED_SETTING = "the tests do not turn this machine-wide setting off under the other labs on the machine"
 REPLACES_CONFIG = "it replaces the whole config, and with it the lab's private root, state and socket"
+WHOLE_MACHINE = "it acts on every such process on the machine, other test runs' included"
 
 
 def untested(text: str, command: str | None, why: str, disrupts_pods: bool = False) -> Remedy:

@@ -23,10 +23,12 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from probes import api
 from probes.api import Remedy, Severity
 from probes.compat import StrEnum, tomllib
 from probes.errors import KnowledgeBaseError
 from probes.readers.host.packages import PackageRecord, compare_debian
+from probes.shell import quote
 from probes.versions import Version, VersionError, parse
 
 # Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
@@ -51,6 +53,19 @@ _ISSUE_KEYS = {
 }
 _REQUIRED = ("id", "component", "kind", "severity", "title", "symptom", "detection", "remediation")
 _RANGE_KEYS = {"introduced", "branch", "fixed", "last_affected"}
+_STEP_KEYS = {"text", "command", "untested", "disrupts_pods"}
+#: ``untested = "..."`` in a remediation step: why the lab never ran its command (probes.api's reasons).
+UNTESTED = {
+    "no-systemd": api.NO_SYSTEMD,
+    "no-kubelet": api.NO_KUBELET,
+    "no-crictl": api.NO_CRICTL,
+    "by-hand": api.BY_HAND,
+    "shows-only": api.SHOWS_ONLY,
+    "changes-machine": api.CHANGES_MACHINE,
+    "not-affected": api.NOT_AFFECTED,
+    "shared-setting": api.SHARED_SETTING,
+    "whole-machine": api.WHOLE_MACHINE,
+}
 
 
 # -- the data ---------------------------------------------------------------------------------------------
@@ -308,6 +323,9 @@ def _fixed_builds(entry: _Entry) -> tuple[FixedBuild, ...]:
 
 
 def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
+    """The steps: a step with a command says why no lab test runs it (``untested``, one of :data:`UNTESTED`),
+    and may say it disrupts pods. A step with no command is the upgrade itself: the probe that reports the
+    issue adds the command for the very binary this node runs (:mod:`probes.remedies.upgrade`)."""
     steps = entry.data.get("remediation")
     if not isinstance(steps, list) or not steps:
         entry.fail("needs at least one [[issue.remediation]] step with text (and command)")
@@ -319,9 +337,21 @@ def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
         command = step.get("command")
         if command is not None and not (isinstance(command, str) and command.strip()):
             entry.fail(f"remediation[{n}].command must be a non-empty string")
-        if set(step) - {"text", "command"}:
-            entry.fail(f"remediation[{n}] has unknown keys {sorted(set(step) - {'text', 'command'})}")
-        remedies.append(Remedy(text=step["text"], command=command))
+        if set(step) - _STEP_KEYS:
+            entry.fail(f"remediation[{n}] has unknown keys {sorted(set(step) - _STEP_KEYS)}")
+        why = step.get("untested")
+        if command is not None and why not in UNTESTED:
+            entry.fail(
+                f"remediation[{n}] has a command, so it needs untested = one of {sorted(UNTESTED)} "
+                "(why no lab test runs it)"
+            )
+        disrupts = step.get("disrupts_pods", False)
+        if not isinstance(disrupts, bool):
+            entry.fail(f"remediation[{n}].disrupts_pods must be true or false")
+        if command is None:
+            remedies.append(Remedy(text=step["text"], disrupts_pods=disrupts))
+        else:
+            remedies.append(api.untested(step["text"], command, UNTESTED[why], disrupts_pods=disrupts))
     return tuple(remedies)
 
 
@@ -464,7 +494,7 @@ def issue(issue_id: str) -> KnownIssue:
 def changelog_command(component: str, version: Version, manager: str = "") -> str:
     """The command that shows a distribution package's changelog, to look a fix up in."""
     suffix = version.distribution.lower()
-    package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component, component)
+    package = {"kubelet": "kubelet", "kernel": "linux-image-$(uname -r)"}.get(component) or quote(component)
     if manager == "rpm" or ".el" in suffix or ".fc" in suffix or ".amzn" in suffix:
         return f"rpm -q --changelog {package} | less"
     if "k3s" in suffix or "rke2" in suffix:
@@ -592,6 +622,40 @@ def lowest_unaffected(component: str, branch: str, kb: KnowledgeBase | None = No
             return None
         floor = nxt
     return None
+
+
+def upgrade_floors(component: str, version: str | Version, kb: KnowledgeBase | None = None) -> list[Version]:
+    """From ``version``'s branch on, the first release of each branch that no warning or critical version
+    issue affects (:func:`lowest_unaffected`): what an upgrade should reach. Branches are those the knowledge
+    base's ranges name, and for containerd the support table's; a branch with no such release is left out
+    (containerd 1.6: no upstream release carries the 2025 fixes)."""
+    kb = kb or load()
+    start = parse(f"{(version if isinstance(version, Version) else parse(version)).branch}.0")
+    branches = {
+        v.branch
+        for issue_ in kb.for_component(component)
+        for rng in issue_.affected
+        for v in (rng.introduced, rng.fixed, rng.last_affected)
+        if v is not None and v.release[:2] != (0, 0)
+    }
+    if component == "containerd":
+        branches |= {v.branch for row in load_compatibility().rows for v in row.containerd}
+    floors = []
+    for branch in sorted(branches, key=lambda b: parse(f"{b}.0")):
+        if parse(f"{branch}.0") < start:
+            continue
+        floor = lowest_unaffected(component, branch, kb)
+        if floor is not None:
+            floors.append(floor)
+    return floors
+
+
+def describe_floors(floors: list[Version]) -> str:
+    """``1.7.29+, 2.0.7+ or 2.1.5+``."""
+    names = [f"{v.upstream}+" for v in floors]
+    if len(names) < 2:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _minor(kube_version: str | Version) -> str:

@@ -331,6 +331,27 @@ class NodeContext:
         real = binaries.host_realpath(self.host_root, path)
         return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path))
 
+    def serving_containerd_binary(self) -> str | None:
+        """The host path of the executable of the containerd that serves the runtime's endpoint, read from
+        ``/proc/<pid>/exe`` (never run); None post-mortem, when no process here serves it, or when its file
+        was removed or replaced since it started."""
+        from probes.readers.host.containerd_config import serving_containerd
+
+        if self.post_mortem:
+            return None
+        try:
+            endpoint = str(self.cri().endpoint)
+        except NodedocError:
+            endpoint = self.endpoint or ""
+        serving = serving_containerd(self.host_root, self.proc_root, endpoint)
+        if serving is None:
+            return None
+        try:
+            exe = os.readlink(self.proc_root / str(serving[0]) / "exe")
+        except OSError:
+            return None
+        return None if exe.endswith(" (deleted)") else exe
+
     def containerd_runc(self) -> tuple[str | None, str]:
         """The runc containerd's shims run: the host path of the config's BinaryName (absolute, or looked up
         on the unit's PATH) or of ``runc`` on that PATH, and the BinaryName ('' when none set); the path is

@@ -106,6 +106,56 @@ def test_a_replaced_packaged_file_is_not_described_by_its_package(tmp_path: Path
     assert any("checksum differs" in s for s in described.evidence["version_from"])
 
 
+def unpacked_runc(root: Path, tree: str) -> str:
+    """Debian's runc as ``dpkg-deb -R`` leaves it under ``tree``: the file, DEBIAN/control and DEBIAN/md5sums
+    (this machine's own records of the package), the changelog; the binary's host path."""
+    binary = f"{tree}/usr/sbin/runc"
+    (root / binary.lstrip("/")).parent.mkdir(parents=True)
+    shutil.copy("/usr/sbin/runc", root / binary.lstrip("/"))
+    control = root / tree.lstrip("/") / "DEBIAN"
+    control.mkdir()
+    stanza = next(s for s in Path("/var/lib/dpkg/status").read_text().split("\n\n") if "Package: runc\n" in s)
+    (control / "control").write_text(stanza + "\n")
+    shutil.copy("/var/lib/dpkg/info/runc.md5sums", control / "md5sums")
+    doc = root / tree.lstrip("/") / "usr/share/doc/runc"
+    doc.mkdir(parents=True)
+    shutil.copy("/usr/share/doc/runc/changelog.Debian.gz", doc)
+    return binary
+
+
+def test_an_unpacked_debian_package_describes_its_binary(tmp_path: Path) -> None:
+    """A runc run from an unpacked .deb (no dpkg database names it): its DEBIAN/ records give the exact build,
+    the checksum is checked, and its changelog is the tree's own."""
+    binary = unpacked_runc(tmp_path, "/opt/runtimes/runc-deb")
+    described = binaries.inspect(tmp_path, "runc", binary)
+    record = described.evidence["package"]
+    assert described.package and record["checksum"] == "matches"
+    assert record["unpacked_in"] == "/opt/runtimes/runc-deb"
+    assert record["version_from"] == "/opt/runtimes/runc-deb/DEBIAN/control"
+    found = binaries.package_record(tmp_path, described)
+    assert found is not None and found.changelog is not None
+    assert found.changelog_path == "/opt/runtimes/runc-deb/usr/share/doc/runc/changelog.Debian.gz"
+
+
+@pytest.mark.parametrize("spoil", ["group-writable", "replaced-binary"])
+def test_an_unpacked_tree_others_could_write_or_a_changed_file_is_no_evidence(
+    tmp_path: Path, spoil: str
+) -> None:
+    """Whoever could write DEBIAN/ could name any build: only root's own records count; a file whose checksum
+    differs is not the package's."""
+    binary = unpacked_runc(tmp_path, "/opt/runtimes/runc-deb")
+    if spoil == "group-writable":
+        (tmp_path / "opt/runtimes/runc-deb/DEBIAN/control").chmod(0o664)
+    else:
+        write_go_binary(tmp_path, binary, "runc", "1.1.5", "v1.1.5-0-gf19387a6")
+    described = binaries.inspect(tmp_path, "runc", binary)
+    assert described.installed is None and binaries.package_record(tmp_path, described) is None
+    if spoil == "replaced-binary":
+        assert described.evidence["package"]["checksum"] == "differs"
+    else:
+        assert "package" not in described.evidence
+
+
 def test_a_script_is_not_a_go_binary(tmp_path: Path) -> None:
     script = tmp_path / "usr/bin/containerd"
     script.parent.mkdir(parents=True)

@@ -185,7 +185,10 @@ def test_every_entry_has_an_https_reference() -> None:
     [
         pytest.param("runc", "1.1", None, id="runc-1.1-has-no-clean-release"),
         pytest.param("runc", "1.2", "1.2.8", id="runc-1.2"),
-        pytest.param("containerd", "1.6", "1.6.26", id="containerd-1.6"),
+        pytest.param("containerd", "1.6", None, id="containerd-1.6-no-release-has-the-2025-fixes"),
+        pytest.param("containerd", "1.7", "1.7.29", id="containerd-1.7"),
+        pytest.param("containerd", "2.0", "2.0.7", id="containerd-2.0"),
+        pytest.param("containerd", "2.1", "2.1.5", id="containerd-2.1"),
     ],
 )
 def test_lowest_unaffected(component: str, branch: str, expect: str | None) -> None:
@@ -198,6 +201,26 @@ def test_lowest_unaffected(component: str, branch: str, expect: str | None) -> N
             if m.affected and m.issue.severity.rank >= Severity.WARNING.rank
         ]
         assert not blocking
+
+
+@pytest.mark.parametrize(
+    ("component", "version", "expect"),
+    [
+        pytest.param("containerd", "1.6.20", "1.7.29+, 2.0.7+, 2.1.5+, 2.2.0+ or 2.3.0+", id="from-1.6"),
+        pytest.param("containerd", "2.1.4", "2.1.5+, 2.2.0+ or 2.3.0+", id="from-2.1"),
+        pytest.param("runc", "1.1.5+ds1-1+deb12u1", "1.2.8+, 1.3.3+ or 1.4.0+", id="runc-from-1.1"),
+    ],
+)
+def test_upgrade_floors(component: str, version: str, expect: str) -> None:
+    """Per branch from the version's on, the first release no warning or critical issue affects."""
+    floors = knowledge.upgrade_floors(component, version)
+    assert knowledge.describe_floors(floors) == expect
+    for floor in floors:
+        assert not [
+            m.issue.id
+            for m in known_issues_for(component, floor)
+            if m.affected and m.issue.severity.rank >= Severity.WARNING.rank
+        ], floor
 
 
 def test_packaged_knowledge_base_covers_runtime_facts() -> None:
@@ -217,6 +240,9 @@ def test_packaged_knowledge_base_covers_runtime_facts() -> None:
         "CVE-2023-25153",
         "CVE-2023-25173",
         "GHSA-7ww5-4wqc-m92c",
+        "CVE-2024-40635",
+        "CVE-2024-25621",
+        "CVE-2025-64329",
         "containerd-failed-to-reserve-sandbox-name",
         "containerd-shim-task-create-failed",
         "containerd-killmode",
@@ -280,6 +306,7 @@ references = ["https://example.org/x"]
 [[issue.remediation]]
 text = "upgrade"
 command = "true"
+untested = "shows-only"
 """
 
 
@@ -346,6 +373,22 @@ command = "true"
             ),
             r"issue 'x-9': component 'docker' is not one of",
             id="component",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-10", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                'untested = "shows-only"\n', ""
+            ),
+            r"issue 'x-10': remediation\[0\] has a command, so it needs untested = one of",
+            id="command-without-why",
+        ),
+        pytest.param(
+            "schema = 1\n"
+            + GOOD_ISSUE.format(id="x-11", affected='{ introduced = "1.0", fixed = "1.1" }').replace(
+                '"shows-only"', '"proven-somewhere"'
+            ),
+            r"issue 'x-11': remediation\[0\] has a command, so it needs untested",
+            id="unknown-why",
         ),
         pytest.param(
             "schema = 1\n[[issue]]\ncomponent = 'runc'\n", r"issue #1: missing field 'id'", id="no-id"

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers,
 #: the knowledge base of known issues (with the version parsing it rests on), what to change for each
-#: deprecation containerd reports, and the remedies it prints.
+#: deprecation containerd reports, the remedies it prints, and the quoting of node values in their commands.
 PROBE_MAY_IMPORT = (
     "probes.api",
     "probes.remedies",
@@ -28,11 +28,13 @@ PROBE_MAY_IMPORT = (
     "probes.deprecation_fixes",
     "probes.versions",
     "probes.compat",
+    "probes.shell",
 )
 
-#: What a reader may import from nodedoc: the errors, other readers, version parsing, and the standard
-#: library's newer parts for older Pythons (probes.compat).
-READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions", "probes.compat")
+#: What a reader may import from nodedoc: the errors, other readers, version parsing, the standard
+#: library's newer parts for older Pythons (probes.compat), and the quoting of node values in the commands
+#: the readers that derive fix steps write (probes.shell, standard library only).
+READER_MAY_IMPORT = ("probes.errors", "probes.readers", "probes.versions", "probes.compat", "probes.shell")
 
 
 def nodedoc_imports(path: Path) -> list[str]:

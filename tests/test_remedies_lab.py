@@ -7,6 +7,7 @@ import contextlib
 import errno
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -69,6 +70,75 @@ def test_flushed_pod_address_restored_as_printed(lab, extra_pod, request) -> Non
     assert status.state == 0 and status.network.ip == extra_pod.ip  # the same sandbox, still ready
     code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
     assert [f["id"] for f in findings] == ["network.ok"] and code == 0
+
+
+#: A pod name and namespace CRI and CNI take as they are (a ';' fails CNI's CNI_ARGS parsing, so it never
+#: makes a running pod): each would run `touch MARKER` if a printed command put it in unquoted.
+HOSTILE_NAME = "evil$(touch {marker})`touch {marker}`'\"\n two  words"
+HOSTILE_NAMESPACE = "ns$(touch {marker})"
+
+
+def test_hostile_pod_name_is_one_word_in_the_printed_fix(lab, tmp_path: Path) -> None:
+    """A pod whose name and namespace hold command substitutions, backticks, quotes, a newline and spaces:
+    its flushed address is reported, every printed step is run as printed with `sh -c` (the restore and the
+    look for real, kubectl delete with a stand-in kubectl that records its arguments), no marker file appears,
+    kubectl gets the name and namespace as one argument each, and the pod answers at its IP again."""
+    marker = Path(f"/tmp/pwned-{os.getpid()}")
+    marker.unlink(missing_ok=True)
+    name, namespace = HOSTILE_NAME.format(marker=marker), HOSTILE_NAMESPACE.format(marker=marker)
+    config = lab.sandbox_config(name, os.urandom(16).hex())
+    config.metadata.namespace = namespace
+    config.hostname = "hostile"  # the kernel takes at most 64 bytes: the kubelet's would be the pod's name
+    Path(config.log_directory).mkdir(parents=True, exist_ok=True)
+    with lab.client(timeout=60) as client:
+        sandbox = client.run_pod_sandbox(config)
+    try:
+        with lab.client() as client:
+            status = client.pod_sandbox_status(sandbox, verbose=False).status
+        assert (status.metadata.name, status.metadata.namespace) == (name, namespace)
+        ip, netns = status.network.ip, netns_of(lab, status)
+        subprocess.run(["nsenter", f"--net={netns}", "ip", "-4", "addr", "flush", "dev", "eth0"], check=True)
+        assert not answers(ip)
+
+        _code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
+        [finding] = [f for f in problems(findings) if f["subject"]["id"] == sandbox]
+        assert finding["id"] == "network.netns-ip-missing" and finding["subject"]["name"] == name
+        restore, look, journal, delete = finding["remediation"]
+        assert shlex.split(delete["command"]) == ["kubectl", "delete", "pod", "-n", namespace, name]
+
+        run_printed(restore)
+        assert f"inet {ip}/" in run_printed(look)
+        stubs, log = tmp_path / "stubs", tmp_path / "argv"
+        stubs.mkdir()
+        for program in ("kubectl", "journalctl", "grep"):
+            (stubs / program).write_text(
+                '#!/bin/sh\nfor a in "$0" "$@"; do printf "%s\\0" "$a"; done >> "$ARGV"\n'
+            )
+            (stubs / program).chmod(0o755)
+        for step in (journal, delete):
+            subprocess.run(
+                ["/bin/sh", "-c", step["command"]], env={"PATH": str(stubs), "ARGV": str(log)}, check=True
+            )
+        calls = log.read_bytes().decode().split("\0")
+        start = calls.index(str(stubs / "kubectl"))
+        assert calls[start : start + 7] == [
+            str(stubs / "kubectl"),
+            "delete",
+            "pod",
+            "-n",
+            namespace,
+            name,
+            "",
+        ]
+        assert not marker.exists(), "a printed command ran the pod's name"
+        assert answers(ip)
+        _code, findings = check("--endpoint", lab.endpoint, "--probe", "network")
+        assert not [f for f in problems(findings) if f["subject"].get("id") == sandbox]
+    finally:
+        marker.unlink(missing_ok=True)
+        with lab.client(timeout=30) as client:
+            client.stop_pod_sandbox(sandbox)
+            client.remove_pod_sandbox(sandbox)
 
 
 @contextlib.contextmanager

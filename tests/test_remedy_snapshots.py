@@ -373,7 +373,10 @@ def test_every_step_with_a_command_is_proven_or_says_it_is_not(module: str) -> N
         tree = ast.parse((REPO / path).read_text())
         assert name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, proven
     source = (REPO / (module.replace(".", "/") + ".py")).read_text()
-    assert source.count("untested(") >= (3 if module.endswith("remedies.snapshots") else 1)
+    if module.endswith("remedies.snapshots"):
+        assert source.count("untested(") >= 4
+    else:  # the one unproven step of its own, the corrupt blob's refetch, is built in probes.remedies too
+        assert "untested(" not in source and "refetch_blob(" in source
 
 
 def test_lab_up_with_a_registry_from_the_command_line(tmp_path: Path) -> None:

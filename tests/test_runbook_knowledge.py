@@ -78,7 +78,21 @@ def test_runbooks_recommend_no_version_the_knowledge_base_marks_affected() -> No
                     f"(lowest unaffected on {parse(version).branch}: {floor.upstream if floor else 'none'})"
                 )
     assert not wrong, "\n".join(wrong)
-    assert {"runc 1.2.8", "containerd 1.7.11"} <= set(seen)  # the check saw the upgrade advice
+    assert {"runc 1.2.8", "containerd 1.7.29", "containerd 2.0.7"} <= set(seen)  # it saw the upgrade advice
+
+
+def test_knowledge_base_steps_recommend_no_version_it_flags() -> None:
+    """The knowledge base's own steps say where an issue was fixed, never "upgrade to X+" with an X another of
+    its issues affects (#7843's old "1.6.15+ / 1.5.17+ / 1.7.0+"); the versions probe names the real floor."""
+    wrong = [
+        f"{issue.id}: {step.text!r} recommends {component} {version}+ ({', '.join(blocking)})"
+        for issue in knowledge.load().issues.values()
+        for step in issue.remediation
+        for clause in clauses(step.text)
+        for component, version in recommendations(clause)
+        if (blocking := blocking_issues(component, version))
+    ]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_support_statements_are_the_support_table() -> None:

@@ -9,12 +9,7 @@ import sys
 import time
 
 import pytest
-
-
-def capture(session: str) -> str:
-    return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-    ).stdout
+from tmux import capture, start
 
 
 @pytest.mark.every_runtime
@@ -27,8 +22,7 @@ def test_pods_on_a_real_terminal(lab) -> None:
         f"env -u COLUMNS -u LINES {sys.executable} -m tui.cli --endpoint {lab.endpoint} --containerd-root {lab.root} "
         f"--containerd-state {lab.state}"
     )
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
-    subprocess.run(["tmux", "resize-window", "-t", session, "-x", "120", "-y", "40"], capture_output=True)
+    start(session, command, 120, 40)
     try:
         deadline = time.monotonic() + 15
         while "● connected" not in capture(session) or "RuntimeReady" not in capture(session):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from gobinaries import write_go_binary
+from test_binaries import unpacked_runc
 
 from probes import knowledge
 from probes.api import Severity
@@ -131,6 +132,74 @@ def test_debian_runc_fix_read_from_its_changelog_the_rest_stays_critical(
             assert cve in fixed, f"{cve}: neither affected nor shown fixed"
 
 
+def binary_name(root: Path, runc: str) -> None:
+    """containerd's config under ``root`` names ``runc`` as the runtime's BinaryName."""
+    config = root / "etc/containerd/config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+        f'BinaryName = "{runc}"\n'
+    )
+
+
+def test_packaged_runc_is_upgraded_through_its_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's runc, which containerd runs: the upgrade is of that package, not a second runc on PATH; the
+    least release to take is the whole knowledge base's, and the step says it was not run on a node."""
+    debian_tree(tmp_path, "runc", "/usr/sbin/runc")
+    findings, _ = run(tmp_path, monkeypatch)
+    affected = by_issue(findings, "versions.known-issue")
+    if "CVE-2025-31133" not in affected:
+        pytest.skip(f"this machine's runc {debian_runc_version()} carries the 2025 fixes")
+    breakout = affected["CVE-2025-31133"]
+    [upgrade] = [
+        r for r in breakout.remediation if r.command and "runc" in r.command and "changelog" not in r.command
+    ]
+    assert upgrade.command == "apt-get install --only-upgrade runc"
+    assert "/usr/sbin/runc" in upgrade.text and "1.2.8+, 1.3.3+ or 1.4.0+" in upgrade.text
+    assert "not tested on a node" in upgrade.text
+    assert (
+        "The least to upgrade to that no warning or critical known issue affects: 1.2.8+" in breakout.summary
+    )
+    assert not [r for r in breakout.remediation if r.command and "install -m" in r.command]
+
+
+def test_unpackaged_runc_is_replaced_where_containerd_runs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream runc containerd's config names (BinaryName), beside another on PATH: the step replaces that
+    very file, never installs one elsewhere; the path is quoted as the node gave it."""
+    configured = "/opt/run c/runc"
+    write_go_binary(tmp_path, configured, "runc", "1.1.12", "v1.1.12-0-g51d5e946")
+    write_go_binary(tmp_path, "/usr/sbin/runc", "runc", "1.3.3", "v1.3.3-0-g1234567")
+    binary_name(tmp_path, configured)
+    findings, facts = run(tmp_path, monkeypatch)
+    assert facts["versions"]["runc"]["path"] == configured
+    breakout = by_issue(findings, "versions.known-issue")["CVE-2025-31133"]
+    [upgrade] = [r for r in breakout.remediation if r.command]
+    assert upgrade.command == "install -m 755 runc.amd64 '/opt/run c/runc'"
+    assert f"replace {configured} itself" in upgrade.text and "not tested on a node" in upgrade.text
+
+
+def test_runc_from_an_unpacked_package_is_replaced_not_apt_upgraded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's runc unpacked (dpkg-deb -R) and named by BinaryName: its build and changelog are the package's,
+    but apt would upgrade some other runc, so the step replaces that file."""
+    binary = unpacked_runc(tmp_path, "/opt/runc-deb")
+    binary_name(tmp_path, binary)
+    findings, facts = run(tmp_path, monkeypatch)
+    assert facts["versions"]["runc"]["package"] == debian_runc_version()
+    affected = by_issue(findings, "versions.known-issue")
+    if "CVE-2025-31133" not in affected:
+        pytest.skip(f"this machine's runc {debian_runc_version()} carries the 2025 fixes")
+    [upgrade] = [
+        r for r in affected["CVE-2025-31133"].remediation if r.command and "changelog" not in r.command
+    ]
+    assert upgrade.command == f"install -m 755 runc.amd64 {binary}"
+
+
 def test_without_the_changelog_the_knowledge_base_build_list_is_the_evidence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -231,6 +300,38 @@ def test_lab_versions(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     for f in serious:  # Debian's builds: each verdict says what nodedoc looked at for a backport
         if "~ds" in f.subject["version"] or "+ds" in f.subject["version"]:
             assert f.evidence["distribution_build"], f.subject
+
+
+#: containerd's 2024-2025 CVEs that Debian backported into 1.6.20~ds1-1+deb12u3 and 1.7.24~ds1-6+deb13u1.
+BACKPORTED_2025 = ("CVE-2024-40635", "CVE-2024-25621", "CVE-2025-64329")
+
+
+@pytest.mark.lab
+@pytest.mark.every_runtime
+def test_each_lab_build_is_judged_by_its_own_package(lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The containerd the lab runs, wherever it is: Debian 12's installed package (1.6), or Debian's 1.7 and
+    2.x packages unpacked in the cache with their DEBIAN/control and md5sums (dpkg-deb -R). Its exact build
+    and changelog are read, so the fixes Debian backported into 1.6.20 and 1.7.24 are reported as such
+    (info), never as known issues; 2.1.9 has them upstream."""
+    monkeypatch.delenv("NODEDOC_CONTAINERD_CONFIG", raising=False)
+    outcome = VersionsProbe().run(NodeContext(endpoint=lab.endpoint))
+    ctd = outcome.facts["versions"]["containerd"]
+    assert ctd["package"] == lab.build.version and ctd["binary"]["package"]["checksum"] == "matches"
+    assert Path(ctd["path"]).resolve() == lab.build.containerd.resolve()
+    fixed = by_issue(outcome.findings, "versions.backported-fix")
+    affected = {
+        i
+        for i, f in by_issue(outcome.findings, "versions.known-issue").items()
+        if f.subject["component"] == "containerd"
+    }
+    for cve in BACKPORTED_2025:
+        assert cve not in affected, (cve, lab.build.version)
+        if lab.build.upstream_version.startswith(("1.6.", "1.7.")):
+            assert fixed[cve].severity is Severity.INFO and fixed[cve].evidence["fix_evidence_from"].endswith(
+                "/usr/share/doc/containerd/changelog.Debian.gz"
+            ), fixed[cve].evidence
+        else:
+            assert cve not in fixed  # fixed upstream: nothing to say
 
 
 RPM_SPEC = """Name: runc

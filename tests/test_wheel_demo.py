@@ -8,12 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import skip_or_fail
+from tmux import capture, start, wait_for
 
 from tui.commands.demo import FAULTS
 from tui.lab import Lab
@@ -60,19 +60,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield venv / "bin"
 
 
-def capture(session: str) -> str:
-    return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-    ).stdout
-
-
-def wait_for(session: str, text: str, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in capture(session):
-        assert time.monotonic() < deadline, f"{what} never showed:\n{capture(session)}"
-        time.sleep(0.3)
-
-
 def labs_running_in(directory: Path) -> list[int]:
     """containerd processes started with a config inside ``directory``."""
     pids = []
@@ -103,8 +90,7 @@ def test_demo_fault_from_the_installed_wheel(installed: Path, fault: str, contai
     # runc init counts as hung after 0.3 s instead of the default; `cd /`: nothing from this tree. A tmux
     # session started from pytest can carry COLUMNS=80 LINES=24, which the App would take over the pane's size.
     shell = f"cd / && env -u COLUMNS -u LINES NODEDOC_RUNC_INIT_THRESHOLD=0.3 {command}; echo demo-exited-$?; sleep 600"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", shell], check=True)
-    subprocess.run(["tmux", "resize-window", "-t", session, "-x", "200", "-y", "50"], capture_output=True)
+    start(session, shell, 200, 50)
     try:
         wait_for(session, "● connected", 120, "the dashboard")
         if containerd:

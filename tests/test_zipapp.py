@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, skip_or_fail
+from tmux import capture, start
 
 from tui.lab.pipe_hog import soft_limit_held
 
@@ -99,12 +100,6 @@ def test_pods_and_check_match_the_installed_nodedoc(lab, pyz, minor) -> None:
     assert sorted(f["id"] for f in ours["findings"]) == sorted(f["id"] for f in theirs["findings"])
 
 
-def capture(session: str) -> str:
-    return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-    ).stdout
-
-
 @pytest.mark.parametrize("minor", PYTHONS)
 def test_troubleshooter_on_a_real_terminal(lab, pyz, minor) -> None:
     if shutil.which("tmux") is None:
@@ -113,7 +108,7 @@ def test_troubleshooter_on_a_real_terminal(lab, pyz, minor) -> None:
     command = " ".join(
         ["env", "-u", "COLUMNS", "-u", "LINES", str(interpreter(minor)), "-S", str(pyz), *node(lab)]
     )
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", command], check=True)
+    start(session, command, 120, 40)
     try:
         deadline = time.monotonic() + 60  # the first start compiles nodedoc from the archive's sources
         while "RuntimeReady" not in capture(session):

@@ -34,6 +34,7 @@ from typing import Any
 from probes.api import Finding, ProbeResult, ProbeStatus, Remedy, Severity, sort_worst_first
 from probes.compat import tomllib
 from probes.errors import NodedocError
+from probes.shell import quote
 from tui.report.model import Conclusion, WalkStep, Walkthrough
 from tui.report.output import write_private
 
@@ -381,7 +382,8 @@ def _writable_by_others(path: Path) -> str | None:
         except OSError:
             continue
         if mode & stat.S_IWOTH:
-            return f"refused: its {what} {target} is world-writable (chmod o-w {target})"
+            # the name is chosen by whoever could write there: one word in the command to paste
+            return f"refused: its {what} {target} is world-writable (chmod o-w {quote(target)})"
     return None
 
 

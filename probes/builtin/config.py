@@ -51,6 +51,7 @@ from probes.readers.host.registry_migration import (
     registry_migration,
 )
 from probes.readers.host.systemd_unit import search_path
+from probes.shell import quote, words
 from probes.versions import Version, try_parse
 
 RELEASES = "https://github.com/containerd/containerd/blob/main/RELEASES.md#deprecated-config-properties"
@@ -153,7 +154,9 @@ class ConfigProbe(Probe):
                         remediation=[
                             untested(
                                 f"Fix line {p.line} of {p.path}" if p.line else f"Fix {p.path}",
-                                f"$EDITOR +{p.line} {p.path}" if p.line else f"$EDITOR {p.path}",
+                                f"$EDITOR +{p.line} {quote(p.path)}"
+                                if p.line
+                                else f"$EDITOR {quote(p.path)}",
                                 BY_HAND,
                             ),
                             untested(
@@ -205,7 +208,7 @@ class ConfigProbe(Probe):
             remedies.append(
                 untested(
                     f"Edit the template, not the generated file ({config.flavour} overwrites it)",
-                    f"cp {config.path} {config.template} && $EDITOR {config.template}",
+                    f"cp {quote(config.path)} {quote(config.template)} && $EDITOR {quote(config.template)}",
                     BY_HAND,
                 )
             )
@@ -235,7 +238,7 @@ class ConfigProbe(Probe):
                     remediation=[
                         untested(
                             "Use a version 2 config for containerd 1.x",
-                            f"containerd config default > {config.edit_target}",
+                            f"containerd config default > {quote(config.edit_target)}",
                             REPLACES_CONFIG,
                         )
                     ],
@@ -256,7 +259,7 @@ class ConfigProbe(Probe):
                     remediation=[
                         untested(
                             "Write the version 3 form next to it with the 2.x binary, compare, then replace the file",
-                            f"containerd --config {config.path} config migrate > {config.path}.v3",
+                            f"containerd --config {quote(config.path)} config migrate > {quote(f'{config.path}.v3')}",
                             "the upgrade test runs it with the lab's paths, not as printed",
                         )
                     ],
@@ -331,7 +334,7 @@ class ConfigProbe(Probe):
                     untested(
                         f"Set SystemdCgroup = {'true' if want_systemd else 'false'} under [{setting.table}] "
                         f"in {config.edit_target} to match the kubelet",
-                        f"$EDITOR {config.edit_target}",
+                        f"$EDITOR {quote(config.edit_target)}",
                         BY_HAND,
                     ),
                     untested(
@@ -362,7 +365,7 @@ class ConfigProbe(Probe):
                 remediation=[
                     untested(
                         "Check the sandbox image is present",
-                        f"crictl inspecti {sandbox.value} >/dev/null && echo present",
+                        f"crictl inspecti {quote(sandbox.value)} >/dev/null && echo present",
                         NO_CRICTL,
                     )
                 ],
@@ -403,7 +406,7 @@ class ConfigProbe(Probe):
                         remediation=[
                             untested(
                                 f"Remove {key} from {config.edit_target} if it was not deliberate",
-                                f"$EDITOR {config.edit_target}",
+                                f"$EDITOR {quote(config.edit_target)}",
                                 BY_HAND,
                             )
                         ],
@@ -444,7 +447,7 @@ class ConfigProbe(Probe):
                     remediation=[
                         untested(
                             f"In [{setting.table}] of {config.edit_target}: {fix.fix}",
-                            f"$EDITOR {config.edit_target}",
+                            f"$EDITOR {quote(config.edit_target)}",
                             BY_HAND,
                         )
                     ],
@@ -475,7 +478,7 @@ class ConfigProbe(Probe):
                 remediation=[
                     untested(
                         f"In {config.edit_target}: move each key to the table named, then check what containerd reads",
-                        f"$EDITOR {config.edit_target} && containerd --config {config.path} config dump",
+                        f"$EDITOR {quote(config.edit_target)} && containerd --config {quote(config.path)} config dump",
                         BY_HAND,
                     )
                 ],
@@ -528,14 +531,14 @@ def proven_step(
 ) -> Remedy:
     """The lab-proven form of a migration step: the hosts.toml write as is, the edit as an exact sed."""
     if step.kind == "write":
-        return Remedy(step.text, step.command, proven=PROVEN_REGISTRY)
+        return Remedy(step.text, step.command, proven=PROVEN_REGISTRY) if step.command else Remedy(step.text)
     edit = None
     if step.kind == "edit" and config.path:
         edit = registry_edit(text, migration.table, set(migration.deprecated), CERTS_DIR)
     if edit:
         return Remedy(
             f"{step.text} (sed keeps the old file as {config.path}.nodedoc.bak)",
-            f"sed -i.nodedoc.bak {edit} {config.path}",
+            f"sed -i.nodedoc.bak {edit} {quote(config.path)}",
             proven=PROVEN_REGISTRY,
         )
     return untested(step.text, step.command, MIGRATION_WHY[step.kind])
@@ -657,7 +660,9 @@ def no_network_config(cni: CniCheck) -> Finding | None:
                 NO_KUBELET,
             ),
             untested(
-                "Or point conf_dir at the right directory", f"$EDITOR {cni.config.edit_target}", BY_HAND
+                "Or point conf_dir at the right directory",
+                f"$EDITOR {quote(cni.config.edit_target)}",
+                BY_HAND,
             ),
         ],
     )
@@ -710,7 +715,7 @@ def plugin_missing(cni: CniCheck) -> Finding | None:
         remediation=[
             untested(
                 "Install the missing plugins into the bin dir",
-                f"ls {' '.join(map(str, existing))}",
+                f"ls {words(existing)}",
                 SHOWS_ONLY,
             )
         ],

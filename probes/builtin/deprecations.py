@@ -33,6 +33,7 @@ from probes.readers.cri.runtime import RuntimeFacts
 from probes.readers.host.containerd_config import ContainerdConfig
 from probes.readers.host.registry_migration import registry_migration
 from probes.readers.introspection.client import read_server
+from probes.shell import quote
 from probes.versions import parse, try_parse
 
 #: The first release whose introspection ``Server`` answer carries deprecations.
@@ -207,12 +208,12 @@ class DeprecationsProbe(Probe):
                 edit = untested(
                     f'In [{single.table}] of {file}: replace bin_dir = "{single.value[0]}" with '
                     f'bin_dirs = ["{single.value[0]}"]',
-                    f"$EDITOR {file}",
+                    f"$EDITOR {quote(file)}",
                     BY_HAND,
                 )
                 return [edit, restart]
         where = f"In [{table}] of {file}: " if table else ""
-        command = fix.command.format(config=file)
+        command = fix.command.format(config=quote(file))
         steps = [untested(where + fix.fix, command, BY_HAND if "$EDITOR" in command else SHOWS_ONLY)]
         return [*steps, restart] if table else steps
 

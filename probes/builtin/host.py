@@ -31,6 +31,7 @@ from probes.errors import NodedocError
 from probes.node import NodeContext
 from probes.readers.host.containerd_config import read_cni
 from probes.readers.host.kubelet_config import read as read_kubelet
+from probes.shell import quote
 
 PIPE_USER_PAGES_SOFT_DEFAULT = 16384
 SYSCTL_FILE = "/etc/sysctl.d/90-nodedoc.conf"
@@ -169,7 +170,7 @@ class HostProbe(Probe):
                     remediation=[
                         untested(
                             "Confirm on XFS",
-                            f"xfs_info $(df --output=target {target} | tail -1) | grep ftype",
+                            f"xfs_info $(df --output=target {quote(target)} | tail -1) | grep ftype",
                             SHOWS_ONLY,
                         ),
                         untested(
@@ -393,7 +394,9 @@ class HostProbe(Probe):
                         remediation=[
                             untested("Remove unused images", "crictl rmi --prune", NO_CRICTL),
                             untested(
-                                "See what uses the space", f"du -xsh {where}/* | sort -h | tail", SHOWS_ONLY
+                                "See what uses the space",
+                                f"du -xsh {quote(where)}/* | sort -h | tail",
+                                SHOWS_ONLY,
                             ),
                         ],
                     )

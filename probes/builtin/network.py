@@ -24,11 +24,12 @@ from probes.api import (
     untested,
 )
 from probes.errors import NodedocError
-from probes.knowledge import known_issues_for
+from probes.knowledge import describe_floors, known_issues_for, upgrade_floors
 from probes.node import NodeContext
 from probes.readers.cri.sandboxes import SandboxView
 from probes.readers.host.cni_cache import CACHE_DIR, read_cni_results, restore_commands
 from probes.readers.procfs.netns import PodNetwork, compare_pod
+from probes.shell import quote
 
 BUG_7843 = "containerd-7843"
 REFS_7843 = [
@@ -38,6 +39,16 @@ REFS_7843 = [
 ]
 #: The lab test that runs netns-ip-missing's steps as printed and shows the pod reachable again.
 PROVEN_RESTORE = "tests/test_remedies_lab.py::test_flushed_pod_address_restored_as_printed"
+
+
+def upgrade_target(version: str) -> str:
+    """What a containerd upgrade from ``version`` should reach, from the whole knowledge base."""
+    try:
+        floors = describe_floors(upgrade_floors("containerd", version))
+    except NodedocError:  # a version string the knowledge base cannot parse
+        floors = ""
+    where = f" ({floors})" if floors else ""
+    return f"a release no warning or critical known issue affects{where}"
 
 
 def affected_by_7843(runtime_name: str, version: str) -> bool | None:
@@ -129,7 +140,7 @@ class NetworkProbe(Probe):
             ),
             untested(
                 "Or recreate the pod: the kubelet removes this sandbox and CNI configures a fresh namespace",
-                f"kubectl delete pod -n {view.namespace} {view.name}",
+                f"kubectl delete pod -n {quote(view.namespace)} {quote(view.name)}",
                 NO_KUBELET,
                 disrupts_pods=True,
             ),
@@ -182,7 +193,7 @@ class PodCheck:
     @property
     def look(self) -> str:
         """The command that shows the namespace's addresses."""
-        return f"nsenter --net={self.view.netns_path or f'/proc/{self.view.pid}/ns/net'} ip addr"
+        return f"nsenter --net={quote(self.view.netns_path or f'/proc/{self.view.pid}/ns/net')} ip addr"
 
     @property
     def inspect(self) -> Remedy:
@@ -197,8 +208,8 @@ def pod_ip_missing(pod: PodCheck) -> Finding | None:
     if pod.affected:
         why = (
             f"containerd {version.runtime_version} is affected by containerd #7843 (1.6.9-1.6.14, "
-            "1.5.15-1.5.16): the IP was never saved, so it is lost on every containerd restart and "
-            "the kubelet recreates the pod."
+            "1.5.15-1.5.16, 1.7.0's betas): the IP was never saved, so it is lost on every containerd restart "
+            "and the kubelet recreates the pod."
         )
     elif pod.affected is False:
         why = (
@@ -224,7 +235,8 @@ def pod_ip_missing(pod: PodCheck) -> Finding | None:
                 disrupts_pods=True,
             ),
             untested(
-                "Upgrade containerd to 1.6.15+ / 1.5.17+ / 1.7.0+",
+                "Upgrade containerd: #7843 is fixed in 1.6.15 and 1.5.17, and 1.7.0 never had it (only its "
+                f"betas did); take {upgrade_target(version.runtime_version)}",
                 "apt-get install --only-upgrade containerd && systemctl restart containerd",
                 NOT_AFFECTED,
                 disrupts_pods=True,

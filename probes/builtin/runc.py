@@ -31,6 +31,8 @@ from probes.readers.host.packages import PackageRecord
 from probes.readers.procfs.pipe_accounting import UserPipeUsage
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
+from probes.remedies.upgrade import issue_steps, upgrade_in_place
+from probes.versions import try_parse
 
 THRESHOLD_ENV = "NODEDOC_RUNC_INIT_THRESHOLD"
 #: wchan of a task sleeping in a pipe write or read (anon_pipe_* from Linux 6.16, pipe_wait before 5.6).
@@ -49,6 +51,10 @@ SHIM_ISSUES = [
     "https://github.com/containerd/containerd/issues/7076",
 ]
 SYSCTL_FILE = "/etc/sysctl.d/90-pipe-user-pages.conf"
+UPGRADE_FOR_THE_HANG = (
+    "Upgrade runc: 1.0.0-rc94 fixed the hang (it drains the pipe while writing); new containers use the new "
+    "binary at once"
+)
 #: The knowledge base's entry for the rc93 seccomp pipe deadlock (probes/data/known_issues.toml).
 PIPE_HANG_ISSUE = "runc-seccomp-pipe-deadlock"
 #: The lab test that runs seed 003's steps as printed, then starts a new container with no init left blocked.
@@ -169,7 +175,7 @@ class RuncProbe(Probe):
         scan = node.runtime_scan()
         threshold = init_threshold(self.init_blocked_after)
         findings = [
-            *self.blocked_inits(scan, threshold),
+            *self.blocked_inits(scan, threshold, self._upgrade(node)),
             *self.over_soft_limit(scan),
             *self.shrunk_pipes(scan),
             *self.unreparented_shims(scan),
@@ -182,7 +188,9 @@ class RuncProbe(Probe):
 
     # -- runc init ------------------------------------------------------------------------------------
 
-    def blocked_inits(self, scan: RuntimeScan, threshold: float) -> list[Finding]:
+    def blocked_inits(
+        self, scan: RuntimeScan, threshold: float, upgrade: Remedy | None = None
+    ) -> list[Finding]:
         found = []
         for proc in scan.of_kind("runc-init"):
             if proc.wchan not in PIPE_WCHANS or proc.state not in ("S", "D") or proc.age_s < threshold:
@@ -230,14 +238,24 @@ class RuncProbe(Probe):
                         "container_id": proc.container_id,
                     },
                     evidence=evidence,
-                    remediation=self._init_remedies(proc, user, scan),
+                    remediation=self._init_remedies(proc, user, scan, upgrade),
                     references=[*RUNC_ISSUES, SYSCTL_DOC],
                 )
             )
         return found
 
+    @staticmethod
+    def _upgrade(node: NodeContext) -> Remedy | None:
+        """The upgrade of the runc containerd runs (its package, else that file), for a hung init's steps."""
+        version, binary = runc_version(node)
+        parsed = try_parse(version)
+        if parsed is None:
+            return None
+        package = binaries.package_record(node.host_root, node.binary("runc", binary))
+        return upgrade_in_place("runc", parsed, binary, package, UPGRADE_FOR_THE_HANG)
+
     def _init_remedies(
-        self, proc: RuntimeProcess, user: UserPipeUsage | None, scan: RuntimeScan
+        self, proc: RuntimeProcess, user: UserPipeUsage | None, scan: RuntimeScan, upgrade: Remedy | None
     ) -> list[Remedy]:
         return [
             *raise_soft_limit_steps(user.pages if user else 0, scan.limits.soft_pages),
@@ -247,10 +265,10 @@ class RuncProbe(Probe):
                 f"kill -9 {proc.pid}",
                 proven=PROVEN_PIPES,
             ),
-            untested(
-                "Upgrade runc: 1.0.0-rc94 fixed the hang (it drains the pipe while writing), but take 1.2.8+ "
-                "or 1.3.3+, which also carry the container-breakout fixes; new containers use the new binary "
-                "at once (Debian/Ubuntu shown)",
+            upgrade
+            or untested(
+                f"{UPGRADE_FOR_THE_HANG}; take 1.2.8+ or 1.3.3+, which also carry the container-breakout fixes "
+                "(Debian/Ubuntu shown: upgrade the package of the runc containerd runs)",
                 "apt-get install --only-upgrade runc",
                 NOT_AFFECTED,
             ),
@@ -469,7 +487,7 @@ class RuncProbe(Probe):
                         "fixed": fixed,
                         "detection": issue.detection,
                     },
-                    remediation=list(issue.remediation),
+                    remediation=issue_steps(issue, match.version, binary, package),
                     references=list(issue.references) or RUNC_ISSUES,
                 )
             )

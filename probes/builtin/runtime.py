@@ -63,7 +63,10 @@ class RuntimeProbe(Probe):
                     subject={"kind": "runtime", "name": facts.name},
                     evidence={"version": facts.version, "api": facts.api_package},
                     remediation=[
-                        Remedy("Upgrade containerd to a release that serves CRI v1 (1.6.15+ or 1.7+)")
+                        Remedy(
+                            "Upgrade containerd to a release that serves CRI v1 (from 1.6.15 and 1.7.0 on) and that "
+                            "no known issue affects: the versions probe names the least such release"
+                        )
                     ],
                     references=["https://containerd.io/releases/#kubernetes-support"],
                 )

@@ -34,6 +34,7 @@ from probes.node import NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.binaries import Binary
 from probes.readers.host.systemd_unit import Unit, parse_exec, read_unit, search_path, systemd_running
+from probes.shell import printf_text, quote, systemd_word
 
 DROPIN_DIR = "/etc/systemd/system/containerd.service.d"
 SUPERVISOR_UNITS = ("k3s.service", "k3s-agent.service", "rke2-server.service", "rke2-agent.service")
@@ -43,8 +44,16 @@ LIMITS = ("LimitNOFILE", "LimitNPROC", "LimitCORE", "LimitMEMLOCK", "TasksMax")
 
 
 def _dropin_command(name: str, *lines: str) -> str:
-    body = "\\n".join(["[Service]", *lines]) + "\\n"
-    return f"mkdir -p {DROPIN_DIR} && printf '{body}' > {DROPIN_DIR}/{name} && systemctl daemon-reload"
+    """Write a drop-in holding ``lines`` under ``[Service]``; a line may carry a path from the node, so the
+    text goes to printf as one quoted word with its ``\\`` and ``%`` escaped."""
+    body = printf_text("\n".join(["[Service]", *lines]) + "\n")
+    return f"mkdir -p {DROPIN_DIR} && printf {body} > {DROPIN_DIR}/{name} && systemctl daemon-reload"
+
+
+def _edit_at(origin: str) -> str:
+    """``$EDITOR`` at a unit line: ``origin`` is ``FILE:LINE``."""
+    file, _, line = origin.rpartition(":")
+    return f"$EDITOR +{line} {quote(file)}" if file and line.isdigit() else f"$EDITOR {quote(origin)}"
 
 
 def _same_version(a: Binary, b: Binary) -> bool:
@@ -292,7 +301,7 @@ class ServiceProbe(Probe):
                     remediation=[
                         untested(
                             "Move the comment to its own line (in the file named)",
-                            f"$EDITOR {command.origin}",
+                            _edit_at(command.origin),
                             BY_HAND,
                         )
                     ],
@@ -312,7 +321,7 @@ class ServiceProbe(Probe):
                     remediation=[
                         untested(
                             f"Point the unit at {fix}",
-                            _dropin_command("override.conf", "ExecStart=", f"ExecStart={fix}"),
+                            _dropin_command("override.conf", "ExecStart=", f"ExecStart={systemd_word(fix)}"),
                             NO_SYSTEMD,
                         ),
                         untested(
@@ -400,7 +409,9 @@ class ServiceProbe(Probe):
             fix = [
                 untested(
                     f"Point the unit at {path_bin.path}",
-                    _dropin_command("override.conf", "ExecStart=", f"ExecStart={path_bin.path}"),
+                    _dropin_command(
+                        "override.conf", "ExecStart=", f"ExecStart={systemd_word(path_bin.path)}"
+                    ),
                     NO_SYSTEMD,
                 ),
                 untested(
@@ -413,7 +424,7 @@ class ServiceProbe(Probe):
             fix = [
                 untested(
                     f"Move the older {path_bin.path} out of PATH so ctr, scripts and people see the same one",
-                    f"mv {path_bin.path} {path_bin.path}.old",
+                    f"mv {quote(path_bin.path)} {quote(path_bin.path + '.old')}",
                     CHANGES_MACHINE,
                 )
             ]
@@ -446,7 +457,7 @@ class ServiceProbe(Probe):
                 remediation=[
                     untested(
                         f"Move {b.path} aside once the node is known good",
-                        f"mv {b.path} {b.path}.old",
+                        f"mv {quote(b.path)} {quote(b.path + '.old')}",
                         CHANGES_MACHINE,
                     )
                     for b in stale
@@ -473,7 +484,7 @@ class ServiceProbe(Probe):
                     remediation=[
                         untested(
                             "Install the shim from the same containerd release",
-                            f"install -m 755 bin/containerd-shim-runc-v2 {Path(containerd.path).parent}/",
+                            f"install -m 755 bin/containerd-shim-runc-v2 {quote(f'{Path(containerd.path).parent}/')}",
                             CHANGES_MACHINE,
                         )
                     ],
@@ -486,13 +497,13 @@ class ServiceProbe(Probe):
         fix = (
             untested(
                 f"Move the stale shim out of PATH so {beside} is used",
-                f"mv {path} {path}.old",
+                f"mv {quote(path)} {quote(path + '.old')}",
                 CHANGES_MACHINE,
             )
             if matching
             else untested(
                 "Install the shim from the same release as containerd",
-                f"install -m 755 bin/containerd-shim-runc-v2 {Path(path).parent}/",
+                f"install -m 755 bin/containerd-shim-runc-v2 {quote(f'{Path(path).parent}/')}",
                 CHANGES_MACHINE,
             )
         )
@@ -544,7 +555,7 @@ class ServiceProbe(Probe):
                         remediation=[
                             untested(
                                 "Fix BinaryName (or remove it to use runc from PATH), then restart",
-                                f"$EDITOR {config.edit_target if config else '/etc/containerd/config.toml'}",
+                                f"$EDITOR {quote(config.edit_target) if config else '/etc/containerd/config.toml'}",
                                 BY_HAND,
                             )
                         ],
@@ -570,7 +581,7 @@ class ServiceProbe(Probe):
                 remediation=[
                     untested(
                         f"Make both the same file: replace {shell_runc.path} with a link to the runc in use",
-                        f"ln -sf {runtime_runc.path} {shell_runc.path}",
+                        f"ln -sf {quote(runtime_runc.path)} {quote(shell_runc.path)}",
                         CHANGES_MACHINE,
                     )
                 ],

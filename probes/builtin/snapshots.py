@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity, untested
+from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext
 from probes.readers.disk.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
@@ -25,6 +25,7 @@ from probes.remedies.snapshots import (
     DEFAULT_ENDPOINT,
     bring_layers_back,
     recreate_snapshot,
+    refetch_blob,
     restore_from_blob,
 )
 
@@ -400,7 +401,6 @@ def blob_corrupt(v: VerifiedSnapshot) -> Finding | None:
     if v.result.status != "corrupt-blob":
         return None
     info, subject = v.info, v.subject
-    namespace = info.record.namespace or "k8s.io"
     return v.probe.finding(
         "snapshot.blob-corrupt",
         Severity.WARNING,
@@ -409,12 +409,11 @@ def blob_corrupt(v: VerifiedSnapshot) -> Finding | None:
         subject=subject,
         evidence={"reason": v.result.reason},
         remediation=[
-            untested(
-                "Fetch the blob anew: remove the corrupt one from the content store, then fetch "
-                "the image's content again from its registry",
-                f"ctr --namespace {namespace} content rm {subject['layer_digest']} && "
-                f"ctr --namespace {namespace} content fetch {subject['image']}",
-                "no lab test corrupts a layer blob yet",
+            refetch_blob(
+                endpoint=v.probe._endpoint,
+                namespace=info.record.namespace or "k8s.io",
+                digest=str(subject["layer_digest"]),
+                image=str(subject["image"]),
             )
         ],
     )

@@ -19,6 +19,7 @@ from probes.node import NeedUnmet, NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.packages import PackageRecord
 from probes.readers.host.systemd_unit import search_path
+from probes.remedies.upgrade import issue_steps
 from probes.versions import Version, parse, try_parse
 
 KUBELET_PATHS = (
@@ -102,12 +103,16 @@ class VersionsProbe(Probe):
             answer = node.cri().version()
             if answer.runtime_name == "containerd" or answer.runtime_version:
                 cri = try_parse(answer.runtime_version)
-                same = (
-                    b is not None
-                    and b.version is not None
-                    and cri is not None
-                    and b.version.same_upstream(cri)
-                )
+
+                def describes(binary: binaries.Binary | None) -> bool:
+                    return bool(binary and binary.version and cri and binary.version.same_upstream(cri))
+
+                if not describes(b):  # PATH finds another build than runs (mid-upgrade): the one running
+                    running = node.serving_containerd_binary()
+                    serving = node.binary("containerd", running) if running else None
+                    if describes(serving):
+                        path, b = running, serving
+                same = describes(b)
                 return {
                     "version": answer.runtime_version,
                     "source": "CRI Version",
@@ -161,11 +166,17 @@ class VersionsProbe(Probe):
         package: PackageRecord | None,
     ) -> Finding:
         issue = match.issue
+        floors = knowledge.describe_floors(knowledge.upgrade_floors(component, version))
         summary = (
             f"{component} {version.raw} is in the affected range {match.matched_range.describe()} "  # type: ignore[union-attr]
-            f"(fixed in {', '.join(issue.fixed_versions) or 'no release yet'}). {issue.symptom}"
+            f"(fixed in {', '.join(issue.fixed_versions) or 'no release yet'}). {issue.symptom} "
+            + (
+                f"The least to upgrade to that no warning or critical known issue affects: {floors}."
+                if floors
+                else f"No {component} release from this branch on is free of the known issues."
+            )
         )
-        remediation = list(issue.remediation)
+        remediation = issue_steps(issue, version, info.get("path"), package)
         if match.distribution_note:
             summary += " " + match.distribution_note
             remediation.append(

@@ -189,6 +189,22 @@ def recreate_snapshot(
     return steps
 
 
+def _socket(endpoint: str) -> str:
+    return endpoint.removeprefix("unix://") if endpoint.startswith("unix://") else DEFAULT_SOCKET
+
+
+def refetch_blob(*, endpoint: str, namespace: str, digest: str, image: str) -> Remedy:
+    """The layer blob itself is corrupt: remove it from the content store and fetch the image's content anew,
+    on the containerd nodedoc talked to."""
+    ctr_ = ctr(_socket(endpoint), namespace)
+    return untested(
+        "Fetch the blob anew: remove the corrupt one from the content store, then fetch "
+        "the image's content again from its registry",
+        f"{ctr_} content rm {shlex.quote(digest)} && {ctr_} content fetch {shlex.quote(image)}",
+        "no lab test corrupts a layer blob yet",
+    )
+
+
 def bring_layers_back(
     *,
     image: str,
@@ -210,7 +226,7 @@ def bring_layers_back(
                 proven=PROVEN_REPULL,
             )
         )
-    socket = endpoint.removeprefix("unix://") if endpoint.startswith("unix://") else DEFAULT_SOCKET
+    socket = _socket(endpoint)
     hosts = f" --hosts-dir {shlex.quote(hosts_dir)}" if hosts_dir else ""
     steps += [
         Remedy(

@@ -7,11 +7,13 @@ import argparse
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 from probes.errors import NodedocError
 from probes.node import NodeContext
@@ -20,6 +22,37 @@ from tui.lab import Lab, LabPod
 
 FAULTS = ("missing-pause", "netns-ip", "runc-init")
 SNAPSHOTS = Path("io.containerd.snapshotter.v1.overlayfs/snapshots")
+#: Signals that end the demo as q does: its terminal closed (SIGHUP) or it was asked to stop (SIGTERM).
+ENDING = (signal.SIGHUP, signal.SIGTERM)
+
+
+class Ended(SystemExit):
+    """The demo was ended by a signal; it unwinds like a quit, so every fault is undone and the lab taken down
+    (the runc-init fault puts the machine-wide fs.pipe-user-pages-soft back)."""
+
+
+@contextlib.contextmanager
+def ended_by_signals() -> Iterator[None]:
+    """SIGHUP and SIGTERM raise :class:`Ended` (exit status 128 + the signal) instead of killing the process
+    where it stands; once one came, further ones are ignored so the clean-up runs to its end."""
+
+    def end(signum: int, _frame: FrameType | None) -> None:
+        for sig in ENDING:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Ended(128 + signum)
+
+    previous = {sig: signal.signal(sig, end) for sig in ENDING}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def say(line: str) -> None:
+    """Print, unless the terminal is gone (a hung-up tty fails writes with EIO): the clean-up goes on."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -110,20 +143,24 @@ def run(args: argparse.Namespace, open_app: Callable[[NodeContext], None] | None
     directory = args.dir or Path(tempfile.mkdtemp(prefix="nddemo-", dir="/tmp"))
     if args.dir is None:
         shutil.rmtree(directory)
-    print(f"starting a lab in {directory} ({args.pods} pods)…")
-    lab = Lab.up(directory, pods=args.pods, containers=True, log=_fetch_notes, containerd=args.containerd)
-    try:
-        with contextlib.ExitStack() as stack:
-            note = inject(lab, args.fault, stack)
-            node = NodeContext(endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state)
-            if open_app is not None:
-                open_app(node)
-            else:
-                app = NodedocApp(NodeSession(node))
-                if note:
-                    app.call_later(app.notify, note, title=f"fault: {args.fault}", timeout=10)
-                app.run()
-    finally:
-        print(f"taking the lab in {directory} down…")
-        Lab.down(directory, log=lambda *_: None)
+    with ended_by_signals():
+        print(f"starting a lab in {directory} ({args.pods} pods)…")
+        # Lab.up takes down what it started if anything, Ended included, interrupts it.
+        lab = Lab.up(directory, pods=args.pods, containers=True, log=_fetch_notes, containerd=args.containerd)
+        try:
+            with contextlib.ExitStack() as stack:
+                note = inject(lab, args.fault, stack)
+                node = NodeContext(
+                    endpoint=lab.endpoint, containerd_root=lab.root, containerd_state=lab.state
+                )
+                if open_app is not None:
+                    open_app(node)
+                else:
+                    app = NodedocApp(NodeSession(node))
+                    if note:
+                        app.call_later(app.notify, note, title=f"fault: {args.fault}", timeout=10)
+                    app.run()
+        finally:
+            say(f"taking the lab in {directory} down…")
+            Lab.down(directory, log=lambda *_: None)
     return 0

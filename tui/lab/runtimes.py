@@ -3,7 +3,9 @@ fetched into a cache without touching the system's apt state or installing anyth
 
 ``ensure(series)`` returns a :class:`RuntimeBuild` (where its ``containerd``, ``ctr`` and shim are, and the
 exact Debian version), fetching it the first time: a private apt sources list for the machine's own Debian
-mirror, ``apt-get download`` of the pinned version, ``dpkg -x`` into ``CACHE/<version>``. runc stays
+mirror, ``apt-get download`` of the pinned version, unpacked into ``CACHE/<version>`` as ``dpkg-deb -R`` does
+(the files, and the package's own ``DEBIAN/control`` and ``md5sums``, so nodedoc can tell which Debian build
+the lab runs and read its changelog, as on a node where the package is installed). runc stays
 Debian 12's 1.1.5 (the newer runc packages need glibc 2.38). The lab puts ``bin_dir`` first on containerd's
 PATH so it starts its own shim.
 """
@@ -140,13 +142,15 @@ def ensure(series: str | None = None, log: Callable[[str], None] = lambda _: Non
         # Debian's own package of this series (Debian 12's 1.6): whatever its point release, it is the one.
         return RuntimeBuild(series=wanted, version=installed, bin_dir=SYSTEM_BIN, source="system")
     cached = cached_build(wanted)
-    if cached is not None:
+    if cached is not None and _has_control(pin):
         return cached
     with _locked():
         cached = cached_build(wanted)  # another process may have fetched it while we waited
-        if cached is not None:
-            return cached
-        return _fetch(pin, log)
+        if cached is None:
+            return _fetch(pin, log)
+        if not _has_control(pin):  # a cache unpacked before the control files were kept: add them
+            _add_control(pin, log)
+        return cached
 
 
 def cached_build(series: str) -> RuntimeBuild | None:
@@ -254,6 +258,7 @@ def _fetch(pin: Pin, log: Callable[[str], None]) -> RuntimeBuild:
         version = _run(["dpkg-deb", "-f", str(debs[0]), "Version"], what).strip()
         tree = work / "tree"
         _run(["dpkg", "-x", str(debs[0]), str(tree)], f"cannot unpack {debs[0].name}")
+        _control_into(debs[0], tree / "DEBIAN")
         final = _build_dir(pin)
         shutil.rmtree(final, ignore_errors=True)
         tree.rename(final)
@@ -266,6 +271,38 @@ def _fetch(pin: Pin, log: Callable[[str], None]) -> RuntimeBuild:
     (final / "build.json").write_text(json.dumps(build.to_dict(), indent=2) + "\n")
     log(f"containerd {version} ready in {build.bin_dir}")
     return build
+
+
+def _has_control(pin: Pin) -> bool:
+    return all((_build_dir(pin) / "DEBIAN" / name).is_file() for name in ("control", "md5sums"))
+
+
+def _control_into(deb: Path, target: Path) -> None:
+    """The package's control files (``dpkg-deb -e``) into ``target``, root's and not writable by others."""
+    _run(["dpkg-deb", "-e", str(deb), str(target)], f"cannot read the control files of {deb.name}")
+    target.chmod(0o755)
+    for item in target.iterdir():
+        item.chmod(0o644 if not os.access(item, os.X_OK) else 0o755)
+
+
+def _add_control(pin: Pin, log: Callable[[str], None]) -> None:
+    """Download the package again and add only its DEBIAN/ beside the files already unpacked (labs running
+    from them are not disturbed); a failure leaves the build as it was, with a line saying why."""
+    apt = CACHE / "apt"
+    what = f"cannot fetch containerd {pin.version}'s control files"
+    try:
+        with tempfile.TemporaryDirectory(prefix="control-", dir=CACHE) as scratch:
+            work = Path(scratch)
+            _run(
+                ["apt-get", *_apt_options(apt), "-q", "download", f"containerd={pin.version}"], what, cwd=work
+            )
+            debs = sorted(work.glob("containerd_*.deb"))
+            if len(debs) != 1:
+                raise RuntimeFetchError(f"{what}: apt-get download left {len(debs)} packages")
+            _control_into(debs[0], work / "DEBIAN")
+            (work / "DEBIAN").rename(_build_dir(pin) / "DEBIAN")
+    except (RuntimeFetchError, OSError, ValueError) as exc:
+        log(f"containerd {pin.version}: {exc}; nodedoc will not know which Debian build this lab runs")
 
 
 def _installed_version() -> str:

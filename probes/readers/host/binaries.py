@@ -87,7 +87,11 @@ def is_executable(host_root: Path, path: str) -> bool:
 
 def _package_record(host_root: Path, path: str, real: str) -> packages.InstalledPackage | None:
     candidates = list(dict.fromkeys([path, real]))
-    return packages.dpkg_owner(host_root, candidates) or rpmdb.rpm_owner(host_root, candidates)
+    return (
+        packages.dpkg_owner(host_root, candidates)
+        or rpmdb.rpm_owner(host_root, candidates)
+        or packages.unpacked_deb_owner(host_root, candidates)
+    )
 
 
 def inspect(host_root: Path, name: str, path: str) -> Binary:
@@ -168,9 +172,9 @@ def package_record(host_root: Path, binary: Binary) -> packages.PackageRecord | 
         changelog = rpmdb.rpm_changelog(host_root, record.name)
         path = changelog.path if changelog else f"the {record.name} changelog in {record.database}"
     else:
-        path = packages.DEBIAN_CHANGELOG.format(package=record.name)
-        changelog = packages.debian_changelog(host_root, record.name)
-    return packages.PackageRecord(record.name, record.version, changelog, path, record.manager)
+        path = packages.changelog_path(record.name, record.prefix)
+        changelog = packages.debian_changelog(host_root, record.name, record.prefix)
+    return packages.PackageRecord(record.name, record.version, changelog, path, record.manager, record.prefix)
 
 
 def _extends(revision: str, version: Version) -> bool:

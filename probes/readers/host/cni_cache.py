@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probes.shell import quote
+
 CACHE_DIR = "/var/lib/cni"
 
 
@@ -84,8 +86,10 @@ def _attachment(doc: dict[str, Any], path: Path) -> CniAttachment:
 
 def restore_commands(attachment: CniAttachment, netns_path: str, lost: set[str]) -> list[str]:
     """``ip`` commands run in ``netns_path`` that put the ``lost`` addresses back as CNI configured them,
-    with the routes of their family (a route's gateway defaults to its address's gateway, as in CNI)."""
-    enter = f"nsenter --net={netns_path}"
+    with the routes of their family (a route's gateway defaults to its address's gateway, as in CNI). The
+    namespace path, interface name and gateway come from the runtime and CNI's cache: each is quoted."""
+    enter = f"nsenter --net={quote(netns_path)}"
+    dev = quote(attachment.ifname)
     commands = []
     families = set()
     for address, gateway in zip(attachment.addresses, attachment.gateways):
@@ -95,7 +99,7 @@ def restore_commands(attachment: CniAttachment, netns_path: str, lost: set[str])
         family = "-4" if iface.version == 4 else "-6"
         families.add((iface.version, gateway))
         brd = " brd +" if iface.version == 4 else ""
-        commands.append(f"{enter} ip {family} addr add {address}{brd} dev {attachment.ifname}")
+        commands.append(f"{enter} ip {family} addr add {quote(address)}{brd} dev {dev}")
     for route in attachment.routes:
         version = ipaddress.ip_network(route.dst).version
         gateway = route.gateway or next((g for v, g in families if v == version and g), "")
@@ -103,6 +107,6 @@ def restore_commands(attachment: CniAttachment, netns_path: str, lost: set[str])
             continue
         family = "-4" if version == 4 else "-6"
         commands.append(
-            f"{enter} ip {family} route replace {route.dst} via {gateway} dev {attachment.ifname}"
+            f"{enter} ip {family} route replace {quote(route.dst)} via {quote(gateway)} dev {dev}"
         )
     return commands

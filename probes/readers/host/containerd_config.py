@@ -314,6 +314,26 @@ def running_configs(proc_root: Path) -> list[tuple[int, str | None]]:
     return found
 
 
+def serving_containerd(
+    host_root: Path, proc_root: Path | None, endpoint: str | None
+) -> tuple[int, str | None] | None:
+    """The running containerd that serves ``endpoint`` (its config's ``grpc.address``), with the host path of
+    that config (None when it runs on its defaults: no config file); None when no process in ``proc_root``
+    serves it."""
+    if proc_root is None:
+        return None
+    wanted = _socket(endpoint, host_root)
+    for pid, arg in sorted(running_configs(proc_root)):
+        path = arg or "/etc/containerd/config.toml"
+        exists = local(host_root, path).is_file()
+        data, _ = _read(host_root, path) if exists else ({}, None)
+        section = data.get("grpc")
+        grpc = section if isinstance(section, dict) else {}
+        if str(grpc.get("address") or DEFAULT_SOCKET) == wanted:
+            return pid, path if exists else None
+    return None
+
+
 def locate(
     host_root: Path,
     proc_root: Path | None,
@@ -336,14 +356,10 @@ def locate(
             raise NodedocError(f"{ENV_VAR}={env}: no such file under host root {host_root}")
         return env, f"${ENV_VAR}"
     wanted = _socket(endpoint, host_root)
-    if proc_root is not None:
-        for pid, arg in sorted(running_configs(proc_root)):
-            path = arg or "/etc/containerd/config.toml"
-            data, _ = _read(host_root, path) if local(host_root, path).is_file() else ({}, None)
-            section = data.get("grpc")
-            grpc = section if isinstance(section, dict) else {}
-            if str(grpc.get("address") or DEFAULT_SOCKET) == wanted and local(host_root, path).is_file():
-                return path, f"--config of containerd pid {pid} (serves {wanted})"
+    serving = serving_containerd(host_root, proc_root, endpoint)
+    if serving is not None and serving[1] is not None:
+        pid, path = serving
+        return path, f"--config of containerd pid {pid} (serves {wanted})"
     unit_config = _config_arg(list(unit_args))
     if unit_config and local(host_root, unit_config).is_file():
         return unit_config, "ExecStart --config of containerd.service"

@@ -5,6 +5,10 @@ Debian and Ubuntu: ``/var/lib/dpkg/info/<package>[:<arch>].list`` lists every fi
 ``<package>.md5sums`` their checksums (relative paths), ``/var/lib/dpkg/status`` each package's installed
 version, and ``/usr/share/doc/<package>/changelog.Debian.gz`` names, per package revision, the CVEs it fixed.
 RPM distributions keep the same in the rpmdb, read by :mod:`probes.readers.host.rpmdb`.
+
+A Debian package unpacked without installing it (``dpkg-deb -R PKG.deb DIR``: the files under DIR and the
+package's own ``DIR/DEBIAN/control`` and ``md5sums``) describes its files the same way, with the changelog under
+DIR: a binary run from such a tree whose checksum the package's md5sums records is that package's build.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +51,8 @@ class InstalledPackage:
     database: str  # host path of the record giving the version
     file: str  # the path as the package lists it
     checksum: str = ""  # "matches", "differs" or "" (not recorded)
+    #: Where the package's files are: "/" when installed, the tree's host path when unpacked there.
+    prefix: str = "/"
 
     def to_dict(self) -> dict[str, str | None]:
         return {
@@ -55,6 +62,7 @@ class InstalledPackage:
             "file_listed_in": self.listed_in,
             "version_from": self.database,
             "checksum": self.checksum or None,
+            **({"unpacked_in": self.prefix} if self.prefix != "/" else {}),
         }
 
 
@@ -129,6 +137,59 @@ def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]
     except OSError:
         return ""
     return "matches" if digest.hexdigest() == recorded else "differs"
+
+
+def unpacked_deb_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
+    """The unpacked Debian package (``dpkg-deb -R``) one of ``paths`` belongs to: the nearest directory above it
+    with ``DEBIAN/control`` and ``DEBIAN/md5sums`` whose md5sums lists it, when those two files are nobody's
+    and their directory are root's alone (not group- or world-writable: whoever could write them could name
+    any version and changelog). None when there is no such tree."""
+    for path in paths:
+        parts = Path(path).parts
+        for cut in range(len(parts) - 1, 1, -1):  # "/" itself is the installed case, dpkg's database
+            prefix = "/" + "/".join(parts[1:cut])
+            control, md5sums = f"{prefix}/DEBIAN/control", f"{prefix}/DEBIAN/md5sums"
+            if not all(_roots_own(_local(host_root, f)) for f in (f"{prefix}/DEBIAN", control, md5sums)):
+                continue
+            listed = "/".join(parts[cut:])
+            try:
+                fields = _control_fields(
+                    _local(host_root, control).read_text(encoding="utf-8", errors="replace")
+                )
+                lines = _local(host_root, md5sums).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            if not any(line.endswith("  " + listed) for line in lines) or not fields.get("Version"):
+                continue
+            return InstalledPackage(
+                manager="dpkg",
+                name=fields.get("Package", ""),
+                version=fields["Version"],
+                listed_in=md5sums,
+                database=control,
+                file="/" + listed,
+                checksum=_dpkg_checksum(host_root, _local(host_root, md5sums), "/" + listed, [path]),
+                prefix=prefix,
+            )
+    return None
+
+
+def _roots_own(path: Path) -> bool:
+    """A file or directory (not a symlink) only root can change: root's, and not group- or world-writable."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    kind = stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)
+    return kind and info.st_uid == 0 and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _control_fields(text: str) -> dict[str, str]:
+    return {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition(":") for line in text.splitlines() if line[:1].strip())
+        if value
+    }
 
 
 # -- Debian version order (dpkg's algorithm) -----------------------------------------------------------------
@@ -230,16 +291,24 @@ class PackageRecord:
     changelog: Changelog | None
     changelog_path: str
     manager: str = "dpkg"
+    #: "/" when the package manager installed it; an unpacked package's tree otherwise.
+    prefix: str = "/"
 
 
-def debian_changelog(host_root: Path, package: str) -> Changelog | None:
-    """``/usr/share/doc/<package>/changelog.Debian.gz`` parsed into entries; None when absent or unreadable."""
-    host_path = DEBIAN_CHANGELOG.format(package=package)
+def debian_changelog(host_root: Path, package: str, prefix: str = "/") -> Changelog | None:
+    """``/usr/share/doc/<package>/changelog.Debian.gz`` (under ``prefix``, an unpacked package's tree) parsed
+    into entries; None when absent or unreadable."""
+    host_path = changelog_path(package, prefix)
     try:
         text = gzip.decompress(_local(host_root, host_path).read_bytes()).decode("utf-8", "replace")
     except (OSError, EOFError, gzip.BadGzipFile):
         return None
     return parse_debian_changelog(host_path, text)
+
+
+def changelog_path(package: str, prefix: str = "/") -> str:
+    """The host path of a Debian package's changelog, installed (``prefix`` "/") or unpacked under ``prefix``."""
+    return prefix.rstrip("/") + DEBIAN_CHANGELOG.format(package=package)
 
 
 def parse_debian_changelog(path: str, text: str) -> Changelog:

@@ -7,13 +7,17 @@ from the config; the probes turn them into remedies.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from probes.readers.host.containerd_config import ContainerdConfig
+from probes.shell import heredoc_delimiter, quote, toml_string
 
 CERTS_DIR = "/etc/containerd/certs.d"
 DEPRECATED_KEYS = ("mirrors", "configs", "auths")
+#: What a registry host (with its port) may be as the name of its directory under certs.d.
+_HOST = re.compile(r"_default|[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*")
 
 
 def _tls_lines(tls: dict[str, Any], indent: str) -> list[str]:
@@ -21,9 +25,10 @@ def _tls_lines(tls: dict[str, Any], indent: str) -> list[str]:
     if tls.get("insecure_skip_verify"):
         lines.append(f"{indent}skip_verify = true")
     if tls.get("ca_file"):
-        lines.append(f'{indent}ca = "{tls["ca_file"]}"')
+        lines.append(f"{indent}ca = {toml_string(str(tls['ca_file']))}")
     if tls.get("cert_file") and tls.get("key_file"):
-        lines.append(f'{indent}client = [["{tls["cert_file"]}", "{tls["key_file"]}"]]')
+        pair = f"{toml_string(str(tls['cert_file']))}, {toml_string(str(tls['key_file']))}"
+        lines.append(f"{indent}client = [[{pair}]]")
     return lines
 
 
@@ -31,17 +36,18 @@ def hosts_toml(registry: str, mirror: dict[str, Any], tls: dict[str, Any]) -> st
     """The hosts.toml that replaces a deprecated ``mirrors`` / ``configs.tls`` entry for one registry.
 
     TLS settings go with each mirror; a registry with TLS settings and no mirror gets them at the top level,
-    where they apply to its own server.
+    where they apply to its own server. Names and paths from the config are written as TOML strings, so each
+    stays the one value it was whatever quotes or newlines it holds.
     """
     server = "https://registry-1.docker.io" if registry == "docker.io" else f"https://{registry}"
-    lines = [] if registry == "*" else [f'server = "{server}"']
+    lines = [] if registry == "*" else [f"server = {toml_string(server)}"]
     endpoints = mirror.get("endpoint", []) or []
     if not endpoints:
         lines += _tls_lines(tls, "")
     if lines:
         lines.append("")
     for endpoint in endpoints:
-        lines.append(f'[host."{endpoint}"]')
+        lines.append(f"[host.{toml_string(str(endpoint))}]")
         lines.append('  capabilities = ["pull", "resolve"]')
         lines += _tls_lines(tls, "  ")
     return "\n".join(lines) + "\n"
@@ -53,7 +59,7 @@ class MigrationStep:
     (config.toml by hand), ``credentials`` (moved to the cluster), ``restart`` (containerd)."""
 
     text: str
-    command: str
+    command: str | None
     kind: str
 
 
@@ -84,14 +90,26 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
     steps = []
     for name in sorted(set(mirrors) | set(tls_conflict)):
         folder = "_default" if name == "*" else name
+        if not _HOST.fullmatch(folder):
+            steps.append(
+                MigrationStep(
+                    f"Write the hosts.toml for {name!r} by hand: it is not a registry host name, so nodedoc "
+                    f"prints no directory under {certs} for it",
+                    None,
+                    "write",
+                )
+            )
+            continue
         tls = configs.get(name, {}).get("tls", {}) if isinstance(configs.get(name), dict) else {}
         body = hosts_toml(
             name, mirrors.get(name, {}) if isinstance(mirrors.get(name), dict) else {}, tls or {}
         )
+        end = heredoc_delimiter(body)
         steps.append(
             MigrationStep(
                 f"Write {certs}/{folder}/hosts.toml for {name}",
-                f"mkdir -p {certs}/{folder} && cat > {certs}/{folder}/hosts.toml <<'EOF'\n{body}EOF",
+                f"mkdir -p {quote(f'{certs}/{folder}')} && cat > {quote(f'{certs}/{folder}/hosts.toml')} "
+                f"<<'{end}'\n{body}{end}",
                 "write",
             )
         )
@@ -99,7 +117,7 @@ def registry_migration(config: ContainerdConfig) -> RegistryMigration | None:
         MigrationStep(
             f"In [{table}] of {config.edit_target}: delete the {'/'.join(deprecated)} tables and set "
             f'config_path = "{certs}"',
-            f"$EDITOR {config.edit_target}",
+            f"$EDITOR {quote(config.edit_target)}",
             "edit",
         )
     )
