@@ -376,3 +376,42 @@ except CompressionUnsupported as exc:
         "zstd: CompressionUnsupported",
     ]
     assert with_extras.changed  # the change is found either way
+
+
+@pytest.mark.every_runtime
+@pytest.mark.lab
+def test_same_verdicts_as_before_on_the_labs_layers(lab, tmp_path: Path) -> None:
+    """Every committed snapshot of the lab node (layers containerd itself pulled and unpacked), intact and
+    then damaged (a byte flipped, a mode changed), shallow and deep: the same verdict as the old reader."""
+    from probes.readers.disk.containerd_store import ContainerdDisk
+
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(lab.root), str(copy)], check=False, capture_output=True)
+    disk = ContainerdDisk(copy)
+    committed = [i for i in disk.snapshots() if i.kind == "committed" and i.layers]
+    assert committed
+
+    def compare_all() -> list[object]:
+        verdicts = []
+        for info in committed:
+            ref = info.layers[0]
+            blob = disk.content.blob_path(ref.layer.blob.digest)
+            for deep in (False, True):
+                kwargs = {"digest": ref.layer.blob.digest, "diff_id": ref.layer.diff_id, "deep": deep}
+                new = _verdict(current, blob, info.fs_dir, **kwargs)
+                assert new == _verdict(previous, blob, info.fs_dir, **kwargs)
+                verdicts.append(new)
+        return verdicts
+
+    assert all(isinstance(v, dict) and not v["differences"] for v in compare_all())
+    files = [p for i in committed for p in sorted(i.fs_dir.rglob("*")) if p.is_file() and not p.is_symlink()]
+    data = bytearray(files[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    files[0].write_bytes(bytes(data))
+    assert _problems(compare_all()) == {"content"}  # same size, same mode: only --deep sees it
+    files[0].chmod(0o600)
+    assert _problems(compare_all()) == {"mode"}  # a changed file's bytes are not reported twice
+
+
+def _problems(verdicts: list[object]) -> set[str]:
+    return {d[1] for v in verdicts if isinstance(v, dict) for d in v["differences"]}
