@@ -58,7 +58,7 @@ def _entries(module: Any, tar: bytes, pieces: list[int] | None = None) -> object
         if module is previous:
             members = previous.iter_tar(previous._TarReader(iter([tar]), "t", hashlib.sha256()))
         else:
-            members = current.iter_tar(current.TarStream(_split(tar, pieces or []), "t"))
+            members = layer_stream.iter_tar(layer_stream.TarStream(_split(tar, pieces or []), "t"))
         found = module.expected_entries(members)
     except NodedocError as exc:
         return _error(exc)
