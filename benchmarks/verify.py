@@ -3,7 +3,8 @@
 Generates a gzip layer (default 1 GiB compressed, ~50,000 files of random data) and the same files
 unpacked into a snapshot-shaped folder (``snapshots/1/fs``), then times, from one run each:
 
-- nodedoc: ``verify_layer`` (stream + sha256 of blob and tar, full tree scan, comparison) in a child process;
+- nodedoc: ``verify_layer`` given the blob's digest and diff_id, as ``nodedoc snapshots --verify`` is (stream,
+  sha256 of the blob and of the tar checked against them, full tree scan, comparison) in a child process;
 - baseline: ``tar -tzvf BLOB > /dev/null`` then ``find FS -printf '%m %s %y %l\\n' > /dev/null``.
 
 Prints both times, the ratio (target ≤ 0.4×) and nodedoc's peak memory (max RSS of its process). Then the
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import io
+import json
 import os
 import resource
 import shutil
@@ -25,33 +28,56 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 TARGET = 0.4
 DEEP_TARGET = 1.5
 
 CHILD = """
-import sys, time
+import json, sys, time
 from pathlib import Path
 from probes.readers.disk.layer_verify import verify_layer
+digests = json.loads(Path(sys.argv[3]).read_text())
 t = time.monotonic()
-check = verify_layer(Path(sys.argv[1]), Path(sys.argv[2]), deep=sys.argv[3:] == ["--deep"])
+check = verify_layer(
+    Path(sys.argv[1]), Path(sys.argv[2]), deep=sys.argv[4:] == ["--deep"], **digests
+)
 from probes.readers.disk.layer_verify import inflate_lib
 diffs = len(check.missing) + len(check.changed) + len(check.extra)
 print(time.monotonic() - t, check.entries, diffs, inflate_lib.__name__)
 """
 
 
-def generate(work: Path, size_mib: int, files: int) -> tuple[Path, Path]:
-    blob, fs = work / "layer.tar.gz", work / "snapshots" / "1" / "fs"
-    if blob.exists() and fs.is_dir():
-        return blob, fs
+class Hashing:
+    """A writable file that also hashes what goes through it (the blob's digest, the tar's diff_id)."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.sha = f, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return int(self.f.write(data))
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def generate(work: Path, size_mib: int, files: int) -> tuple[Path, Path, Path]:
+    """The blob, the unpacked folder and a JSON file of the blob's digest and diff_id."""
+    blob, fs, digests = work / "layer.tar.gz", work / "snapshots" / "1" / "fs", work / "digests.json"
+    if blob.exists() and fs.is_dir() and digests.exists():
+        return blob, fs, digests
     shutil.rmtree(work, ignore_errors=True)
     fs.mkdir(parents=True)
     per_file = max(1, size_mib * 1024 * 1024 // files)
     rand = os.urandom(4 * 1024 * 1024)
     with (
-        gzip.open(blob, "wb", compresslevel=1) as gz,
-        tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tf,
+        open(blob, "wb") as raw,
+        gzip.GzipFile(fileobj=(compressed := Hashing(raw)), mode="wb", compresslevel=1) as gz,
+        tarfile.open(fileobj=(tar := Hashing(gz)), mode="w|", format=tarfile.PAX_FORMAT) as tf,
     ):
         for i in range(files):
             d = f"d{i // 100:04d}"
@@ -75,15 +101,18 @@ def generate(work: Path, size_mib: int, files: int) -> tuple[Path, Path]:
             tf.addfile(ti, io.BytesIO(data))
             (fs / name).write_bytes(data)
             os.chmod(fs / name, 0o644)
-    return blob, fs
+    digests.write_text(json.dumps({"digest": compressed.digest(), "diff_id": tar.digest()}))
+    return blob, fs, digests
 
 
-def child(repo: Path, blob: Path, fs: Path, *flags: str) -> tuple[float, float, int, int, str, float]:
+def child(
+    repo: Path, blob: Path, fs: Path, digests: Path, *flags: str
+) -> tuple[float, float, int, int, str, float]:
     """Wall and CPU seconds, paths, differences, inflate module and peak MiB (the largest of the child
     processes so far) of one verification in its own process."""
     before, cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, cpu_of_children()
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(blob), str(fs), *flags],
+        [sys.executable, "-c", CHILD, str(blob), str(fs), str(digests), *flags],
         check=True,
         capture_output=True,
         text=True,
@@ -115,7 +144,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     t = time.monotonic()
-    blob, fs = generate(args.dir, args.size_mib, args.files)
+    blob, fs, digests = generate(args.dir, args.size_mib, args.files)
     print(
         f"data: {blob.stat().st_size / 2**20:.0f} MiB gzip blob, {args.files} files "
         f"(prepared in {time.monotonic() - t:.1f}s)"
@@ -123,7 +152,7 @@ def main() -> int:
     repo = Path(__file__).resolve().parent.parent
     try:
         subprocess.run(["cat", str(blob)], check=True, stdout=subprocess.DEVNULL)  # same page cache for both
-        ours, ours_cpu, entries, diffs, inflate, peak_mib = child(repo, blob, fs)
+        ours, ours_cpu, entries, diffs, inflate, peak_mib = child(repo, blob, fs, digests)
         tar_s, tar_cpu = timed(f"tar -tzvf {blob}")
         find_s, find_cpu = timed(f"find {fs} -printf '%m %s %y %l\\n'")
         base, base_cpu = tar_s + find_s, tar_cpu + find_cpu
@@ -140,7 +169,7 @@ def main() -> int:
             f"ratio: {ours / base:.2f}x wall (target <= {TARGET}x: {verdict}), {ours_cpu / base_cpu:.2f}x CPU"
         )
         print(f"peak memory of the verifying process: {peak_mib:.0f} MiB")
-        deep, deep_cpu, _entries, deep_diffs, _inflate, deep_peak = child(repo, blob, fs, "--deep")
+        deep, deep_cpu, _entries, deep_diffs, _inflate, deep_peak = child(repo, blob, fs, digests, "--deep")
         extract_s, extract_cpu = timed(f"tar -xzOf {blob} | sha256sum")
         sums_s, sums_cpu = timed(f"find {fs} -type f -print0 | xargs -0 sha256sum")
         deep_base, deep_base_cpu = extract_s + sums_s, extract_cpu + sums_cpu

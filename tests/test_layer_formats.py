@@ -17,7 +17,8 @@ import pytest
 import zstandard
 
 from probes.readers.disk import layer_verify
-from probes.readers.disk.layer_verify import BlobCorrupt, _BackgroundHashes, verify_layer
+from probes.readers.disk.layer_stream import Ahead
+from probes.readers.disk.layer_verify import BlobCorrupt, verify_layer
 
 FILES = {f"app/lib/m{i:03d}.py": os.urandom(37 * i + 5) for i in range(60)}
 
@@ -100,17 +101,26 @@ def test_gzip_is_inflated_by_isal_and_its_errors_are_corrupt_blobs(unpacked, tmp
         verify_layer(blob, fs, diff_id=_sha(raw))
 
 
-def test_background_hashes_equal_hashlib_in_order() -> None:
-    chunks = [os.urandom(n) for n in (1, 4096, 70_000, 3, 1 << 20)]
-    hashes = _BackgroundHashes(depth=2)
-    first, second = hashes.new(), hashes.new()
-    for chunk in chunks:
-        hashes.update(first, chunk)
-        hashes.update(second, chunk[::-1])
-    assert hashes.hexdigests() == [
-        hashlib.sha256(b"".join(chunks)).hexdigest(),
-        hashlib.sha256(b"".join(c[::-1] for c in chunks)).hexdigest(),
-    ]
+def test_a_stage_hands_on_items_in_order_then_its_error() -> None:
+    def source():
+        yield from range(50)
+        raise BlobCorrupt("cut")
+
+    stage = Ahead(source(), 2, "test-stage")
+    got = []
+    with pytest.raises(BlobCorrupt, match="cut"):
+        for item in stage:
+            got.append(item)
+    stage.join()
+    assert got == list(range(50))
+
+
+def test_a_stopped_stage_ends_though_nobody_reads_it() -> None:
+    """A consumer that gives up (a bad header, a cancel) stops the stages; none stays blocked on its queue."""
+    stage = Ahead(iter(range(10**9)), 2, "test-stage")
+    assert next(stage) == 0
+    stage.stop()
+    stage.join()  # returns: the thread saw the stop while waiting for room
 
 
 def _gzip_blob(raw: bytes, tmp_path: Path) -> Path:

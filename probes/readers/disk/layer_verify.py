@@ -1,11 +1,11 @@
 """Compare an unpacked overlayfs snapshot (``snapshots/N/fs``) with the layer blob it came from.
 
-The blob (gzip, zstd when a zstd module is importable, or plain tar) is streamed in fixed-size chunks:
-memory holds a few chunks and one small record per path, never the layer's data. gzip is inflated by
-ISA-L (``isal``) when it is installed, zlib otherwise; both hashes run on another core while the next
-chunk inflates (:class:`_BackgroundHashes`). Its sha256 is checked
-against the blob's digest and the uncompressed stream's against the layer's diff_id, so a truncated or
-corrupt blob is reported as such (:class:`BlobCorrupt`), never as a damaged snapshot.
+The blob (gzip, zstd when a zstd module is importable, or plain tar) is streamed by
+:mod:`probes.readers.disk.layer_stream`: read, inflated and parsed on several cores, with a few MiB in
+memory and one small record per path, never the layer's data. Its sha256 is checked against the blob's
+digest and the uncompressed stream's against the layer's diff_id, so a truncated or corrupt blob is
+reported as such (:class:`BlobCorrupt`), never as a damaged snapshot. The snapshot's tree is scanned on a
+thread of its own meanwhile.
 
 OCI whiteouts are read the way containerd's overlay unpacker writes them: ``.wh.NAME`` becomes a
 character device 0/0 named NAME, ``.wh..wh..opq`` becomes the ``trusted.overlay.opaque=y`` xattr on its
@@ -17,67 +17,51 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import queue
 import stat
 import threading
 import time
-import types
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, NamedTuple
 
-from probes.errors import NodedocError
+# The names imported "as" themselves are this module's too: callers import them from here.
+from probes.readers.disk.layer_stream import BlobCorrupt as BlobCorrupt
+from probes.readers.disk.layer_stream import CompressionUnsupported as CompressionUnsupported
+from probes.readers.disk.layer_stream import (
+    ContentHashes,
+    LayerError,
+    LayerStream,
+    Member,
+    TarStream,
+    iter_tar,
+)
+from probes.readers.disk.layer_stream import Progress as Progress
+from probes.readers.disk.layer_stream import VerifyCancelled as VerifyCancelled
+from probes.readers.disk.layer_stream import inflate_lib as inflate_lib
+from probes.readers.disk.layer_stream import zstd_available as zstd_available
 
-inflate_lib: types.ModuleType
-try:  # ISA-L's inflate: the zlib API, several times zlib's speed on x86-64 and arm64
-    from isal import isal_zlib
-
-    inflate_lib = isal_zlib
-except ImportError:  # pragma: no cover - isal is a dependency; the standard library still works
-    inflate_lib = zlib
-
-INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, inflate_lib.error)
-
-CHUNK = 1 << 20
-OUT_CHUNK = 4 << 20
+CHUNK = 1 << 20  # a snapshot's file is read in blocks this big (deep)
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-Progress = Callable[[int, int], None]
-
-
-class LayerError(NodedocError):
-    """A layer could not be verified."""
 
 
 class BlobMissing(LayerError):
     """The layer blob is not in the content store (garbage-collected or discarded after unpack)."""
 
 
-class BlobCorrupt(LayerError):
-    """The layer blob is truncated, not a valid archive, or does not match its digest."""
-
-
-class CompressionUnsupported(LayerError):
-    """The blob's compression needs a module that is not installed (zstd)."""
-
-
 class SnapshotDirMissing(LayerError):
     """The snapshot's fs directory does not exist."""
 
 
-class VerifyCancelled(LayerError):
-    """Verification was cancelled by the caller."""
+class Entry(NamedTuple):
+    """What is (or should be) at a path: type, permission bits, size and symlink target.
 
-
-@dataclass(frozen=True)
-class Entry:
-    """What is (or should be) at a path: type, permission bits, size and symlink target."""
+    A named tuple, not a dataclass: one is made per path of the layer and of the snapshot (a frozen
+    dataclass takes four times as long to make, on the core that also hashes). :func:`compare` compares
+    the fields one by one, never two entries whole.
+    """
 
     type: str  # file, dir, symlink, char, block, fifo, socket, whiteout
     mode: int | None = None  # None: not compared (implied directory, whiteout, symlink)
@@ -85,7 +69,7 @@ class Entry:
     link: str | None = None  # symlink target
     opaque: bool = False  # directory made opaque by the layer
     #: The name this path has in the layer's tar (``./pause`` or ``pause``), "" on disk: what ``tar -x`` matches.
-    member: str = field(default="", compare=False)
+    member: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,79 +122,7 @@ class LayerCheck:
         }
 
 
-# -- streaming the blob ----------------------------------------------------------------------------
-
-
-def zstd_available() -> str | None:
-    """The name of an importable zstd module, or None."""
-    for name in ("compression.zstd", "zstandard"):
-        try:
-            __import__(name)
-            return name
-        except ImportError:
-            continue
-    return None
-
-
-class _BackgroundHashes:
-    """sha256 hashes fed on one worker thread, so hashing overlaps inflating (both release the GIL).
-
-    ``update(h, data)`` queues a chunk for hash ``h`` (chunks of one hash stay in order); at most
-    ``depth`` chunks wait, so memory stays flat; ``hexdigests()`` waits for the queue to drain.
-    """
-
-    def __init__(self, depth: int = 4) -> None:
-        self.hashes: list[Any] = []
-        self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(depth)
-        self._thread = threading.Thread(target=self._work, name="layer-hash", daemon=True)
-        self._thread.start()
-
-    def new(self) -> int:
-        self.hashes.append(hashlib.sha256())
-        return len(self.hashes) - 1
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            self.hashes[item[0]].update(item[1])
-
-    def update(self, which: int, data: bytes) -> None:
-        if data:
-            self._queue.put((which, data))
-
-    def close(self) -> None:
-        """Stop the worker once it has hashed what is queued (idempotent)."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def hexdigests(self) -> list[str]:
-        self.close()
-        return [h.hexdigest() for h in self.hashes]
-
-
-class _Feed:
-    """One hash of a :class:`_BackgroundHashes`, with a hash object's ``update``."""
-
-    def __init__(self, hashes: _BackgroundHashes) -> None:
-        self.hashes, self.which = hashes, hashes.new()
-
-    def update(self, data: bytes) -> None:
-        self.hashes.update(self.which, data)
-
-
-class ContentHashes:
-    """sha256 of every regular file's bytes in the layer's tar, by member name (``--deep``)."""
-
-    def __init__(self) -> None:
-        self.by_member: dict[str, Any] = {}
-
-    def start(self, member: str) -> Callable[[bytes], None]:
-        digest = hashlib.sha256()
-        self.by_member[member] = digest  # a later member of the same name replaces it, as tar -x does
-        return digest.update
-
-    def digests(self) -> dict[str, str]:
-        return {member: digest.hexdigest() for member, digest in self.by_member.items()}
+# -- the snapshot's bytes (deep) --------------------------------------------------------------------
 
 
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -294,317 +206,27 @@ def compare_contents(
     check.changed.sort(key=lambda d: d.path)
 
 
-class _BlobReader:
-    """Reads the blob in chunks: hashes it, reports progress, honours cancel."""
-
-    def __init__(
-        self,
-        f: BinaryIO,
-        name: str,
-        total: int,
-        progress: Progress | None,
-        cancel: threading.Event | Callable[[], bool] | None,
-        sha: Any = None,
-    ) -> None:
-        self.f, self.name, self.total = f, name, total
-        self.progress, self.cancel = progress, cancel
-        self.sha = sha if sha is not None else hashlib.sha256()
-        self.done = 0
-        self._pending = b""
-
-    def peek(self) -> bytes:
-        """The first chunk, which the next read returns again."""
-        if not self._pending:
-            self._pending = self.read()
-        return self._pending
-
-    def _cancelled(self) -> bool:
-        if self.cancel is None:
-            return False
-        return self.cancel.is_set() if isinstance(self.cancel, threading.Event) else bool(self.cancel())
-
-    def read(self, n: int = CHUNK) -> bytes:
-        if self._pending:
-            out, self._pending = self._pending, b""
-            return out
-        if self._cancelled():
-            raise VerifyCancelled(f"verification of {self.name} cancelled")
-        data = self.f.read(n)
-        self.sha.update(data)
-        self.done += len(data)
-        if self.progress is not None and data:
-            self.progress(self.done, self.total)
-        return data
-
-
-def _gunzip(src: _BlobReader) -> Iterator[bytes]:
-    d: Any = inflate_lib.decompressobj(31)
-    while True:
-        data = src.read()
-        if not data:
-            if d is not None and not d.eof:
-                raise BlobCorrupt(f"layer blob {src.name} is truncated: gzip stream ends at byte {src.done}")
-            return
-        while data:
-            if d is None:
-                if not data.strip(b"\0"):
-                    break  # zero padding after the last member
-                if not data.startswith(GZIP_MAGIC[: len(data)]):  # ISA-L waits for more before it says so
-                    raise BlobCorrupt(
-                        f"layer blob {src.name} is corrupt near byte {src.done}: bytes after the gzip "
-                        "stream are not another gzip member"
-                    )
-                d = inflate_lib.decompressobj(31)  # another gzip member
-            try:
-                out = d.decompress(data, OUT_CHUNK)
-            except INFLATE_ERRORS as exc:
-                raise BlobCorrupt(f"layer blob {src.name} is corrupt near byte {src.done}: {exc}") from exc
-            if out:
-                yield out
-            if d.eof:
-                data, d = d.unused_data, None
-            else:
-                data = d.unconsumed_tail
-
-
-def _unzstd(src: _BlobReader) -> Iterator[bytes]:
-    module = zstd_available()
-    if module is None:
-        raise CompressionUnsupported(
-            f"layer blob {src.name} is zstd-compressed and no zstd module is installed "
-            "(pip install zstandard, or Python ≥ 3.14) — cannot verify it"
-        )
-    if module == "zstandard":
-        import zstandard
-
-        # _BlobReader has the read() stream_reader calls; zstandard's stubs ask for a full IO[bytes].
-        reader = zstandard.ZstdDecompressor().stream_reader(
-            src,  # type: ignore[arg-type]
-            read_across_frames=True,
-            read_size=CHUNK,
-        )
-        while True:
-            try:
-                out = reader.read(OUT_CHUNK)
-            except zstandard.ZstdError as exc:
-                raise BlobCorrupt(f"layer blob {src.name} is corrupt near byte {src.done}: {exc}") from exc
-            if not out:
-                return
-            yield out
-    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-
-    with zstd.ZstdFile(src) as zf:  # pragma: no cover - Python 3.14
-        while True:
-            try:
-                out = zf.read(OUT_CHUNK)
-            except (zstd.ZstdError, EOFError) as exc:
-                raise BlobCorrupt(f"layer blob {src.name} is corrupt near byte {src.done}: {exc}") from exc
-            if not out:
-                return
-            yield out
-
-
-def _plain(src: _BlobReader) -> Iterator[bytes]:
-    while data := src.read():
-        yield data
-
-
-class _TarReader:
-    """Reads tar headers out of a stream of chunks, skipping file data without keeping it."""
-
-    def __init__(self, chunks: Iterator[bytes], name: str, hasher: Any) -> None:
-        self.chunks, self.name, self.hasher = chunks, name, hasher
-        self.buf = b""
-        self.pos = 0
-        self.total = 0
-
-    def _more(self) -> bool:
-        for chunk in self.chunks:
-            self.hasher.update(chunk)
-            self.total += len(chunk)
-            self.buf = self.buf[self.pos :] + chunk if self.pos < len(self.buf) else chunk
-            self.pos = 0
-            return True
-        return False
-
-    def read(self, n: int) -> bytes | None:
-        while len(self.buf) - self.pos < n:
-            if not self._more():
-                return None
-        out = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def skip(self, n: int) -> bool:
-        while n > 0:
-            avail = len(self.buf) - self.pos
-            if avail >= n:
-                self.pos += n
-                return True
-            n -= avail
-            self.pos = len(self.buf)
-            if not self._more():
-                return False
-        return True
-
-    def feed(self, n: int, padded: int, sink: Callable[[bytes], None]) -> bool:
-        """Pass the next ``n`` bytes to ``sink`` in pieces, then skip to ``padded``; False when truncated."""
-        left = n
-        while left > 0:
-            avail = len(self.buf) - self.pos
-            if avail == 0:
-                if not self._more():
-                    return False
-                continue
-            take = min(avail, left)
-            sink(self.buf[self.pos : self.pos + take])
-            self.pos += take
-            left -= take
-        return self.skip(padded - n)
-
-    def drain(self) -> None:
-        self.pos = len(self.buf)
-        while self._more():
-            self.pos = len(self.buf)
-
-
-#: Larger than any long name or PAX record set a real layer has; more means a corrupt or hostile tar.
-MAX_EXTENDED_HEADER = 1024 * 1024
-
-
-def _num(field: bytes) -> int:
-    if field and field[0] & 0x80:  # base-256
-        value = field[0] & 0x3F
-        for b in field[1:]:
-            value = (value << 8) | b
-        return -value if field[0] & 0x40 else value
-    text = field.split(b"\0", 1)[0].strip(b" \0")
-    return int(text, 8) if text else 0
-
-
-def _pax(data: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(data):
-        sp = data.find(b" ", i)
-        if sp < 0:
-            break
-        try:
-            length = int(data[i:sp])
-        except ValueError:
-            break
-        if length <= 0:
-            break
-        record = data[sp + 1 : i + length - 1]
-        key, _, value = record.partition(b"=")
-        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
-        i += length
-    return out
-
-
-TAR_TYPES = {
-    b"0": "file",
-    b"\0": "file",
-    b"7": "file",
-    b"1": "hardlink",
-    b"2": "symlink",
-    b"3": "char",
-    b"4": "block",
-    b"5": "dir",
-    b"6": "fifo",
-}
+# -- what the layer defines -----------------------------------------------------------------------
 
 
 def _clean(name: str) -> str:
+    """The path without empty or ``.`` components (``./etc//x/`` → ``etc/x``)."""
+    if name.startswith("./"):
+        name = name[2:]
+    if (  # already clean (nearly every member): no component is empty or "."
+        name
+        and name != "."
+        and not name.startswith(("/", "./"))
+        and not name.endswith(("/", "/."))
+        and "//" not in name
+        and "/./" not in name
+    ):
+        return name
     parts = [p for p in name.split("/") if p not in ("", ".")]
     return "/".join(parts)
 
 
-def iter_tar(
-    tar: _TarReader, contents: ContentHashes | None = None
-) -> Iterator[tuple[str, str, int, int, str]]:
-    """(path, type, mode, size, link) for each member; raises BlobCorrupt on a bad header.
-
-    With ``contents``, every regular file's bytes are hashed on their way past (``--deep``).
-    """
-    long_name: str | None = None
-    long_link: str | None = None
-    pax: dict[str, str] = {}
-    zero_blocks = 0
-    while True:
-        header = tar.read(512)
-        if header is None:
-            if zero_blocks:
-                return
-            raise BlobCorrupt(
-                f"layer blob {tar.name} is truncated: the tar ends without its end-of-archive blocks"
-            )
-        if header == b"\0" * 512:
-            zero_blocks += 1
-            if zero_blocks == 2:
-                return
-            continue
-        zero_blocks = 0
-        try:
-            checksum = _num(header[148:156])
-            size = _num(header[124:136])
-            mode = _num(header[100:108])
-        except ValueError as exc:
-            raise BlobCorrupt(f"layer blob {tar.name}: bad tar header at byte {tar.total}: {exc}") from exc
-        if checksum != sum(header[:148]) + 256 + sum(header[156:]):
-            raise BlobCorrupt(f"layer blob {tar.name}: tar header checksum mismatch near byte {tar.total}")
-        typeflag = header[156:157]
-        if size < 0:  # base-256 can say so; reading "back" would loop over the same header forever
-            raise BlobCorrupt(
-                f"layer blob {tar.name}: tar header near byte {tar.total} has negative size {size}"
-            )
-        padded = (size + 511) & ~511
-        if typeflag in (b"x", b"g", b"L", b"K"):
-            if size > MAX_EXTENDED_HEADER:
-                raise BlobCorrupt(
-                    f"layer blob {tar.name}: a {size}-byte tar extended header near byte {tar.total} "
-                    f"(more than {MAX_EXTENDED_HEADER} bytes: not a name or PAX record)"
-                )
-            data = tar.read(padded)
-            if data is None:
-                raise BlobCorrupt(f"layer blob {tar.name} is truncated inside a tar extended header")
-            data = data[:size]
-            if typeflag == b"x":
-                pax.update(_pax(data))
-            elif typeflag == b"L":
-                long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            elif typeflag == b"K":
-                long_link = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            continue
-        name = header[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        link = header[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        if header[257:263] == b"ustar\0" or header[257:263] == b"ustar ":
-            prefix = header[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            if prefix and header[257:263] == b"ustar\0":
-                name = f"{prefix}/{name}"
-        name = pax.get("path", long_name or name)
-        link = pax.get("linkpath", long_link or link)
-        if "size" in pax:
-            try:
-                size = int(pax["size"])
-            except ValueError:
-                pass
-            if size < 0:
-                raise BlobCorrupt(f"layer blob {tar.name}: PAX size {size} of {name!r} is negative")
-            padded = (size + 511) & ~511
-        long_name = long_link = None
-        pax = {}
-        kind = TAR_TYPES.get(typeflag, "file" if typeflag.isdigit() else "other")
-        data_size = padded if kind in ("file", "other") else 0
-        if contents is not None and kind == "file":
-            if not tar.feed(size, padded, contents.start(name)):
-                raise BlobCorrupt(f"layer blob {tar.name} is truncated inside {name!r}")
-        elif data_size and not tar.skip(data_size):
-            raise BlobCorrupt(f"layer blob {tar.name} is truncated inside {name!r}")
-        yield name, kind, mode & 0o7777, size, link
-
-
-def expected_entries(members: Iterator[tuple[str, str, int, int, str]]) -> dict[str, Entry]:
+def expected_entries(members: Iterator[Member]) -> dict[str, Entry]:
     """What the unpacker leaves on disk for a layer's members: path (no leading /) → Entry."""
     out: dict[str, Entry] = {}
     for raw, kind, mode, size, link in members:
@@ -616,8 +238,9 @@ def expected_entries(members: Iterator[tuple[str, str, int, int, str]]) -> dict[
         lead = "./" if raw.startswith("./") else ""
         name = raw.rstrip("/") or raw
         parent, _, base = path.rpartition("/")
-        _imply_parents(out, parent, lead)
-        if base == OPAQUE:
+        if parent and parent not in out:
+            _imply_parents(out, parent, lead)
+        if base.startswith(WHITEOUT) and base == OPAQUE:
             old = out.get(parent)
             out[parent] = (
                 Entry(
@@ -627,7 +250,7 @@ def expected_entries(members: Iterator[tuple[str, str, int, int, str]]) -> dict[
                 else Entry("dir")
             )
             continue
-        if base.startswith(WHITEOUT):
+        if base.startswith(WHITEOUT):  # ".wh.NAME": NAME deleted
             out[f"{parent}/{base[4:]}" if parent else base[4:]] = Entry("whiteout", member=name)
             continue
         if kind == "hardlink":
@@ -950,38 +573,39 @@ def verify_layer(
     def scan() -> None:
         try:
             scanned.update(scan_tree(fs_dir))
-            if deep:  # the snapshot's bytes are read here while the blob inflates on the caller's thread
+            if deep:  # the snapshot's bytes are read here while the blob streams on the other threads
                 on_disk.update(hash_files(fs_dir, scanned))
         except LayerError as exc:
             scan_error.append(exc)
 
     scanner = threading.Thread(target=scan, name="scan-snapshot", daemon=True)
     contents = ContentHashes() if deep else None
+    check_blob = bool(digest and digest.startswith("sha256:"))
+    check_tar = bool(diff_id and diff_id.startswith("sha256:"))
     scanner.start()
-    hashes = _BackgroundHashes()
     try:
-        total = os.fstat(f.fileno()).st_size
-        src = _BlobReader(f, str(blob), total, progress, cancel, _Feed(hashes))
-        head = src.peek()
-        if head.startswith(GZIP_MAGIC):
-            compression, chunks = "gzip", _gunzip(src)
-        elif head.startswith(ZSTD_MAGIC):
-            compression, chunks = "zstd", _unzstd(src)
-        else:
-            compression, chunks = "none", _plain(src)
-        tar = _TarReader(chunks, str(blob), _Feed(hashes))
-        expected = expected_entries(iter_tar(tar, contents))
-        tar.drain()
+        stream = LayerStream(
+            f,
+            str(blob),
+            os.fstat(f.fileno()).st_size,
+            hash_blob=check_blob,
+            hash_tar=check_tar,
+            progress=progress,
+            cancel=cancel,
+        )
+        try:
+            expected = expected_entries(iter_tar(TarStream(stream.pieces(), str(blob)), contents))
+            stream.drain()
+        finally:
+            stream.close()
     finally:
-        hashes.close()
         f.close()
         scanner.join()
-    blob_sha, tar_sha = hashes.hexdigests()
-    if digest and digest.startswith("sha256:") and "sha256:" + blob_sha != digest:
-        raise BlobCorrupt(f"layer blob {blob} is corrupt: its sha256 is sha256:{blob_sha}, not {digest}")
-    if diff_id and diff_id.startswith("sha256:") and "sha256:" + tar_sha != diff_id:
+    if check_blob and stream.blob_digest() != digest:
+        raise BlobCorrupt(f"layer blob {blob} is corrupt: its sha256 is {stream.blob_digest()}, not {digest}")
+    if check_tar and stream.tar_digest() != diff_id:
         raise BlobCorrupt(
-            f"layer blob {blob} is corrupt: its uncompressed sha256 is sha256:{tar_sha}, "
+            f"layer blob {blob} is corrupt: its uncompressed sha256 is {stream.tar_digest()}, "
             f"not the diff_id {diff_id}"
         )
     if scan_error:
@@ -989,7 +613,7 @@ def verify_layer(
     check = compare(expected, scanned, fs_dir)
     if contents is not None:
         compare_contents(expected, contents.digests(), on_disk, check)
-    check.blob, check.compression = str(blob), compression
-    check.blob_bytes, check.tar_bytes = src.done, tar.total
+    check.blob, check.compression = str(blob), stream.compression
+    check.blob_bytes, check.tar_bytes = stream.blob_bytes, stream.tar_bytes
     check.seconds = time.monotonic() - start
     return check
