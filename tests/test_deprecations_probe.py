@@ -16,7 +16,7 @@ from fixtures.containerd_builds import bare_containerd, build_bin, ctr_deprecati
 from probes.api import Severity
 from probes.builtin.deprecations import DeprecationsProbe, gather
 from probes.builtin.runtime import RuntimeProbe
-from probes.deprecation_fixes import CONDITION, fixes, from_condition
+from probes.knowledge.deprecations import CONDITION, fixes, from_condition
 from probes.node import NodeContext
 from probes.readers.cri.runtime import RuntimeCondition
 from probes.readers.introspection.client import Deprecation

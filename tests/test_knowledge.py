@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from probes import knowledge
 from probes.api import Severity
 from probes.errors import KnowledgeBaseError
-from probes.knowledge import Verdict, known_issues_for
+from probes.knowledge import known_issues
+from probes.knowledge.known_issues import Verdict, known_issues_for
 from probes.readers.host.packages import parse_debian_changelog
 from probes.versions import VersionError, parse
 
@@ -109,13 +109,15 @@ runc (1.1.5+ds1-1) unstable; urgency=medium
 """
 
 
-def _record(version: str, changelog: str | None = RUNC_CHANGELOG) -> knowledge.PackageRecord:
+def _record(version: str, changelog: str | None = RUNC_CHANGELOG) -> known_issues.PackageRecord:
     path = "/usr/share/doc/runc/changelog.Debian.gz"
     parsed = parse_debian_changelog(path, changelog) if changelog is not None else None
-    return knowledge.PackageRecord(name="runc", version=version, changelog=parsed, changelog_path=path)
+    return known_issues.PackageRecord(name="runc", version=version, changelog=parsed, changelog_path=path)
 
 
-def _matches(version: str, package: knowledge.PackageRecord | None, kb=None) -> dict[str, knowledge.Match]:
+def _matches(
+    version: str, package: known_issues.PackageRecord | None, kb=None
+) -> dict[str, known_issues.Match]:
     return {m.issue.id: m for m in known_issues_for("runc", version, kb, package=package)}
 
 
@@ -151,10 +153,10 @@ def test_knowledge_base_fixed_build_is_evidence_with_its_reference() -> None:
     assert _matches("1.1.5", None)["CVE-2024-21626"].distribution_note is None
 
 
-def _kb_without_fixed_builds() -> knowledge.KnowledgeBase:
-    kb = knowledge.load()
+def _kb_without_fixed_builds() -> known_issues.KnowledgeBase:
+    kb = known_issues.load()
     issues = {k: dataclasses.replace(v, fixed_builds=()) for k, v in kb.issues.items()}
-    return knowledge.KnowledgeBase(path=kb.path, issues=issues)
+    return known_issues.KnowledgeBase(path=kb.path, issues=issues)
 
 
 @pytest.mark.parametrize(
@@ -171,11 +173,11 @@ def _kb_without_fixed_builds() -> knowledge.KnowledgeBase:
     ],
 )
 def test_fixed_builds_compare_as_versions(fixed: str, version: str, covered: bool) -> None:
-    assert knowledge.FixedBuild(parse(fixed)).covers(parse(version)) is covered
+    assert known_issues.FixedBuild(parse(fixed)).covers(parse(version)) is covered
 
 
 def test_every_entry_has_an_https_reference() -> None:
-    for issue in knowledge.load().issues.values():
+    for issue in known_issues.load().issues.values():
         assert issue.references, f"{issue.id} has no reference"
         assert all(ref.startswith("https://") for ref in issue.references), issue.id
 
@@ -192,7 +194,7 @@ def test_every_entry_has_an_https_reference() -> None:
     ],
 )
 def test_lowest_unaffected(component: str, branch: str, expect: str | None) -> None:
-    found = knowledge.lowest_unaffected(component, branch)
+    found = known_issues.lowest_unaffected(component, branch)
     assert (found.upstream if found else None) == expect
     if found:
         blocking = [
@@ -213,8 +215,8 @@ def test_lowest_unaffected(component: str, branch: str, expect: str | None) -> N
 )
 def test_upgrade_floors(component: str, version: str, expect: str) -> None:
     """Per branch from the version's on, the first release no warning or critical issue affects."""
-    floors = knowledge.upgrade_floors(component, version)
-    assert knowledge.describe_floors(floors) == expect
+    floors = known_issues.upgrade_floors(component, version)
+    assert known_issues.describe_floors(floors) == expect
     for floor in floors:
         assert not [
             m.issue.id
@@ -224,7 +226,7 @@ def test_upgrade_floors(component: str, version: str, expect: str) -> None:
 
 
 def test_packaged_knowledge_base_covers_runtime_facts() -> None:
-    kb = knowledge.load()
+    kb = known_issues.load()
     for issue_id in (
         "containerd-7843",
         "runc-seccomp-pipe-deadlock",
@@ -270,12 +272,12 @@ def test_packaged_knowledge_base_covers_runtime_facts() -> None:
     ],
 )
 def test_combination(kube: str, containerd: str, cri: str | None, supported: bool | None) -> None:
-    assert knowledge.check_combination(kube, containerd, cri).supported is supported
+    assert known_issues.check_combination(kube, containerd, cri).supported is supported
 
 
 def test_supported_containerd_for() -> None:
-    assert [v.raw for v in knowledge.supported_containerd_for("1.29")] == ["1.7.11", "1.6.27"]
-    assert knowledge.supported_containerd_for("1.10") == []
+    assert [v.raw for v in known_issues.supported_containerd_for("1.29")] == ["1.7.11", "1.6.27"]
+    assert known_issues.supported_containerd_for("1.10") == []
 
 
 @pytest.mark.parametrize(
@@ -288,7 +290,7 @@ def test_supported_containerd_for() -> None:
     ],
 )
 def test_eol(version: str, today: dt.date, ended: bool) -> None:
-    status = knowledge.eol("containerd", version, today)
+    status = known_issues.eol("containerd", version, today)
     assert status is not None and status.ended is ended
 
 
@@ -401,7 +403,7 @@ def test_malformed_knowledge_base(tmp_path: Path, body: str, expect: str) -> Non
     path = tmp_path / "kb.toml"
     path.write_text(body)
     with pytest.raises(KnowledgeBaseError, match=expect) as info:
-        knowledge.load(path)
+        known_issues.load(path)
     assert str(path) in str(info.value)
     assert "\n" not in str(info.value).strip()
 
@@ -411,7 +413,7 @@ def test_good_file_loads(tmp_path: Path) -> None:
     path.write_text(
         "schema = 1\n" + GOOD_ISSUE.format(id="x-ok", affected='{ introduced = "1.0", fixed = "1.1" }')
     )
-    kb = knowledge.load(path)
+    kb = known_issues.load(path)
     assert [m.verdict for m in known_issues_for("runc", "1.0.5", kb)] == [Verdict.AFFECTED]
 
 
@@ -419,4 +421,4 @@ def test_malformed_compatibility(tmp_path: Path) -> None:
     path = tmp_path / "compat.toml"
     path.write_text('schema = 1\n[[kubernetes]]\nminors = ["1.30"]\ncontainerd = ["two"]\ncri = ["v1"]\n')
     with pytest.raises(KnowledgeBaseError, match=r"kubernetes 1.30: containerd is not a version: 'two'"):
-        knowledge.load_compatibility(path)
+        known_issues.load_compatibility(path)

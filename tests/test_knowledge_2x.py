@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probes.api import Severity
-from probes.knowledge import issue, known_issues_for
+from probes.knowledge.known_issues import issue, known_issues_for
 
 
 @pytest.mark.parametrize(

@@ -15,17 +15,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers,
-#: the knowledge base of known issues (with the version parsing it rests on), what to change for each
-#: deprecation containerd reports, the remedies it prints, and the quoting of node values in their commands.
+#: What a built-in probe may import from nodedoc: the probe API, the node, the errors, the readers, what
+#: nodedoc knows beyond the node (probes.knowledge: known issues, what to change for each deprecation, the
+#: remedies it prints), the version parsing, and the quoting of node values in their commands.
 PROBE_MAY_IMPORT = (
     "probes.api",
-    "probes.remedies",
     "probes.node",
     "probes.errors",
     "probes.readers",
     "probes.knowledge",
-    "probes.deprecation_fixes",
     "probes.versions",
     "probes.compat",
     "probes.shell",

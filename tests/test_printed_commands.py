@@ -33,11 +33,11 @@ from probes.builtin.host import HostProbe
 from probes.builtin.network import NetworkProbe, PodCheck
 from probes.builtin.service import ServiceProbe
 from probes.compat import tomllib
-from probes.deprecation_fixes import fixes
-from probes.knowledge import changelog_command
+from probes.knowledge.deprecations import fixes
+from probes.knowledge.known_issues import changelog_command
+from probes.knowledge.remedies.snapshots import bring_layers_back, recreate_snapshot, refetch_blob
 from probes.node import NodeContext
 from probes.readers.cri.sandboxes import SandboxView
-from probes.remedies.snapshots import bring_layers_back, recreate_snapshot, refetch_blob
 from probes.shell import systemd_word
 from probes.versions import parse
 from tui.runbook import RunbookError, load_runbook

@@ -29,11 +29,11 @@ from conftest import REPO, skip_or_fail
 from test_remedies_proven import remedy_calls
 
 from probes.errors import CriError
+from probes.knowledge.remedies import snapshots as snapshot_remedy
 from probes.node import NodeContext
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.sandboxes import list_sandboxes
 from probes.readers.disk.containerd_store import ContainerdDisk, SnapshotInfo
-from probes.remedies import snapshots as snapshot_remedy
 from tui.lab import Lab
 from tui.lab.registry import missing_tools
 from tui.runbook import BUILTIN_DIR, RunbookSession, load_catalog
@@ -362,12 +362,12 @@ def test_discarded_layers_fetch_the_blob_then_restore(discard_lab: Lab, tools_pa
     assert code == 0 and not [f for f in doc["findings"] if f["severity"] in ("warning", "critical")]
 
 
-@pytest.mark.parametrize("module", ["probes.builtin.snapshots", "probes.remedies.snapshots"])
+@pytest.mark.parametrize("module", ["probes.builtin.snapshots", "probes.knowledge.remedies.snapshots"])
 def test_every_step_with_a_command_is_proven_or_says_it_is_not(module: str) -> None:
     """Each seed 002 step names the test above that runs it, or its text says it was not tested and why."""
     calls = remedy_calls(module)
     assert all(proven for _line, proven in calls), calls
-    assert calls or module == "probes.builtin.snapshots"  # its steps come from probes.remedies
+    assert calls or module == "probes.builtin.snapshots"  # its steps come from probes.knowledge.remedies
     for _line, proven in calls:
         path, _, name = proven.partition("::")
         tree = ast.parse((REPO / path).read_text())
@@ -375,7 +375,7 @@ def test_every_step_with_a_command_is_proven_or_says_it_is_not(module: str) -> N
     source = (REPO / (module.replace(".", "/") + ".py")).read_text()
     if module.endswith("remedies.snapshots"):
         assert source.count("untested(") >= 4
-    else:  # the one unproven step of its own, the corrupt blob's refetch, is built in probes.remedies too
+    else:  # the one unproven step of its own, the corrupt blob's refetch, is built in probes.knowledge.remedies too
         assert "untested(" not in source and "refetch_blob(" in source
 
 

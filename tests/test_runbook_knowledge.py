@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from probes import knowledge
 from probes.api import Severity
+from probes.knowledge import known_issues
 from probes.versions import parse
 from tui.runbook import BUILTIN_DIR
 
@@ -60,7 +60,7 @@ def recommendations(clause: str) -> Iterator[tuple[str, str]]:
 def blocking_issues(component: str, version: str) -> list[str]:
     return [
         m.issue.id
-        for m in knowledge.known_issues_for(component, version)
+        for m in known_issues.known_issues_for(component, version)
         if m.affected and m.issue.severity.rank >= Severity.WARNING.rank
     ]
 
@@ -72,7 +72,7 @@ def test_runbooks_recommend_no_version_the_knowledge_base_marks_affected() -> No
             seen.append(f"{component} {version}")
             issues = blocking_issues(component, version)
             if issues:
-                floor = knowledge.lowest_unaffected(component, parse(version).branch)
+                floor = known_issues.lowest_unaffected(component, parse(version).branch)
                 wrong.append(
                     f"{where}: recommends {component} {version}+, affected by {', '.join(issues)} "
                     f"(lowest unaffected on {parse(version).branch}: {floor.upstream if floor else 'none'})"
@@ -86,7 +86,7 @@ def test_knowledge_base_steps_recommend_no_version_it_flags() -> None:
     its issues affects (#7843's old "1.6.15+ / 1.5.17+ / 1.7.0+"); the versions probe names the real floor."""
     wrong = [
         f"{issue.id}: {step.text!r} recommends {component} {version}+ ({', '.join(blocking)})"
-        for issue in knowledge.load().issues.values()
+        for issue in known_issues.load().issues.values()
         for step in issue.remediation
         for clause in clauses(step.text)
         for component, version in recommendations(clause)
@@ -96,14 +96,14 @@ def test_knowledge_base_steps_recommend_no_version_it_flags() -> None:
 
 
 def test_support_statements_are_the_support_table() -> None:
-    compat = knowledge.load_compatibility()
+    compat = known_issues.load_compatibility()
     checked, wrong = set(), []
     for where, clause in runbook_clauses():
         for match in SUPPORT.finditer(clause):
             minors = re.findall(r"\d+\.\d+", match.group(1))
             said = {parse(v).key() for v in re.findall(r"(\d+\.\d+(?:\.\d+)?)\+", match.group(2))}
             for minor in minors:
-                row = knowledge.support_row(minor, compat)
+                row = known_issues.support_row(minor, compat)
                 table = {v.key() for v in row.containerd} if row else set()
                 checked.add(minor)
                 if said != table:

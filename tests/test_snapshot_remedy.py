@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from probes.knowledge.remedies.snapshots import crictl, restore_from_blob, unsafe_path
 from probes.readers.disk.layer_verify import verify_layer
-from probes.remedies.snapshots import crictl, restore_from_blob, unsafe_path
 
 FILES = {"etc/app.conf": (b"port=80\n", 0o640), "usr/bin/app": (b"\x7fELF-not-really\n", 0o755)}
 

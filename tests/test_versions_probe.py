@@ -12,9 +12,9 @@ import pytest
 from gobinaries import write_go_binary
 from test_binaries import unpacked_runc
 
-from probes import knowledge
 from probes.api import Severity
 from probes.builtin.versions import VersionsProbe
+from probes.knowledge import known_issues
 from probes.node import NodeContext
 
 
@@ -250,7 +250,7 @@ def test_combination(
         for version in advised:
             assert not [
                 m.issue.id
-                for m in knowledge.known_issues_for("containerd", version)
+                for m in known_issues.known_issues_for("containerd", version)
                 if m.affected and m.issue.severity.rank >= Severity.WARNING.rank
             ], version
 

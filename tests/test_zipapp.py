@@ -73,7 +73,7 @@ def test_archive_carries_each_interpreter_and_machine(pyz) -> None:
     assert tags == wanted
     for tag in wanted:
         assert any(n.startswith(f"_native/{tag}/grpc/_cython/cygrpc.") for n in names), tag
-    assert "probes/data/known_issues.toml" in names and "tui/nodedoc.tcss" in names
+    assert "probes/knowledge/data/known_issues.toml" in names and "tui/nodedoc.tcss" in names
     assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n") and os.access(pyz, os.X_OK)
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from probes import knowledge
 from probes.api import (
     BY_HAND,
     CHANGES_MACHINE,
@@ -30,8 +29,9 @@ from probes.api import (
     untested,
 )
 from probes.compat import tomllib
-from probes.deprecation_fixes import fixes
 from probes.errors import NodedocError
+from probes.knowledge import known_issues
+from probes.knowledge.deprecations import fixes
 from probes.node import NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.config_lint import misplaced_in_v3, removed_settings
@@ -314,7 +314,7 @@ class ConfigProbe(Probe):
                     },
                 )
             ]
-        entry = knowledge.issue("cgroup-driver-mismatch")
+        entry = known_issues.issue("cgroup-driver-mismatch")
         want_systemd = kube.value == "systemd"
         return [
             self.finding(
@@ -512,7 +512,7 @@ class RegistryCheck:
             steps = [proven_step(step, config, migration, text) for step in migration.steps]
         else:
             steps = [untested(step.text, step.command, MIGRATION_WHY[step.kind]) for step in migration.steps]
-        entry = knowledge.issue("containerd-deprecated-registry-config")
+        entry = known_issues.issue("containerd-deprecated-registry-config")
         return cls(probe, subject, migration, steps, list(entry.references))
 
     @property

@@ -4,7 +4,7 @@ Two sources say the same thing: the introspection service's ``Server.deprecation
 what ``ctr deprecations list`` prints: id, message, last occurrence) and, on 1.7.24+ and 2.x, the CRI condition
 ``ContainerdHasNoDeprecationWarnings=false`` whose message is a JSON object of the same ids (less the ones
 ``ignore_deprecation_warnings`` names). Each id becomes one finding, whichever sources carry it. The fix comes
-from ``probes/data/deprecations.toml`` and, for the registry and CNI settings, from the node's own config.
+from ``probes/knowledge/data/deprecations.toml`` and, for the registry and CNI settings, from the node's own config.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from probes.api import (
     Severity,
     untested,
 )
-from probes.deprecation_fixes import CONDITION, DeprecationFix, fixes, from_condition, short_id
 from probes.errors import CriError, NodedocError
+from probes.knowledge.deprecations import CONDITION, DeprecationFix, fixes, from_condition, short_id
 from probes.node import NeedUnmet, NodeContext, NotApplicable
 from probes.readers.cri.runtime import RuntimeFacts
 from probes.readers.host.containerd_config import ContainerdConfig

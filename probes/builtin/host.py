@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from probes import knowledge
 from probes.api import (
     CHANGES_MACHINE,
     NO_CRICTL,
@@ -28,6 +27,7 @@ from probes.api import (
     untested,
 )
 from probes.errors import NodedocError
+from probes.knowledge import known_issues
 from probes.node import NodeContext
 from probes.readers.host.containerd_config import read_cni
 from probes.readers.host.kubelet_config import read as read_kubelet
@@ -124,7 +124,7 @@ class HostProbe(Probe):
         snapshotter = config.snapshotter().value if config else "overlayfs"
         if snapshotter != "overlayfs":
             return []
-        entry = knowledge.issue("kernel-overlay-missing")
+        entry = known_issues.issue("kernel-overlay-missing")
         try:
             filesystems = (proc_dir(node) / "filesystems").read_text()
         except OSError:
@@ -190,7 +190,7 @@ class HostProbe(Probe):
         detach = read_sysctl(node, "fs.may_detach_mounts")
         facts["fs.may_detach_mounts"] = detach
         if detach is not None and detach != "1":
-            entry = knowledge.issue("kernel-may-detach-mounts")
+            entry = known_issues.issue("kernel-may-detach-mounts")
             found.append(
                 self.finding(
                     "host.may-detach-mounts",
@@ -207,7 +207,7 @@ class HostProbe(Probe):
         soft = read_sysctl(node, "fs.pipe-user-pages-soft")
         facts["fs.pipe-user-pages-soft"] = soft
         if soft is not None and soft.isdigit() and 0 < int(soft) < PIPE_USER_PAGES_SOFT_DEFAULT:
-            entry = knowledge.issue("runc-seccomp-pipe-deadlock")
+            entry = known_issues.issue("runc-seccomp-pipe-deadlock")
             found.append(
                 self.finding(
                     "host.pipe-user-pages-soft",

@@ -24,7 +24,7 @@ from probes.api import (
     untested,
 )
 from probes.errors import NodedocError
-from probes.knowledge import describe_floors, known_issues_for, upgrade_floors
+from probes.knowledge.known_issues import describe_floors, known_issues_for, upgrade_floors
 from probes.node import NodeContext
 from probes.readers.cri.sandboxes import SandboxView
 from probes.readers.host.cni_cache import CACHE_DIR, read_cni_results, restore_commands

@@ -24,14 +24,14 @@ from probes.api import (
     untested,
 )
 from probes.errors import NodedocError
-from probes.knowledge import known_issues_for
+from probes.knowledge.known_issues import known_issues_for
+from probes.knowledge.remedies.upgrade import issue_steps, upgrade_in_place
 from probes.node import NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.packages import PackageRecord
 from probes.readers.procfs.pipe_accounting import UserPipeUsage
 from probes.readers.procfs.pipes import PipeEnd
 from probes.readers.procfs.procs import RuntimeProcess, RuntimeScan
-from probes.remedies.upgrade import issue_steps, upgrade_in_place
 from probes.versions import try_parse
 
 THRESHOLD_ENV = "NODEDOC_RUNC_INIT_THRESHOLD"
@@ -55,7 +55,7 @@ UPGRADE_FOR_THE_HANG = (
     "Upgrade runc: 1.0.0-rc94 fixed the hang (it drains the pipe while writing); new containers use the new "
     "binary at once"
 )
-#: The knowledge base's entry for the rc93 seccomp pipe deadlock (probes/data/known_issues.toml).
+#: The knowledge base's entry for the rc93 seccomp pipe deadlock (probes/knowledge/data/known_issues.toml).
 PIPE_HANG_ISSUE = "runc-seccomp-pipe-deadlock"
 #: The lab test that runs seed 003's steps as printed, then starts a new container with no init left blocked.
 PROVEN_PIPES = "tests/test_remedies_lab.py::test_hung_init_cleared_as_printed"

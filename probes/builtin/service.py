@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from probes import knowledge
 from probes.api import (
     BY_HAND,
     CHANGES_MACHINE,
@@ -29,6 +28,7 @@ from probes.api import (
     untested,
 )
 from probes.errors import NodedocError
+from probes.knowledge import known_issues
 from probes.node import CONTAINERD_UNIT as UNIT
 from probes.node import NodeContext
 from probes.readers.host import binaries
@@ -612,7 +612,7 @@ def killmode(check: UnitCheck) -> Finding | None:
     value = killmode.value if killmode else "control-group"
     if value == "process":
         return None
-    entry = knowledge.issue("containerd-killmode")
+    entry = known_issues.issue("containerd-killmode")
     where = killmode.origin if killmode else "not set: systemd's default is control-group"
     return check.probe.finding(
         "service.killmode",

@@ -17,17 +17,17 @@ from typing import Any, ClassVar
 
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
-from probes.node import NeedUnmet, NodeContext
-from probes.readers.disk.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
-from probes.readers.disk.entrypoints import EntrypointCheck, check_entrypoints
-from probes.readers.disk.layer_verify import LayerCheck
-from probes.remedies.snapshots import (
+from probes.knowledge.remedies.snapshots import (
     DEFAULT_ENDPOINT,
     bring_layers_back,
     recreate_snapshot,
     refetch_blob,
     restore_from_blob,
 )
+from probes.node import NeedUnmet, NodeContext
+from probes.readers.disk.containerd_store import ContainerdDisk, Orphans, SnapshotInfo, Verification
+from probes.readers.disk.entrypoints import EntrypointCheck, check_entrypoints
+from probes.readers.disk.layer_verify import LayerCheck
 
 MAX_LISTED = 50
 QUICK_ENV = "NODEDOC_SNAPSHOTS_QUICK"

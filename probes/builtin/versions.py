@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from probes import knowledge
 from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
 from probes.errors import NodedocError
+from probes.knowledge import known_issues
+from probes.knowledge.remedies.upgrade import issue_steps
 from probes.node import NeedUnmet, NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.packages import PackageRecord
 from probes.readers.host.systemd_unit import search_path
-from probes.remedies.upgrade import issue_steps
 from probes.versions import Version, parse, try_parse
 
 KUBELET_PATHS = (
@@ -150,7 +150,7 @@ class VersionsProbe(Probe):
     ) -> list[Finding]:
         package = _package_record(node, component, info)
         findings = []
-        for match in knowledge.known_issues_for(component, version, package=package):
+        for match in known_issues.known_issues_for(component, version, package=package):
             if match.evidence:
                 findings.append(self._backported(component, version, match, info))
             if match.affected:
@@ -161,12 +161,12 @@ class VersionsProbe(Probe):
         self,
         component: str,
         version: Version,
-        match: knowledge.Match,
+        match: known_issues.Match,
         info: dict[str, Any],
         package: PackageRecord | None,
     ) -> Finding:
         issue = match.issue
-        floors = knowledge.describe_floors(knowledge.upgrade_floors(component, version))
+        floors = known_issues.describe_floors(known_issues.upgrade_floors(component, version))
         summary = (
             f"{component} {version.raw} is in the affected range {match.matched_range.describe()} "  # type: ignore[union-attr]
             f"(fixed in {', '.join(issue.fixed_versions) or 'no release yet'}). {issue.symptom} "
@@ -182,7 +182,7 @@ class VersionsProbe(Probe):
             remediation.append(
                 Remedy(
                     "Read the distribution's changelog for a backport (nodedoc found none)",
-                    knowledge.changelog_command(
+                    known_issues.changelog_command(
                         package.name if package else component, version, package.manager if package else ""
                     ),
                 )
@@ -207,7 +207,7 @@ class VersionsProbe(Probe):
         )
 
     def _backported(
-        self, component: str, version: Version, match: knowledge.Match, info: dict[str, Any]
+        self, component: str, version: Version, match: known_issues.Match, info: dict[str, Any]
     ) -> Finding:
         issue = match.issue
         return self.finding(
@@ -238,7 +238,7 @@ class VersionsProbe(Probe):
         ctd = try_parse(ctd_info.get("version"))
         if kube is None or ctd is None:
             return []
-        verdict = knowledge.check_combination(kube, ctd, ctd_info.get("cri_api"))
+        verdict = known_issues.check_combination(kube, ctd, ctd_info.get("cri_api"))
         subject = {"component": "containerd", "kubelet": kube.raw, "containerd": ctd.raw}
         evidence = {
             "kubelet": kube.raw,
@@ -308,7 +308,7 @@ class VersionsProbe(Probe):
         ctd = try_parse((versions.get("containerd") or {}).get("version"))
         if ctd is None:
             return []
-        status = knowledge.eol("containerd", ctd, self.today or dt.date.today())
+        status = known_issues.eol("containerd", ctd, self.today or dt.date.today())
         if status is None or not status.ended:
             return []
         distro = ctd.is_distribution_build
@@ -316,7 +316,7 @@ class VersionsProbe(Probe):
         if distro:
             summary += (
                 f" {ctd.raw} is a distribution build; the distribution may still support its package "
-                f"({knowledge.changelog_command('containerd', ctd)})."
+                f"({known_issues.changelog_command('containerd', ctd)})."
             )
         return [
             self.finding(
@@ -367,7 +367,7 @@ def _upgrade_targets(minimums: tuple[str, ...]) -> list[str]:
     targets = []
     for minimum in minimums:
         version = parse(minimum.rstrip("+"))
-        floor = knowledge.lowest_unaffected("containerd", version.branch)
+        floor = known_issues.lowest_unaffected("containerd", version.branch)
         if floor is not None:
             targets.append(f"{max(version, floor).upstream}+")
     return targets or list(minimums)

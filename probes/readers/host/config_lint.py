@@ -42,7 +42,7 @@ V3_IMAGE_CONTAINERD_KEYS = frozenset(
 )
 
 #: Settings containerd 2.0 removed: (path under the CRI runtime table, key, bad value or None for any,
-#: deprecation id in probes/data/deprecations.toml). ``*`` matches every runtime.
+#: deprecation id in probes/knowledge/data/deprecations.toml). ``*`` matches every runtime.
 REMOVED_IN_2 = (
     ((), "systemd_cgroup", None, "cri-systemd-cgroup-v1"),
     (("containerd",), "untrusted_workload_runtime", None, "cri-untrusted-workload-runtime"),

@@ -9,8 +9,8 @@ is run by a test: the tests never change the machine's binaries or packages.
 
 from __future__ import annotations
 
-from probes import knowledge
 from probes.api import CHANGES_MACHINE, Remedy, untested
+from probes.knowledge import known_issues
 from probes.readers.host.packages import PackageRecord
 from probes.shell import quote
 from probes.versions import Version
@@ -24,7 +24,7 @@ def upgrade_in_place(
 ) -> Remedy:
     """The upgrade of ``component`` at ``path`` (a host path), which ``package`` installed if not None; ``why``
     is the knowledge base's words for the fix."""
-    floors = knowledge.describe_floors(knowledge.upgrade_floors(component, version))
+    floors = known_issues.describe_floors(known_issues.upgrade_floors(component, version))
     target = (
         f"a release no warning or critical issue in nodedoc's knowledge base affects ({floors}), or a build whose "
         "changelog names the fixes"
@@ -55,7 +55,7 @@ def upgrade_in_place(
 
 
 def issue_steps(
-    issue: knowledge.KnownIssue, version: Version, path: str | None, package: PackageRecord | None
+    issue: known_issues.KnownIssue, version: Version, path: str | None, package: PackageRecord | None
 ) -> list[Remedy]:
     """A known issue's steps for this node: each step with no command (the upgrade itself) becomes the upgrade
     of the binary at ``path``; without a path it stays words."""

@@ -1,4 +1,4 @@
-"""What to change for each deprecation containerd reports: ``probes/data/deprecations.toml`` as data.
+"""What to change for each deprecation containerd reports: ``probes/knowledge/data/deprecations.toml`` as data.
 
 containerd names a deprecation by an id (``io.containerd.deprecation/cri-registry-mirrors``) and a message;
 the table adds where the setting lives in a version 2 and a version 3 config, when it goes away, the fix and
@@ -18,7 +18,7 @@ from probes.compat import tomllib
 from probes.errors import KnowledgeBaseError
 
 # Read through importlib.resources, so it loads from the one-file nodedoc.pyz too.
-TABLE = resources.files("probes") / "data" / "deprecations.toml"
+TABLE = resources.files("probes.knowledge") / "data" / "deprecations.toml"
 PREFIX = "io.containerd.deprecation/"
 #: The CRI runtime condition containerd 1.7.24+ and 2.x add; false while any deprecation is reported.
 CONDITION = "ContainerdHasNoDeprecationWarnings"

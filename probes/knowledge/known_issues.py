@@ -1,6 +1,6 @@
 """The knowledge base of known issues and the containerd ↔ Kubernetes support table, as data files.
 
-``probes/data/known_issues.toml`` holds the issues (see its header for the fields); ``compatibility.toml``
+``probes/knowledge/data/known_issues.toml`` holds the issues (see its header for the fields); ``compatibility.toml``
 the support table and end-of-life dates. Both are validated when loaded: a malformed file raises
 :class:`~probes.errors.KnowledgeBaseError` naming the file and the entry.
 
@@ -32,7 +32,7 @@ from probes.shell import quote
 from probes.versions import Version, VersionError, parse
 
 # Read through importlib.resources: the same code reads them from a wheel and from the one-file nodedoc.pyz.
-DATA_DIR = resources.files("probes") / "data"
+DATA_DIR = resources.files("probes.knowledge") / "data"
 KNOWN_ISSUES = DATA_DIR / "known_issues.toml"
 COMPATIBILITY = DATA_DIR / "compatibility.toml"
 
@@ -325,7 +325,7 @@ def _fixed_builds(entry: _Entry) -> tuple[FixedBuild, ...]:
 def _remedies(entry: _Entry) -> tuple[Remedy, ...]:
     """The steps: a step with a command says why no lab test runs it (``untested``, one of :data:`UNTESTED`),
     and may say it disrupts pods. A step with no command is the upgrade itself: the probe that reports the
-    issue adds the command for the very binary this node runs (:mod:`probes.remedies.upgrade`)."""
+    issue adds the command for the very binary this node runs (:mod:`probes.knowledge.remedies.upgrade`)."""
     steps = entry.data.get("remediation")
     if not isinstance(steps, list) or not steps:
         entry.fail("needs at least one [[issue.remediation]] step with text (and command)")
