@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from probes.compat import StrEnum, tomllib
 from probes.errors import CriError, NodedocError
@@ -104,6 +104,8 @@ class NodeContext:
     name: str | None = None
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    #: One lock per shared value, so probes reading different values do not wait for each other.
+    _key_locks: dict[str, threading.RLock] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.host_root = Path(self.host_root)
@@ -170,18 +172,27 @@ class NodeContext:
     def _once(self, key: str, factory: Callable[[], T]) -> T:
         """Compute a shared value once per node, even when probes ask for it concurrently.
 
-        An error is remembered too, so a dead runtime is not asked again by every probe.
+        An error is remembered too, so a dead runtime is not asked again by every probe. Each value has its
+        own lock: a probe waits only for the value it asked for, never for another probe's.
         """
         with self._lock:
-            if key not in self._memo:
-                try:
-                    self._memo[key] = (True, factory())
-                except NodedocError as exc:
-                    self._memo[key] = (False, exc)
-            ok, value = self._memo[key]
+            entry: tuple[bool, Any] | None = self._memo.get(key)
+            lock = self._key_locks.setdefault(key, threading.RLock())
+        if entry is None:
+            with lock:
+                with self._lock:
+                    entry = self._memo.get(key)
+                if entry is None:
+                    try:
+                        entry = (True, factory())
+                    except NodedocError as exc:
+                        entry = (False, exc)
+                    with self._lock:
+                        self._memo[key] = entry
+        ok, value = cast("tuple[bool, Any]", entry)
         if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
+            raise cast(NodedocError, value)
+        return cast(T, value)
 
     # -- the runtime ------------------------------------------------------------------------------
 
@@ -325,10 +336,38 @@ class NodeContext:
 
     def binary(self, name: str, path: str) -> Binary:
         """A runtime binary's version, read (never run) once per real file per node."""
-        from probes.readers.host import binaries
+        from probes.readers.host import binaries, packages
 
         real = binaries.host_realpath(self.host_root, path)
-        return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path))
+        dpkg = self._once("dpkg", lambda: packages.DpkgDatabase(self.host_root))
+        return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path, dpkg))
+
+    def binaries(self, wanted: list[tuple[str, str]]) -> list[Binary]:
+        """:meth:`binary` of each (name, path) in order, the distinct files read at the same time (each is
+        mostly hashing, which runs on another core). A file reached by several paths is read for the first
+        of them, as one call after another would."""
+        from probes.readers.host import binaries
+
+        first: dict[str, tuple[str, str]] = {}
+        for name, path in wanted:
+            first.setdefault(binaries.host_realpath(self.host_root, path), (name, path))
+
+        def read(name: str, path: str) -> None:
+            try:
+                self.binary(name, path)
+            except Exception:  # noqa: S110 - read again below, so it is raised in the caller's thread
+                pass
+
+        threads = [threading.Thread(target=read, args=pair, daemon=True) for pair in list(first.values())[1:]]
+        for thread in threads:
+            thread.start()
+        try:
+            for pair in list(first.values())[:1]:
+                self.binary(*pair)
+        finally:
+            for thread in threads:
+                thread.join()
+        return [self.binary(name, path) for name, path in wanted]
 
     def containerd_runc(self) -> tuple[str | None, str]:
         """The runc containerd's shims run: the host path of the config's BinaryName (absolute, or looked up

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,32 +62,72 @@ class InstalledPackage:
 # -- dpkg ---------------------------------------------------------------------------------------------------
 
 
-def dpkg_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
+class DpkgDatabase:
+    """One host root's dpkg database, read once however many files are looked up in it: every package's
+    file list (``info/*.list``, in name order) and the status file. Read when first asked, under a lock, so
+    probes that look up binaries at the same time read it once."""
+
+    def __init__(self, host_root: Path) -> None:
+        self.host_root = host_root
+        self._lock = threading.Lock()
+        self._lists: list[tuple[str, str]] | None = None
+        self._status: str | None = None
+        self._status_read = False
+
+    def lists(self) -> list[tuple[str, str]]:
+        """(file name, text) of every readable ``*.list``, sorted by name; [] without a database."""
+        with self._lock:
+            if self._lists is None:
+                self._lists = []
+                try:
+                    names = sorted(_local(self.host_root, DPKG_INFO).glob("*.list"))
+                except OSError:
+                    names = []
+                for listing in names:
+                    try:
+                        text = listing.read_text(encoding="utf-8", errors="replace")
+                    except OSError:
+                        continue
+                    self._lists.append((listing.name, text))
+            return self._lists
+
+    def status(self) -> str | None:
+        """The text of ``/var/lib/dpkg/status``, None when it cannot be read."""
+        with self._lock:
+            if not self._status_read:
+                try:
+                    self._status = _local(self.host_root, DPKG_STATUS).read_text(
+                        encoding="utf-8", errors="replace"
+                    )
+                except OSError:
+                    self._status = None
+                self._status_read = True
+            return self._status
+
+
+def dpkg_owner(
+    host_root: Path, paths: list[str], database: DpkgDatabase | None = None
+) -> InstalledPackage | None:
     """The installed dpkg package that lists one of ``paths`` (host paths), with its version and whether the
     file on disk still has the checksum the package shipped. None without a dpkg database or owner."""
-    info = _local(host_root, DPKG_INFO)
+    database = database or DpkgDatabase(host_root)
     wanted = {alias for p in paths for alias in aliases(p)}
-    try:
-        lists = sorted(info.glob("*.list"))
-    except OSError:
-        return None
-    for listing in lists:
-        try:
-            lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        hit = next((line for line in lines if line in wanted), None)
+    for name, text in database.lists():
+        if not any(alias in text for alias in wanted):
+            continue  # a line equal to a path holds it: the cheap test first, then the exact one
+        hit = next((line for line in text.splitlines() if line in wanted), None)
         if hit is None:
             continue
-        package = listing.name[: -len(".list")]
-        version = dpkg_version(host_root, package.split(":")[0])
+        package = name[: -len(".list")]
+        version = _installed_version(database.status(), package.split(":")[0])
         if version is None:
             continue  # listed, but not installed (removed, config files left)
+        info = _local(host_root, DPKG_INFO)
         return InstalledPackage(
             manager="dpkg",
             name=package.split(":")[0],
             version=version,
-            listed_in=f"{DPKG_INFO}/{listing.name}",
+            listed_in=f"{DPKG_INFO}/{name}",
             database=DPKG_STATUS,
             file=hit,
             checksum=_dpkg_checksum(host_root, info / f"{package}.md5sums", hit, paths),
@@ -96,11 +137,13 @@ def dpkg_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
 
 def dpkg_version(host_root: Path, package: str) -> str | None:
     """The installed version of a package in /var/lib/dpkg/status (None when not installed)."""
-    try:
-        text = _local(host_root, DPKG_STATUS).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    return _installed_version(DpkgDatabase(host_root).status(), package)
+
+
+def _installed_version(status: str | None, package: str) -> str | None:
+    if status is None:
         return None
-    for stanza in text.split("\n\n"):
+    for stanza in status.split("\n\n"):
         fields = dict(
             line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
         )
@@ -121,14 +164,23 @@ def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]
     recorded = next((line.split(None, 1)[0] for line in lines if line.endswith("  " + relative)), None)
     if recorded is None:
         return ""
-    digest = hashlib.md5(usedforsecurity=False)
+    digest = file_digest(_local(host_root, paths[-1]), "md5")
+    if digest is None:
+        return ""
+    return "matches" if digest == recorded else "differs"
+
+
+def file_digest(path: Path, algorithm: str) -> str | None:
+    """The hex digest of a file's bytes, None when it cannot be read. Hashed a megabyte at a time, each
+    with the GIL released, so several files hash on several cores at once."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     try:
-        with _local(host_root, paths[-1]).open("rb") as handle:
+        with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError:
-        return ""
-    return "matches" if digest.hexdigest() == recorded else "differs"
+        return None
+    return digest.hexdigest()
 
 
 # -- Debian version order (dpkg's algorithm) -----------------------------------------------------------------
@@ -214,9 +266,14 @@ class Changelog:
 
     def naming(self, names: tuple[str, ...], installed: str) -> tuple[ChangelogEntry, str] | None:
         """The newest entry at or below ``installed`` that names one of ``names``, with the line naming it."""
+        patterns = [re.compile(rf"(?<![\w-]){re.escape(n)}(?![\w-])", re.IGNORECASE) for n in names]
         for entry in self.up_to(installed):
+            # A line that names one names it in the whole entry too (a line break is no word character), so
+            # an entry that names none is passed over without looking at each of its lines.
+            if not any(p.search(entry.text) for p in patterns):
+                continue
             for line in entry.text.splitlines():
-                if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", line, re.IGNORECASE) for n in names):
+                if any(p.search(line) for p in patterns):
                     return entry, line.strip(" *+-\t")
         return None
 
