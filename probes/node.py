@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from probes.compat import StrEnum, tomllib
+from probes.compat import StrEnum
 from probes.errors import CriError, NodedocError
 
 if TYPE_CHECKING:
@@ -130,6 +129,8 @@ class NodeContext:
         try:
             return self.host_path("/etc/hostname").read_text().strip()
         except OSError:
+            import socket
+
             return socket.gethostname() if self.live_root else ""
 
     @property
@@ -238,6 +239,8 @@ class NodeContext:
         """The first containerd config.toml that exists under the host root, parsed ({} if it does not parse)."""
 
         def read() -> tuple[Path | None, dict[str, Any]]:
+            from probes.compat import tomllib
+
             for rel, _root, _state in CONTAINERD_CONFIGS:
                 path = self.host_root / rel
                 if path.is_file():
