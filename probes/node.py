@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from probes.readers.cri.runtime import RuntimeFacts
     from probes.readers.cri.sandboxes import SandboxView
     from probes.readers.disk.containerd_store import ContainerdDisk
+    from probes.readers.disk.sandbox_locations import SandboxLocation
     from probes.readers.host.binaries import Binary
     from probes.readers.host.containerd_config import ContainerdConfig
     from probes.readers.host.os_release import NodeFacts
@@ -222,6 +223,20 @@ class NodeContext:
         from probes.readers.cri.sandboxes import list_sandboxes
 
         return self._once("sandboxes", lambda: list_sandboxes(self.cri()))
+
+    def sandbox_locations(self, ids: list[str]) -> dict[str, SandboxLocation]:
+        """Where the given ready sandboxes live (pid, netns, snapshot key, image), read from containerd's
+        state and meta.db instead of verbose CRI; {} when those cannot be read here or the runtime is not
+        containerd, and without the sandboxes whose files are missing (ask verbose CRI for those)."""
+        from probes.readers.disk.sandbox_locations import read_sandbox_locations
+
+        try:
+            if self._other_runtime():
+                return {}
+            root, state = self.root(), self.state()
+        except NodedocError:
+            return {}
+        return read_sandbox_locations(root, state, ids)
 
     def runtime_config(self) -> dict[str, Any]:
         """The CRI plugin's own view of its config (``Status`` verbose ``config``), {} when unknown."""
@@ -451,7 +466,8 @@ class NodeContext:
         if self.post_mortem or self.containerd_root is not None:
             return ""
         try:
-            name = str(self.cri().version().runtime_name)
+            client = self.cri()
+            name = str((client.version_response or client.version()).runtime_name)
         except (NodedocError, AttributeError):
             return ""
         return "" if not name or "containerd" in name.lower() else name

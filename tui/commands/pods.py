@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     keep = pod_filter(args)
     node = node_from_args(args)
     verbose = args.verbose or args.output == "wide"
-    views = list_sandboxes(node.cri(), verbose=verbose, keep=keep)
+    views = list_sandboxes(node.cri(), verbose=verbose, keep=keep, locate=node.sandbox_locations)
     views = [v for v in views if keep(v)]  # state may have changed between list and status
     if args.output == "json":
         json.dump({"items": [v.to_dict() for v in views]}, sys.stdout, indent=2)
