@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import re
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 
 from probes.node import NodeContext
 from probes.readers.host import binaries, gobinary, packages
+from probes.readers.procfs import pipes
+from tui import redact
 
 RUNTIME_CACHE = Path("/var/cache/nodedoc-runtimes")
 
@@ -144,6 +147,30 @@ def test_one_read_of_the_package_database_answers_as_a_read_per_file() -> None:
             assert shared == packages.dpkg_owner(Path("/"), [path])  # checksum verdict included
 
 
+@pytest.mark.parametrize(
+    "listing",
+    [
+        pytest.param(b"/.\n/usr\n/usr/bin\n/usr/bin/containerd\n", id="plain"),
+        pytest.param(b"/usr/bin/containerd.old\n/usr/bin/containerd-x\n", id="prefix-only"),
+        pytest.param(b"/usr/bin/x\r/usr/bin/containerd\n", id="carriage-return"),
+        pytest.param(b"/usr/bin/\xff\xfe\n/bin/containerd\x85\n/bin/containerd\n", id="not-utf8"),
+        pytest.param(b"/usr/bin/\xc3/usr/bin/containerd\n", id="broken-sequence-before"),
+    ],
+)
+def test_a_crafted_package_list_is_read_as_before(tmp_path: Path, listing: bytes) -> None:
+    info = tmp_path / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (info / "aaa.list").write_bytes(b"/etc/aaa\n")
+    (info / "containerd.list").write_bytes(listing)
+    status = "".join(
+        f"Package: {p}\nStatus: install ok installed\nVersion: 1.0\n\n" for p in ("aaa", "containerd")
+    )
+    (tmp_path / "var/lib/dpkg/status").write_text(status)
+    found = packages.dpkg_owner(tmp_path, ["/usr/bin/containerd"])
+    expected = dpkg_owner(tmp_path, ["/usr/bin/containerd"])
+    assert ((found.name, found.listed_in.rsplit("/", 1)[-1], found.file) if found else None) == expected
+
+
 @settings(max_examples=300)
 @given(
     st.lists(st.sampled_from(["CVE-2024-21626", "cve-2024-216", "GHSA-7ww5", "x", " ", "\n", "\r", "-", "_"]))
@@ -174,3 +201,68 @@ def test_binaries_read_at_once_are_the_binaries_read_one_by_one() -> None:
     assert [(b.evidence, b.installed) for b in together] == [(b.evidence, b.installed) for b in one_by_one]
     first = {b.real: b for b in reversed(one_by_one)}
     assert list(first.values()) == [binaries.inspect(Path("/"), b.name, b.path) for b in first.values()]
+
+
+# -- redaction ----------------------------------------------------------------------------------------------
+
+
+class PlainRedactor(redact.Redactor):
+    """Every rule run over every string, every key tested each time it is seen."""
+
+    def text(self, value: str) -> str:
+        for kind, pattern in redact._TEXT_RULES:
+            value = pattern.sub(partial(self._replace, kind), value)
+        return value
+
+    def _entry(self, key: str, value: object) -> object:
+        if isinstance(value, str) and value and redact._SENSITIVE_KEY.search(key):
+            return self._take(value, "registry credential" if "auth" in key.lower() else "password or token")
+        return self.walk(value, key)
+
+
+FRAGMENTS = st.sampled_from(
+    [
+        "password=hunter22",
+        "Bearer abcdefgh1234",
+        "basic QWxhZGRpbjpvcGVu",
+        "https://u:pa55@host/x",
+        "--token s3cr3t",
+    ]
+    + ['"name": "DB", "value": "v4lue"', '"auth": "dXNlcjpw"', "eyJhbGciOi.eyJzdWIiOi.sig", "ghp_" + "a" * 24]
+    + [
+        "AKIA" + "B" * 16,
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "MIIE",
+        "-----END RSA PRIVATE KEY-----",
+        "\u212a",
+    ]
+    + ["api_KEY: x", "PaSsWoRd", " ", "\n", "=", ":", '"', "x", "pod-7", "/var/run/netns/cni-1"]
+)
+TEXTS = st.lists(FRAGMENTS, max_size=8).map("".join) | st.text(max_size=30)
+KEYS = st.sampled_from(
+    ["env", "envs", "password", "name", "value", "auth", "Authorization", "db_auth", "x", "cmdline"]
+)
+DOCUMENTS = st.recursive(
+    TEXTS | st.integers() | st.none(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=800)
+@given(DOCUMENTS)
+def test_redaction_that_passes_over_plain_text_removes_what_every_rule_would(document: object) -> None:
+    fast, plain = redact.Redactor(), PlainRedactor()
+    assert fast.scrub_echoes(fast.walk(document)) == plain.scrub_echoes(plain.walk(document))
+    assert (fast.counts, fast.removed) == (plain.counts, plain.removed)
+
+
+def test_pipe_ends_written_out_are_what_asdict_gives() -> None:
+    """PipeEnd and PipePeer write their dicts field by field; a scan of this machine's /proc is the input."""
+    import dataclasses
+
+    from probes.readers.procfs.procs import scan_runtime
+
+    ends = [end for proc in scan_runtime("/proc").processes for end in proc.pipes]
+    ends.append(pipes.PipeEnd(3, 99, "write", 4096, None, [pipes.PipePeer(7, "runc:[2:INIT]", 4, "read")]))
+    assert [e.to_dict() for e in ends] == [dataclasses.asdict(e) for e in ends]
