@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -70,25 +71,36 @@ class DpkgDatabase:
     def __init__(self, host_root: Path) -> None:
         self.host_root = host_root
         self._lock = threading.Lock()
-        self._lists: list[tuple[str, str]] | None = None
+        self._lists: list[tuple[str, bytes]] | None = None
         self._status: str | None = None
         self._status_read = False
+        self._versions: dict[str, str | None] = {}
 
-    def lists(self) -> list[tuple[str, str]]:
-        """(file name, text) of every readable ``*.list``, sorted by name; [] without a database."""
+    def installed_version(self, package: str) -> str | None:
+        """The installed version of ``package`` in the status file (None when not installed)."""
+        status = self.status()
+        with self._lock:
+            if package not in self._versions:
+                self._versions[package] = _installed_version(status, package)
+            return self._versions[package]
+
+    def lists(self) -> list[tuple[str, bytes]]:
+        """(file name, bytes) of every readable ``*.list``, sorted by name; [] without a database. Kept as
+        bytes: most are only searched for a path, and only the one that holds it is decoded."""
         with self._lock:
             if self._lists is None:
                 self._lists = []
+                info = str(_local(self.host_root, DPKG_INFO))
                 try:
-                    names = sorted(_local(self.host_root, DPKG_INFO).glob("*.list"))
+                    names = sorted(n for n in os.listdir(info) if n.endswith(".list"))
                 except OSError:
                     names = []
-                for listing in names:
+                for name in names:
                     try:
-                        text = listing.read_text(encoding="utf-8", errors="replace")
+                        with open(f"{info}/{name}", "rb") as listing:
+                            self._lists.append((name, listing.read()))
                     except OSError:
                         continue
-                    self._lists.append((listing.name, text))
             return self._lists
 
     def status(self) -> str | None:
@@ -112,14 +124,21 @@ def dpkg_owner(
     file on disk still has the checksum the package shipped. None without a dpkg database or owner."""
     database = database or DpkgDatabase(host_root)
     wanted = {alias for p in paths for alias in aliases(p)}
-    for name, text in database.lists():
+    # A line equal to a path holds it, so a list that does not is passed over. An ASCII path is in the
+    # decoded text exactly when its bytes are in the file (decoding never joins an ASCII byte to others).
+    ascii_only = all(alias.isascii() for alias in wanted)
+    needles = [alias.encode() for alias in wanted]
+    for name, data in database.lists():
+        if ascii_only and not any(needle in data for needle in needles):
+            continue
+        text = data.decode("utf-8", errors="replace")
         if not any(alias in text for alias in wanted):
-            continue  # a line equal to a path holds it: the cheap test first, then the exact one
+            continue
         hit = next((line for line in text.splitlines() if line in wanted), None)
         if hit is None:
             continue
         package = name[: -len(".list")]
-        version = _installed_version(database.status(), package.split(":")[0])
+        version = database.installed_version(package.split(":")[0])
         if version is None:
             continue  # listed, but not installed (removed, config files left)
         info = _local(host_root, DPKG_INFO)
@@ -170,14 +189,22 @@ def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]
     return "matches" if digest == recorded else "differs"
 
 
+#: How much of a file is read and hashed at a time. Reading and hashing release the GIL; between two blocks
+#: the thread needs it back, which can take a switch interval (5 ms) while probes run Python: large blocks
+#: keep a binary's hashing on its own core rather than waiting its turn every megabyte.
+DIGEST_BLOCK = 8 << 20
+
+
 def file_digest(path: Path, algorithm: str) -> str | None:
-    """The hex digest of a file's bytes, None when it cannot be read. Hashed a megabyte at a time, each
-    with the GIL released, so several files hash on several cores at once."""
+    """The hex digest of a file's bytes, None when it cannot be read; several files hash on several cores
+    at once."""
     digest = hashlib.new(algorithm, usedforsecurity=False)
     try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        with path.open("rb", buffering=0) as handle:
+            block = bytearray(min(DIGEST_BLOCK, max(os.fstat(handle.fileno()).st_size, 1 << 16)))
+            view = memoryview(block)
+            while size := handle.readinto(block):
+                digest.update(view[:size])
     except OSError:
         return None
     return digest.hexdigest()
