@@ -6,15 +6,19 @@ Exit status: 0 nothing worse than info, 1 a warning, 2 a critical finding, 3 nod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-
-from rich.console import Console
+import threading
+from typing import TYPE_CHECKING
 
 from probes.errors import NodedocError
 from probes.registry import run_probes, select
 from tui.options import add_node_options, node_from_args, output_file
 from tui.report import build_report, exit_code, render_markdown, render_text, write_private
+
+if TYPE_CHECKING:
+    from probes.node import NodeContext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _inventory(node: NodeContext) -> None:
+    with contextlib.suppress(Exception):  # an error is the report's to show: it asks again
+        node.container_inventory()
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         refs = select(args.probe)
@@ -51,21 +60,26 @@ def run(args: argparse.Namespace) -> int:
         raise NodedocError(str(exc)) from None
     node = node_from_args(args)
     node.options["quick"] = args.quick
+    if not node.post_mortem:
+        # The report's container inventory is CRI calls, mostly waiting on the runtime: asked for now, beside
+        # the probes, it is read (once, shared through the node) by the time the report is built.
+        threading.Thread(target=_inventory, args=(node,), name="inventory", daemon=True).start()
     doc = build_report(node, run_probes(node, refs))
     if args.format == "json":
         text = json.dumps(doc, indent=2, default=str) + "\n"
     elif args.format == "md":
         text = render_markdown(doc)
     else:
-        text = ""
+        from rich.console import Console  # only text is written with rich, a large import
+
+        if not args.output:
+            render_text(doc, Console(highlight=False))
+            return exit_code(doc)
+        console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+        render_text(doc, console)
+        text = console.export_text()
     if args.output:
-        if not text:
-            console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
-            render_text(doc, console)
-            text = console.export_text()
         write_private(args.output, text)
-    elif text:
-        sys.stdout.write(text)
     else:
-        render_text(doc, Console(highlight=False))
+        sys.stdout.write(text)
     return exit_code(doc)
