@@ -143,9 +143,10 @@ def list_sandboxes(
     need no verbose status, only the others (not ready, or their files unreadable) are asked for one.
     Views built so carry no ``info``.
     """
+    containers = client.list_containers_later()  # both lists asked at once
     items = client.list_pod_sandboxes()
     counts: dict[str, int] = {}
-    for container in client.list_containers():
+    for container in containers():
         counts[container.pod_sandbox_id] = counts.get(container.pod_sandbox_id, 0) + 1
     if keep is not None:
         items = [i for i in items if keep(view_of(i, None, counts.get(i.id, 0)))]
