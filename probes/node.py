@@ -219,10 +219,18 @@ class NodeContext:
         return self._once("container_inventory", lambda: container_inventory(self.cri()))
 
     def sandboxes(self) -> list[SandboxView]:
-        """Every pod sandbox the runtime knows, with its IPs and verbose info."""
+        """Every pod sandbox the runtime knows, with its IPs and where it lives (pid, netns path, snapshot
+        key, image): read from containerd's files for a running pod, from verbose CRI for the others
+        (:meth:`sandbox_locations`), so a view's verbose ``info`` is not kept."""
         from probes.readers.cri.sandboxes import list_sandboxes
 
-        return self._once("sandboxes", lambda: list_sandboxes(self.cri()))
+        def read() -> list[SandboxView]:
+            views = list_sandboxes(self.cri(), verbose=True, locate=self.sandbox_locations)
+            for view in views:
+                view.info = {}  # the same for every view, however it was read
+            return views
+
+        return self._once("sandboxes", read)
 
     def sandbox_locations(self, ids: list[str]) -> dict[str, SandboxLocation]:
         """Where the given ready sandboxes live (pid, netns, snapshot key, image), read from containerd's

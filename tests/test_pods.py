@@ -144,3 +144,14 @@ def test_bad_regex_is_a_one_line_error(lab):
     proc = nodedoc("pods", "--endpoint", lab.endpoint, "--name", "(")
     assert proc.returncode != 0
     assert "not a valid regular expression" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_nodes_shared_sandbox_list_is_verbose_cris_without_its_info(lab):
+    """What the network probe reads (NodeContext.sandboxes) is verbose CRI's listing, pid and netns path
+    included, with no verbose info kept."""
+    with lab.client() as client:
+        slow = list_sandboxes(client, verbose=True)
+    for view in slow:
+        assert view.info  # verbose CRI sent it
+        view.info = {}
+    assert rows(NodeContext(endpoint=lab.endpoint).sandboxes()) == rows(slow)
