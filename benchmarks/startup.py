@@ -1,23 +1,35 @@
 """Benchmark: whole-process times of the short commands against crictl-style baselines, on a 100-pod lab.
 
 Every figure is a whole process (interpreter start-up included), the median of N runs, all from one run of
-this script, each printed beside its baseline and target:
+this script, each printed with wall and CPU seconds beside its baseline and target:
 - floors: ``python -c pass`` and ``python -c 'import grpc'`` in the same interpreter (nothing in Python
   can start faster than the first; nothing that speaks CRI faster than the second);
-- ``nodedoc --help`` (target 0.10 s);
-- ``nodedoc pods`` (target 0.15 s) beside crictl's way of doing the same CRI calls: crictl is absent on
-  Debian 12, so the baseline is a minimal CRI client process (our stubs and grpc, nothing else) for
+- ``nodedoc --help`` (target 0.10 s wall);
+- ``nodedoc pods`` (target 0.15 s wall) beside crictl's way of doing the same CRI calls: crictl is absent
+  on Debian 12, so the baseline is a minimal CRI client process (our stubs and grpc, nothing else) for
   ``ListPodSandbox`` alone (what ``crictl pods`` prints, without IPs) and one more process per pod for its
   ``PodSandboxStatus`` (``crictl inspectp``: the IPs), as crictl does;
-- ``nodedoc check --quick`` (target 0.5 s wall; CPU time printed too).
+- ``nodedoc check --quick --format json`` (target 0.5 s wall), with each probe's own duration from the
+  report of the last run.
+
+Python's bytecode: an installed nodedoc (pip, the image) has its modules compiled once, at install; a
+checkout run with ``PYTHONDONTWRITEBYTECODE=1`` and no ``__pycache__`` (as on this project's machines)
+compiles every module it imports at every start, which costs ``check`` about a tenth of a second. So the
+figures are taken both ways: "as this environment runs it" and "bytecode cached" (``PYTHONPYCACHEPREFIX``
+in a temporary directory, written by one warm-up run: the benchmark's own files, never the node's).
+The runc probe reads every process of the machine and the snapshots probe every overlay mount, other labs'
+included: the script prints how many there are.
+
 Usage: python benchmarks/startup.py [--pods 100] [--runs 5] [--lab DIR (an existing lab, left up)]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,45 +55,57 @@ else:
     print([s.id for s in client.list_pod_sandboxes()])
 """
 
+Figure = tuple[float, float]
 
-def whole(argv: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one process (its children included)."""
+
+def whole(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
+    """Wall and CPU seconds of one process (its children included), and what it printed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=120, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1, 2):  # check exits 1/2 for findings; 3 means it could not run
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), proc.stdout
 
 
-def median(runs: int, argv: list[str]) -> tuple[float, float]:
-    """Median wall and median CPU seconds of ``runs`` runs (after one that warms the page cache)."""
-    whole(argv)
-    samples = [whole(argv) for _ in range(runs)]
-    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+def median(runs: int, argv: list[str], env: dict[str, str]) -> tuple[Figure, bytes]:
+    """Median wall and median CPU seconds of ``runs`` runs (after one that warms the caches), and the
+    output of the last run."""
+    whole(argv, env)
+    samples = [whole(argv, env) for _ in range(runs)]
+    return (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)), samples[-1][
+        2
+    ]
 
 
-def crictl_style(lab: Lab, pod_ids: list[str]) -> tuple[float, float]:
+def crictl_style(lab: Lab, pod_ids: list[str], env: dict[str, str]) -> Figure:
     """One process to list, then one process per pod for its status: wall and CPU of all of them."""
     wall = cpu = 0.0
     for argv in [[lab.endpoint]] + [[lab.endpoint, pod_id] for pod_id in pod_ids]:
-        w, c = whole([sys.executable, "-c", CRI_CALL, *argv])
+        w, c, _out = whole([sys.executable, "-c", CRI_CALL, *argv], env)
         wall, cpu = wall + w, cpu + c
     return wall, cpu
 
 
-def row(what: str, figure: tuple[float, float], baseline: str, target: float | None = None) -> None:
+def row(what: str, figure: Figure, baseline: str, target: float | None = None) -> None:
     """A figure's wall and CPU seconds (CPU is what a loaded machine does not inflate), its baseline, target."""
     verdict = ""
     if target is not None:
         verdict = f"target <= {target:.2f} s wall: {'met' if figure[0] <= target else 'NOT met'}"
-    print(f"{what:<34} {figure[0]:7.3f} s wall {figure[1]:6.3f} s CPU   {baseline:<58} {verdict}")
+    print(f"{what:<34} {figure[0]:7.3f} s wall {figure[1]:6.3f} s CPU   {baseline:<62} {verdict}")
 
 
-def seconds(figure: tuple[float, float]) -> str:
+def seconds(figure: Figure) -> str:
     return f"{figure[0]:.3f} s wall, {figure[1]:.3f} s CPU"
+
+
+def machine() -> str:
+    processes = sum(1 for name in os.listdir("/proc") if name.isdigit())
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+        overlays = sum(1 for line in mounts if " - overlay " in line)
+    return f"{processes} processes and {overlays} overlay mounts on this machine"
 
 
 def main() -> int:
@@ -97,35 +121,52 @@ def main() -> int:
         lab = Lab.up(directory, pods=args.pods, log=lambda *_: None)
     else:
         lab = Lab.load(directory)
+    cache = Path(tempfile.mkdtemp(prefix="ndbench-pyc-", dir="/tmp"))
     try:
         nodedoc = [sys.executable, "-m", "tui.cli"]
-        node = [
-            "--endpoint",
-            lab.endpoint,
-            "--containerd-root",
-            str(lab.root),
-            "--containerd-state",
-            str(lab.state),
-        ]
+        node = ["--endpoint", lab.endpoint, "--containerd-root", str(lab.root)]
+        node += ["--containerd-state", str(lab.state)]
         with lab.client() as client:
             pod_ids = [s.id for s in client.list_pod_sandboxes()]
+        here = dict(os.environ)
+        cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        cached["PYTHONPYCACHEPREFIX"] = str(cache)
+        compiled = "no __pycache__" if not any(ROOT.glob("probes/**/__pycache__")) else "with __pycache__"
+        writes = "PYTHONDONTWRITEBYTECODE=1" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "writable"
+        load = os.getloadavg()[0]
         print(
-            f"{len(pod_ids)} pods; whole processes, median of {args.runs}; load average {os.getloadavg()[0]:.1f}"
+            f"{len(pod_ids)} pods; whole processes, median of {args.runs}; {machine()}; "
+            f"load average {load:.1f}"
         )
-        floor = median(args.runs, [sys.executable, "-c", "pass"])
-        floor_grpc = median(args.runs, [sys.executable, "-c", "import grpc"])
-        list_only = median(args.runs, [sys.executable, "-c", CRI_CALL, lab.endpoint])
-        per_pod = crictl_style(lab, pod_ids)
-        help_time = median(args.runs, [*nodedoc, "--help"])
-        pods_time = median(args.runs, [*nodedoc, *node, "pods"])
-        check_time = median(args.runs, [*nodedoc, *node, "check", "--quick", "--format", "json"])
-        row("python -c pass (floor)", floor, "")
-        row("python -c 'import grpc' (floor)", floor_grpc, "")
-        row("nodedoc --help", help_time, f"floor: {seconds(floor)}", TARGETS["help"])
-        row("nodedoc pods", pods_time, f"crictl pods style, no IPs: {seconds(list_only)}", TARGETS["pods"])
-        row("", pods_time, f"+ inspectp per pod (IPs): {seconds(per_pod)}")
-        row("nodedoc check --quick", check_time, "(no crictl equivalent)", TARGETS["check"])
+        per_pod = crictl_style(lab, pod_ids, here)
+        for label, env in ((f"as this environment runs it ({compiled}, {writes})", here),
+                           ("bytecode cached (as an installed nodedoc runs)", cached)):  # fmt: skip
+            floor, _ = median(args.runs, [sys.executable, "-c", "pass"], env)
+            floor_grpc, _ = median(args.runs, [sys.executable, "-c", "import grpc"], env)
+            list_only, _ = median(args.runs, [sys.executable, "-c", CRI_CALL, lab.endpoint], env)
+            help_time, _ = median(args.runs, [*nodedoc, "--help"], env)
+            pods_time, _ = median(args.runs, [*nodedoc, *node, "pods"], env)
+            check_time, report = median(
+                args.runs, [*nodedoc, *node, "check", "--quick", "--format", "json"], env
+            )
+            print(f"\n-- {label}")
+            row("python -c pass (floor)", floor, "")
+            row("python -c 'import grpc' (floor)", floor_grpc, "")
+            row("nodedoc --help", help_time, f"floor: {seconds(floor)}", TARGETS["help"])
+            row(
+                "nodedoc pods", pods_time, f"crictl pods style, no IPs: {seconds(list_only)}", TARGETS["pods"]
+            )
+            if env is here:
+                row("", pods_time, f"+ inspectp per pod (IPs): {seconds(per_pod)}")
+            row("nodedoc check --quick", check_time, "(no crictl equivalent)", TARGETS["check"])
+            probes = json.loads(report)["probes"]
+            print(
+                "  probes (last run, concurrent): "
+                + ", ".join(f"{p['id']} {p['duration_ms']:.0f} ms" for p in probes)
+            )
+        print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:
+        shutil.rmtree(cache, ignore_errors=True)
         if own_lab:
             Lab.down(directory, log=lambda *_: None)
     return 0

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from probes.compat import StrEnum, tomllib
+from probes.compat import StrEnum
 from probes.errors import CriError, NodedocError
 
 if TYPE_CHECKING:
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from probes.readers.cri.runtime import RuntimeFacts
     from probes.readers.cri.sandboxes import SandboxView
     from probes.readers.disk.containerd_store import ContainerdDisk
+    from probes.readers.disk.sandbox_locations import SandboxLocation
     from probes.readers.host.binaries import Binary
     from probes.readers.host.containerd_config import ContainerdConfig
     from probes.readers.host.os_release import NodeFacts
@@ -105,6 +105,8 @@ class NodeContext:
     name: str | None = None
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    #: One lock per shared value, so probes reading different values do not wait for each other.
+    _key_locks: dict[str, threading.RLock] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.host_root = Path(self.host_root)
@@ -129,6 +131,8 @@ class NodeContext:
         try:
             return self.host_path("/etc/hostname").read_text().strip()
         except OSError:
+            import socket
+
             return socket.gethostname() if self.live_root else ""
 
     @property
@@ -171,18 +175,27 @@ class NodeContext:
     def _once(self, key: str, factory: Callable[[], T]) -> T:
         """Compute a shared value once per node, even when probes ask for it concurrently.
 
-        An error is remembered too, so a dead runtime is not asked again by every probe.
+        An error is remembered too, so a dead runtime is not asked again by every probe. Each value has its
+        own lock: a probe waits only for the value it asked for, never for another probe's.
         """
         with self._lock:
-            if key not in self._memo:
-                try:
-                    self._memo[key] = (True, factory())
-                except NodedocError as exc:
-                    self._memo[key] = (False, exc)
-            ok, value = self._memo[key]
+            entry: tuple[bool, Any] | None = self._memo.get(key)
+            lock = self._key_locks.setdefault(key, threading.RLock())
+        if entry is None:
+            with lock:
+                with self._lock:
+                    entry = self._memo.get(key)
+                if entry is None:
+                    try:
+                        entry = (True, factory())
+                    except NodedocError as exc:
+                        entry = (False, exc)
+                    with self._lock:
+                        self._memo[key] = entry
+        ok, value = cast("tuple[bool, Any]", entry)
         if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
+            raise cast(NodedocError, value)
+        return cast(T, value)
 
     # -- the runtime ------------------------------------------------------------------------------
 
@@ -207,10 +220,32 @@ class NodeContext:
         return self._once("container_inventory", lambda: container_inventory(self.cri()))
 
     def sandboxes(self) -> list[SandboxView]:
-        """Every pod sandbox the runtime knows, with its IPs and verbose info."""
+        """Every pod sandbox the runtime knows, with its IPs and where it lives (pid, netns path, snapshot
+        key, image): read from containerd's files for a running pod, from verbose CRI for the others
+        (:meth:`sandbox_locations`), so a view's verbose ``info`` is not kept."""
         from probes.readers.cri.sandboxes import list_sandboxes
 
-        return self._once("sandboxes", lambda: list_sandboxes(self.cri()))
+        def read() -> list[SandboxView]:
+            views = list_sandboxes(self.cri(), verbose=True, locate=self.sandbox_locations)
+            for view in views:
+                view.info = {}  # the same for every view, however it was read
+            return views
+
+        return self._once("sandboxes", read)
+
+    def sandbox_locations(self, ids: list[str]) -> dict[str, SandboxLocation]:
+        """Where the given ready sandboxes live (pid, netns, snapshot key, image), read from containerd's
+        state and meta.db instead of verbose CRI; {} when those cannot be read here or the runtime is not
+        containerd, and without the sandboxes whose files are missing (ask verbose CRI for those)."""
+        from probes.readers.disk.sandbox_locations import read_sandbox_locations
+
+        try:
+            if self._other_runtime():
+                return {}
+            root, state = self.root(), self.state()
+        except NodedocError:
+            return {}
+        return read_sandbox_locations(root, state, ids)
 
     def runtime_config(self) -> dict[str, Any]:
         """The CRI plugin's own view of its config (``Status`` verbose ``config``), {} when unknown."""
@@ -228,6 +263,8 @@ class NodeContext:
         """The first containerd config.toml that exists under the host root, parsed ({} if it does not parse)."""
 
         def read() -> tuple[Path | None, dict[str, Any]]:
+            from probes.compat import tomllib
+
             for rel, _root, _state in CONTAINERD_CONFIGS:
                 path = self.host_root / rel
                 if path.is_file():
@@ -326,10 +363,38 @@ class NodeContext:
 
     def binary(self, name: str, path: str) -> Binary:
         """A runtime binary's version, read (never run) once per real file per node."""
-        from probes.readers.host import binaries
+        from probes.readers.host import binaries, packages
 
         real = binaries.host_realpath(self.host_root, path)
-        return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path))
+        dpkg = self._once("dpkg", lambda: packages.DpkgDatabase(self.host_root))
+        return self._once(f"binary:{real}", lambda: binaries.inspect(self.host_root, name, path, dpkg))
+
+    def binaries(self, wanted: list[tuple[str, str]]) -> list[Binary]:
+        """:meth:`binary` of each (name, path) in order, the distinct files read at the same time (each is
+        mostly hashing, which runs on another core). A file reached by several paths is read for the first
+        of them, as one call after another would."""
+        from probes.readers.host import binaries
+
+        first: dict[str, tuple[str, str]] = {}
+        for name, path in wanted:
+            first.setdefault(binaries.host_realpath(self.host_root, path), (name, path))
+
+        def read(name: str, path: str) -> None:
+            try:
+                self.binary(name, path)
+            except Exception:  # noqa: S110 - read again below, so it is raised in the caller's thread
+                pass
+
+        threads = [threading.Thread(target=read, args=pair, daemon=True) for pair in list(first.values())[1:]]
+        for thread in threads:
+            thread.start()
+        try:
+            for pair in list(first.values())[:1]:
+                self.binary(*pair)
+        finally:
+            for thread in threads:
+                thread.join()
+        return [self.binary(name, path) for name, path in wanted]
 
     def serving_containerd_binary(self) -> str | None:
         """The host path of the executable of the containerd that serves the runtime's endpoint, read from
@@ -431,7 +496,8 @@ class NodeContext:
         if self.post_mortem or self.containerd_root is not None:
             return ""
         try:
-            name = str(self.cri().version().runtime_name)
+            client = self.cri()
+            name = str((client.version_response or client.version()).runtime_name)
         except (NodedocError, AttributeError):
             return ""
         return "" if not name or "containerd" in name.lower() else name

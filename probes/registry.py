@@ -140,7 +140,6 @@ def run_probes(
     """
     refs = list(refs if refs is not None else available().values())
     results: dict[str, ProbeResult] = {}
-    threads: list[tuple[ProbeRef, threading.Thread, float]] = []
     lock = threading.Lock()
 
     def target(ref: ProbeRef) -> None:
@@ -153,10 +152,14 @@ def run_probes(
             on_result(result)
 
     started = time.monotonic()
+    started_threads = []
     for ref in refs:
         thread = threading.Thread(target=target, args=(ref,), name=f"probe:{ref.id}", daemon=True)
         thread.start()
-        threads.append((ref, thread, _timeout_of(ref)))
+        started_threads.append((ref, thread))
+    # Each thread imports its own probe; the timeouts are read once all have started, so a probe late in
+    # the list does not wait for the ones before it to be imported here first.
+    threads = [(ref, thread, _timeout_of(ref)) for ref, thread in started_threads]
     for ref, thread, limit in threads:
         thread.join(max(0.0, started + limit - time.monotonic()))
         with lock:

@@ -240,7 +240,8 @@ def test_whole_check_on_the_lab_starts_no_process(
 
     def refuse(name: str):
         def run(*args, **kwargs):
-            calls.append(f"{name}{args[:2]!r}")
+            # Popen.__init__ gets the half-made Popen first, whose repr raises: record the arguments only.
+            calls.append(f"{name}{args[1:3] if name == 'subprocess.Popen' else args[:2]!r}")
             raise Executed(f"nodedoc tried to start a program: {name}{args[:2]!r}")
 
         return run
@@ -260,7 +261,7 @@ def test_whole_check_on_the_lab_starts_no_process(
     assert calls == []
     doc = json.loads(output.read_text())
     ran = {p["id"]: p["status"] for p in doc["probes"]}
-    assert code in (0, 1, 2) and ran["versions"] == ran["service"] == ran["runc"] == "ok"
+    assert code in (0, 1, 2) and set(ran.values()) == {"ok"}, ran  # no probe failed for want of a program
     runc = doc["facts"]["versions"]["versions"]["runc"]
     assert runc["version"] == dpkg_version("runc") and "dpkg package runc" in runc["source"]
 

@@ -92,3 +92,28 @@ def test_columns_align_wide_characters_and_highlight_only_with_colour():
     assert cell_width("日本") == 4 and "\x1b" not in text
     coloured = render_columns(["NAME"], [["a"], ["b"]], highlighted=[True, False], colour=True)
     assert coloured.splitlines()[1].startswith("\x1b[33m") and "\x1b[33m" not in coloured.splitlines()[2]
+
+
+def test_a_command_run_as_the_program_ends_at_once_with_all_its_output_and_its_status(tmp_path):
+    """Called as the program, main ends the process itself after flushing (no interpreter teardown): the
+    output is all there, in a pipe and in a file, and the exit status is the command's."""
+    import contextlib
+    import io
+
+    from tui.cli import main
+
+    expected = io.StringIO()
+    with contextlib.redirect_stdout(expected):
+        assert main(["runbook", "list"]) == 0
+    piped = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "runbook", "list"], capture_output=True, text=True
+    )
+    assert (piped.returncode, piped.stdout) == (0, expected.getvalue()) and piped.stdout
+    out = tmp_path / "out.txt"
+    with out.open("w") as handle:
+        code = subprocess.run([sys.executable, "-m", "tui.cli", "runbook", "list"], stdout=handle).returncode
+    assert (code, out.read_text()) == (0, expected.getvalue())
+    failed = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "check", "--probe", "no-such-probe"], capture_output=True
+    )
+    assert failed.returncode == 3 and b"unknown probe" in failed.stderr

@@ -85,10 +85,22 @@ def _fail(message: str, code: int = EXIT_CANNOT_RUN) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv``; its exit status. Called as the program (``argv`` None: the console
+    script, ``python -m tui.cli``), a headless command ends the process itself once its output is flushed:
+    tearing down an interpreter that has grpc loaded costs a short command as much CPU as its own CRI
+    calls. nodedoc registers nothing to run at exit and closes every file it writes before returning."""
+    program = argv is None
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    code = _run(args)
+    if program and args.command is not None:
+        _exit_now(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command is None:
             from tui.commands.tui import run_tui
@@ -105,6 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("NODEDOC_DEBUG"):
             raise
         return _fail(f"internal error: {type(exc).__name__}: {exc} (NODEDOC_DEBUG=1 shows the traceback)")
+
+
+def _exit_now(code: int) -> NoReturn:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # nodedoc pods | head: the reader has what it wanted
+        pass
+    except (OSError, ValueError) as exc:
+        code = _fail(f"cannot write the output: {exc}")
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -57,12 +57,21 @@ _TEXT_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+#: What every text rule's match holds (a quote, ``://``, a sensitive word, a token's prefix...), matched
+#: case-insensitively: a text without any of these can match no rule, so it is passed over in one search.
+_ANY_RULE = re.compile(
+    rf'(?i)"|://|bearer|basic|private key|eyJ|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|AKIA|AIza|{SENSITIVE}'
+)
+
+
 @dataclass
 class Redactor:
     """Walks a JSON-like document, replacing secrets; remembers what it removed to scrub echoes of it."""
 
     counts: Counter[str] = field(default_factory=Counter)
     removed: set[str] = field(default_factory=set)
+    #: Whether each key seen so far is named like a secret (a report repeats a few keys thousands of times).
+    _sensitive: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     def _take(self, value: str, kind: str) -> str:
         if value and value != MARK:
@@ -72,6 +81,8 @@ class Redactor:
         return MARK
 
     def text(self, value: str) -> str:
+        if not _ANY_RULE.search(value):
+            return value
         for kind, pattern in _TEXT_RULES:
             value = pattern.sub(partial(self._replace, kind), value)
         return value
@@ -113,8 +124,14 @@ class Redactor:
         return value
 
     def _entry(self, key: str, value: Any) -> Any:
-        if isinstance(value, str) and value and _SENSITIVE_KEY.search(key):
-            return self._take(value, "registry credential" if "auth" in key.lower() else "password or token")
+        if isinstance(value, str):
+            sensitive = self._sensitive.get(key)
+            if sensitive is None:
+                sensitive = self._sensitive[key] = bool(_SENSITIVE_KEY.search(key))
+            if value and sensitive:
+                kind = "registry credential" if "auth" in key.lower() else "password or token"
+                return self._take(value, kind)
+            return self.text(value)
         return self.walk(value, key)
 
     def scrub_echoes(self, value: Any) -> Any:

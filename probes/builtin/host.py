@@ -8,7 +8,6 @@ kernel does not have) is left out, not reported as a problem.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,9 @@ def read_sysctl(node: NodeContext, name: str) -> str | None:
 
 def reports_d_type(directory: Path) -> bool | None:
     """Whether the filesystem fills in d_type for this directory's entries (None: could not tell)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # The C library this process already has loaded (dlopen(NULL)): ctypes.util.find_library would run
+    # /sbin/ldconfig to find it, and nodedoc runs no program.
+    libc = ctypes.CDLL(None, use_errno=True)
     libc.opendir.restype = ctypes.c_void_p
     libc.readdir.restype = ctypes.c_void_p
     libc.readdir.argtypes = [ctypes.c_void_p]

@@ -345,12 +345,13 @@ class ServiceProbe(Probe):
     ) -> list[Finding]:
         host = node.host_root
         search = search_path(unit)
-        found: dict[str, list[Binary]] = {}
-        for name in ("containerd", "containerd-shim-runc-v2", "ctr", "runc"):
-            paths = binaries.find_all(
-                host, name, tuple(dict.fromkeys(search + binaries.DEFAULT_PATH + binaries.EXTRA_DIRS))
-            )
-            found[name] = [node.binary(name, p) for p in paths]
+        names = ("containerd", "containerd-shim-runc-v2", "ctr", "runc")
+        dirs = tuple(dict.fromkeys(search + binaries.DEFAULT_PATH + binaries.EXTRA_DIRS))
+        wanted = [(name, p) for name in names for p in binaries.find_all(host, name, dirs)]
+        described = iter(node.binaries(wanted))
+        found: dict[str, list[Binary]] = {name: [] for name in names}
+        for name, _path in wanted:
+            found[name].append(next(described))
         facts["binaries"] = {name: [_describe(b) for b in items] for name, items in found.items()}
         findings: list[Finding] = []
         if not found["containerd"]:

@@ -6,12 +6,18 @@ Exit status: 0 nothing worse than info, 1 a warning, 2 a critical finding, 3 nod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
+from typing import TYPE_CHECKING
 
 from probes.errors import NodedocError
 from probes.registry import run_probes, select
 from tui.options import add_node_options, node_from_args, output_file
 from tui.report import render, report_of, write_private
+
+if TYPE_CHECKING:
+    from probes.node import NodeContext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _inventory(node: NodeContext) -> None:
+    with contextlib.suppress(Exception):  # an error is the report's to show: it asks again
+        node.container_inventory()
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         refs = select(args.probe)
@@ -48,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise NodedocError(str(exc)) from None
     node = node_from_args(args)
     node.options["quick"] = args.quick
+    if not node.post_mortem:
+        # The report's container inventory is CRI calls, mostly waiting on the runtime: asked for now, beside
+        # the probes, it is read (once, shared through the node) by the time the report is built.
+        threading.Thread(target=_inventory, args=(node,), name="inventory", daemon=True).start()
     report = report_of(node, run_probes(node, refs))
     if args.format != "text":
         text = render(report, args.format)

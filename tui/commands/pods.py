@@ -13,7 +13,7 @@ from probes.errors import NodedocError
 from tui.columns import RESET, YELLOW, render_columns
 from tui.format import age_of_ns, short_id
 from tui.options import add_node_options, node_from_args
-from tui.untrusted import neutralise_data
+from tui.untrusted import neutralise
 
 if TYPE_CHECKING:
     from probes.readers.cri.sandboxes import SandboxView
@@ -78,31 +78,32 @@ def run(args: argparse.Namespace) -> int:
     keep = pod_filter(args)
     node = node_from_args(args)
     verbose = args.verbose or args.output == "wide"
-    views = list_sandboxes(node.cri(), verbose=verbose, keep=keep)
+    views = list_sandboxes(node.cri(), verbose=verbose, keep=keep, locate=node.sandbox_locations)
     views = [v for v in views if keep(v)]  # state may have changed between list and status
     if args.output == "json":
         json.dump({"items": [v.to_dict() for v in views]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    views = neutralise_data(views)  # names, labels and IPs come from whoever created the pod
+    # Names, labels and IPs come from whoever created the pod: each shown string is made inert.
     wide = args.output == "wide"
     headers = ["POD ID", "NAME", "NAMESPACE", "STATE", "AGE", "ATTEMPT", "IP", "CONTAINERS"]
     if wide:
         headers += ["HANDLER", "PID"]
     rows = []
     for v in views:
+        ident = neutralise(v.id)
         row = [
-            v.id if wide else short_id(v.id),
-            v.name,
-            v.namespace,
+            ident if wide else short_id(ident),
+            neutralise(v.name),
+            neutralise(v.namespace),
             "Ready" if v.ready else "NotReady",
             age_of_ns(v.created_at),
             str(v.attempt),
-            ",".join(v.ips) or ("host" if v.host_network else "-"),
+            ",".join(neutralise(ip) for ip in v.ips) or ("host" if v.host_network else "-"),
             str(v.containers),
         ]
         if wide:
-            row += [v.runtime_handler or "(default)", str(v.pid or "-")]
+            row += [neutralise(v.runtime_handler) or "(default)", str(v.pid or "-")]
         rows.append(row)
     colour = sys.stdout.isatty()
     sys.stdout.write(
@@ -110,6 +111,6 @@ def run(args: argparse.Namespace) -> int:
     )
     for v in views:
         if v.status_error:
-            line = f"{short_id(v.id)}: status unavailable: {v.status_error}"
+            line = f"{short_id(neutralise(v.id))}: status unavailable: {neutralise(v.status_error)}"
             print(f"{YELLOW}{line}{RESET}" if colour else line)
     return 0

@@ -14,7 +14,7 @@ import socket
 import stat
 import struct
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,6 +257,18 @@ class CriClient:
         except grpc.RpcError as err:
             raise self._error(rpc, err) from None
 
+    def begin(self, rpc: str, request: Message, timeout: float | None = None) -> Callable[[], Any]:
+        """Send a call now and go on; the function returned waits for its answer (or raises CriError)."""
+        future = self._callable(rpc).future(request, timeout=timeout or self.timeout)
+
+        def answer() -> Any:
+            try:
+                return future.result()
+            except grpc.RpcError as err:
+                raise self._error(rpc, err) from None
+
+        return answer
+
     def call_many(
         self, rpc: str, requests: Mapping[str, Message], timeout: float | None = None
     ) -> dict[str, Any]:
@@ -295,10 +307,15 @@ class CriClient:
         return self.call_many("PodSandboxStatus", requests)
 
     def list_containers(self, **filter_fields: Any) -> list[Any]:
+        return self.list_containers_later(**filter_fields)()
+
+    def list_containers_later(self, **filter_fields: Any) -> Callable[[], list[Any]]:
+        """ListContainers sent now; the function returned waits for the list."""
         request = pb.ListContainersRequest()
         if filter_fields:
             request.filter.CopyFrom(pb.ContainerFilter(**filter_fields))
-        return list(self.call("ListContainers", request).containers)
+        answer = self.begin("ListContainers", request)
+        return lambda: list(answer().containers)
 
     def container_status(self, container_id: str, verbose: bool = True) -> Any:
         return self.call(

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probes.errors import CriError
 from probes.readers.cri import cri_pb2 as pb
+
+if TYPE_CHECKING:
+    from probes.readers.disk.sandbox_locations import SandboxLocation
 
 _NETWORK_MODE_NODE = pb.NamespaceMode.Value("NODE")
 
@@ -81,8 +84,11 @@ def netns_path_of(verbose: dict[str, Any]) -> str:
     return ""
 
 
-def view_of(item: Any, status_response: Any | None, containers: int = 0) -> SandboxView:
-    """Build a view from a ListPodSandbox item and (when it came) its PodSandboxStatus response."""
+def view_of(
+    item: Any, status_response: Any | None, containers: int = 0, location: SandboxLocation | None = None
+) -> SandboxView:
+    """Build a view from a ListPodSandbox item and (when it came) its PodSandboxStatus response; a
+    ``location`` read from the node's files gives what verbose info would (pid, netns, snapshot, image)."""
     meta = item.metadata
     view = SandboxView(
         id=item.id,
@@ -107,6 +113,12 @@ def view_of(item: Any, status_response: Any | None, containers: int = 0) -> Sand
     net = status.network
     view.ips = [ip for ip in [net.ip, *(p.ip for p in net.additional_ips)] if ip]
     view.host_network = status.linux.namespaces.options.network == _NETWORK_MODE_NODE
+    if location is not None:
+        view.pid = location.pid
+        view.netns_path = netns_path_of({"runtimeSpec": location.spec})
+        view.snapshot_key = location.snapshot_key
+        view.image = location.image
+        return view
     verbose = parse_verbose_info(dict(status_response.info))
     view.info = verbose
     if isinstance(verbose.get("pid"), int) and verbose["pid"] > 0:
@@ -118,23 +130,46 @@ def view_of(item: Any, status_response: Any | None, containers: int = 0) -> Sand
 
 
 def list_sandboxes(
-    client: Any, verbose: bool = True, keep: Callable[[SandboxView], bool] | None = None
+    client: Any,
+    verbose: bool = True,
+    keep: Callable[[SandboxView], bool] | None = None,
+    locate: Callable[[list[str]], Mapping[str, SandboxLocation]] | None = None,
 ) -> list[SandboxView]:
     """Sandboxes with their status, fetched concurrently; newest first.
 
     ``keep`` filters on what the list alone says (name, namespace, labels, state) so that statuses
-    are fetched only for the sandboxes shown.
+    are fetched only for the sandboxes shown. With ``verbose``, ``locate`` reads from the node's files
+    where the ready sandboxes it is given live (:mod:`probes.readers.disk.sandbox_locations`): those
+    need no verbose status, only the others (not ready, or their files unreadable) are asked for one.
+    Views built so carry no ``info``.
     """
+    containers = client.list_containers_later()  # both lists asked at once
     items = client.list_pod_sandboxes()
     counts: dict[str, int] = {}
-    for container in client.list_containers():
+    for container in containers():
         counts[container.pod_sandbox_id] = counts.get(container.pod_sandbox_id, 0) + 1
     if keep is not None:
         items = [i for i in items if keep(view_of(i, None, counts.get(i.id, 0)))]
-    statuses = client.pod_sandbox_statuses([i.id for i in items], verbose=verbose)
-    views = [view_of(i, statuses.get(i.id), counts.get(i.id, 0)) for i in items]
+    ids = [i.id for i in items]
+    located: Mapping[str, SandboxLocation] = {}
+    if verbose and locate is not None:
+        statuses = client.pod_sandbox_statuses(ids, verbose=False)
+        located = locate([i for i in ids if _ready(statuses.get(i))])
+        rest = [i for i in ids if i not in located]
+        statuses.update(client.pod_sandbox_statuses(rest, verbose=True) if rest else {})
+    else:
+        statuses = client.pod_sandbox_statuses(ids, verbose=verbose)
+    views = [view_of(i, statuses.get(i.id), counts.get(i.id, 0), located.get(i.id)) for i in items]
     views.sort(key=lambda v: (-v.created_at, v.namespace, v.name))
     return views
+
+
+def _ready(status_response: Any) -> bool:
+    return (
+        status_response is not None
+        and not isinstance(status_response, CriError)
+        and _state_name(status_response.status.state) == "ready"
+    )
 
 
 @dataclass

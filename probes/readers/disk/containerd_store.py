@@ -34,6 +34,7 @@ from probes.readers.disk.layer_verify import (
     list_dir,
     verify_layer,
 )
+from probes.readers.disk.wire import proto_any, uvarint, varint
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -55,25 +56,6 @@ class StoreError(BoltError):
 # -- value decoders ------------------------------------------------------------------------------
 
 
-def uvarint(data: bytes) -> int:
-    """Go's ``binary.Uvarint``; raises ValueError when the bytes are not one."""
-    value, shift = 0, 0
-    for i, b in enumerate(data):
-        if i >= 10:
-            break
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value
-        shift += 7
-    raise ValueError("bad uvarint")
-
-
-def varint(data: bytes) -> int:
-    """Go's ``binary.Varint`` (zig-zag)."""
-    u = uvarint(data)
-    return ~(u >> 1) if u & 1 else u >> 1
-
-
 def go_time(data: bytes | None) -> dt.datetime | None:
     """A Go ``time.MarshalBinary`` value (versions 1 and 2) as an aware datetime; None when absent or bad."""
     if not data or len(data) < 15 or data[0] not in (1, 2):
@@ -84,28 +66,6 @@ def go_time(data: bytes | None) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(secs, dt.timezone.utc) + dt.timedelta(microseconds=nsec // 1000)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def proto_any(data: bytes) -> tuple[str, bytes]:
-    """(type URL, value) of a protobuf ``Any``: fields 1 and 2, both length-delimited."""
-    out: dict[int, bytes] = {}
-    i = 0
-    while i < len(data):
-        tag = data[i]
-        i += 1
-        n, shift = 0, 0
-        while i < len(data):
-            b = data[i]
-            i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
-        if tag & 7 != 2:
-            break
-        out[tag >> 3] = data[i : i + n]
-        i += n
-    return out.get(1, b"").decode(errors="replace"), out.get(2, b"")
 
 
 def _text(b: Bucket | None, key: str) -> str:

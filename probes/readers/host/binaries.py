@@ -85,17 +85,20 @@ def is_executable(host_root: Path, path: str) -> bool:
     return p.is_file() and os.access(p, os.X_OK)
 
 
-def _package_record(host_root: Path, path: str, real: str) -> packages.InstalledPackage | None:
+def _package_record(
+    host_root: Path, path: str, real: str, dpkg: packages.DpkgDatabase | None
+) -> packages.InstalledPackage | None:
     candidates = list(dict.fromkeys([path, real]))
     return (
-        packages.dpkg_owner(host_root, candidates)
+        packages.dpkg_owner(host_root, candidates, dpkg)
         or rpmdb.rpm_owner(host_root, candidates)
         or packages.unpacked_deb_owner(host_root, candidates)
     )
 
 
-def inspect(host_root: Path, name: str, path: str) -> Binary:
-    """Describe one binary at a host path by reading it (never running it)."""
+def inspect(host_root: Path, name: str, path: str, dpkg: packages.DpkgDatabase | None = None) -> Binary:
+    """Describe one binary at a host path by reading it (never running it); ``dpkg``, the host root's package
+    database when several binaries are looked up in it."""
     real = host_realpath(host_root, path)
     evidence: dict[str, Any] = {}
     go: GoBinary | None = None
@@ -113,7 +116,7 @@ def inspect(host_root: Path, name: str, path: str) -> Binary:
         if go.linked is None:
             problem = f"{path}: {go.problem}"
     linked = go.linked if go else None
-    record = _package_record(host_root, path, real)
+    record = _package_record(host_root, path, real, dpkg)
     version: Version | None = linked.version if linked else None
     package, sources, installed = "", [], None
     if linked:

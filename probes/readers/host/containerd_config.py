@@ -297,20 +297,22 @@ def _socket(endpoint: str | None, host_root: Path = Path("/")) -> str:
 def running_configs(proc_root: Path) -> list[tuple[int, str | None]]:
     """(pid, --config value or None) of every containerd process in this procfs."""
     found = []
+    root = str(proc_root)
     try:
-        entries = list(proc_root.iterdir())
+        names = os.listdir(root)
     except OSError:
         return []
-    for entry in entries:
-        if not entry.name.isdigit():
+    for name in names:
+        if not name.isdigit():
             continue
         try:
-            if (entry / "comm").read_text().strip() != "containerd":
+            # A process names itself: one whose name is not UTF-8 is not containerd.
+            if _read_proc_file(f"{root}/{name}/comm").decode("utf-8").strip() != "containerd":
                 continue
-            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
+            args = _read_proc_file(f"{root}/{name}/cmdline").decode(errors="replace").split("\0")
+        except (OSError, UnicodeDecodeError):
             continue
-        found.append((int(entry.name), _config_arg([a for a in args if a])))
+        found.append((int(name), _config_arg([a for a in args if a])))
     return found
 
 
@@ -332,6 +334,17 @@ def serving_containerd(
         if str(grpc.get("address") or DEFAULT_SOCKET) == wanted:
             return pid, path if exists else None
     return None
+
+
+def _read_proc_file(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def locate(

@@ -35,10 +35,18 @@ _SENTINEL_LEN = 16
 #: the kubelet's ``version.gitVersion``.
 _VERSION_VARS = ("version.version", "main.version", "version.gitversion")
 _REVISION_VARS = ("version.revision", "main.gitcommit", "version.gitcommit")
-#: A version that stands alone between NUL bytes, as a linker-written ``-X`` string does.
-_STANDALONE = re.compile(rb"(?<=\x00)v?\d+\.\d+\.\d+[0-9A-Za-z.~+\-]*(?=\x00)")
-#: containerd's source default when the build did not set one (``1.6.20+unknown``, ``2.1.9+unknown``).
-_SOURCE_DEFAULT = re.compile(rb"(?<![0-9.])(\d+\.\d+\.\d+(?:-(?:rc|beta|alpha)\.\d+)?)\+unknown")
+#: A version as a linker-written ``-X`` string holds it: the whole of a string that stands alone between NUL
+#: bytes. Every such string holds a dot, digits and a dot, which are rare in read-only data, so those are
+#: found first (a search that can skip ahead) and only the NUL-delimited string around each is tested.
+_STANDALONE = re.compile(rb"v?\d+\.\d+\.\d+[0-9A-Za-z.~+\-]*")
+_DOTTED = re.compile(rb"\.\d+\.")
+#: containerd's source default when the build did not set one (``1.6.20+unknown``, ``2.1.9+unknown``): the
+#: literal ``+unknown`` is found first, then the version that ends where it starts (not part of a longer
+#: number: nothing from ``0-9.`` before it).
+_UNKNOWN = b"+unknown"
+_SOURCE_DEFAULT = re.compile(rb"(?<![0-9.])(\d+\.\d+\.\d+(?:-(?:rc|beta|alpha)\.\d+)?)\Z")
+#: Every byte ``_SOURCE_DEFAULT``'s version can hold.
+_SOURCE_DEFAULT_BYTES = b"0123456789.-rcbetalph"
 
 
 class NotAGoBinary(NodedocError):
@@ -248,12 +256,50 @@ def _standalone_versions(data: mmap.mmap, sections: list[_Section]) -> list[str]
     ]
     found: list[str] = []
     for region in regions:
-        chunk = data[region.offset : region.offset + region.size]
-        for match in _STANDALONE.finditer(chunk):
-            text = match.group().decode("ascii")
-            if text not in found and try_parse(text) is not None:
-                found.append(text)
+        end = min(region.offset + region.size, len(data))
+        start = min(region.offset, end)
+        pos = start
+        while True:
+            hit = _DOTTED.search(data, pos, end)
+            if hit is None:
+                break
+            # The string around the hit, delimited by NULs inside the region (a string at either edge of
+            # the region is not known to stand alone).
+            after = data.find(b"\x00", hit.end(), end)
+            if after < 0:
+                break
+            before = data.rfind(b"\x00", start, hit.start())
+            if before >= 0:
+                piece = data[before + 1 : after]
+                if _STANDALONE.fullmatch(piece):
+                    text = piece.decode("ascii")
+                    if text not in found and try_parse(text) is not None:
+                        found.append(text)
+            pos = after
     return found
+
+
+def _source_defaults(data: mmap.mmap) -> set[str]:
+    """The versions written as ``<version>+unknown`` anywhere in the file."""
+    found: set[str] = set()
+    at = data.find(_UNKNOWN)
+    while at >= 0:
+        match = _SOURCE_DEFAULT.search(data[_run_start(data, at) : at])
+        if match:
+            found.add(match.group(1).decode())
+        at = data.find(_UNKNOWN, at + len(_UNKNOWN))
+    return found
+
+
+def _run_start(data: mmap.mmap, end: int) -> int:
+    """Where the run of bytes a source default's version can hold, ending at ``end``, starts."""
+    size = 64
+    while True:
+        start = max(0, end - size)
+        kept = len(data[start:end].rstrip(_SOURCE_DEFAULT_BYTES))
+        if kept or start == 0:
+            return start + kept
+        size *= 4
 
 
 def _pick(candidates: list[str]) -> tuple[str, str] | None:
@@ -318,7 +364,7 @@ def _linked_version(
             tuple(candidates),
             "",
         )
-    defaults = {m.group(1).decode() for m in _SOURCE_DEFAULT.finditer(data)}
+    defaults = _source_defaults(data)
     if len(defaults) == 1 and not candidates:
         text = defaults.pop()
         return (

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,32 +71,90 @@ class InstalledPackage:
 # -- dpkg ---------------------------------------------------------------------------------------------------
 
 
-def dpkg_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
+class DpkgDatabase:
+    """One host root's dpkg database, read once however many files are looked up in it: every package's
+    file list (``info/*.list``, in name order) and the status file. Read when first asked, under a lock, so
+    probes that look up binaries at the same time read it once."""
+
+    def __init__(self, host_root: Path) -> None:
+        self.host_root = host_root
+        self._lock = threading.Lock()
+        self._lists: list[tuple[str, bytes]] | None = None
+        self._status: str | None = None
+        self._status_read = False
+        self._versions: dict[str, str | None] = {}
+
+    def installed_version(self, package: str) -> str | None:
+        """The installed version of ``package`` in the status file (None when not installed)."""
+        status = self.status()
+        with self._lock:
+            if package not in self._versions:
+                self._versions[package] = _installed_version(status, package)
+            return self._versions[package]
+
+    def lists(self) -> list[tuple[str, bytes]]:
+        """(file name, bytes) of every readable ``*.list``, sorted by name; [] without a database. Kept as
+        bytes: most are only searched for a path, and only the one that holds it is decoded."""
+        with self._lock:
+            if self._lists is None:
+                self._lists = []
+                info = str(_local(self.host_root, DPKG_INFO))
+                try:
+                    names = sorted(n for n in os.listdir(info) if n.endswith(".list"))
+                except OSError:
+                    names = []
+                for name in names:
+                    try:
+                        with open(f"{info}/{name}", "rb") as listing:
+                            self._lists.append((name, listing.read()))
+                    except OSError:
+                        continue
+            return self._lists
+
+    def status(self) -> str | None:
+        """The text of ``/var/lib/dpkg/status``, None when it cannot be read."""
+        with self._lock:
+            if not self._status_read:
+                try:
+                    self._status = _local(self.host_root, DPKG_STATUS).read_text(
+                        encoding="utf-8", errors="replace"
+                    )
+                except OSError:
+                    self._status = None
+                self._status_read = True
+            return self._status
+
+
+def dpkg_owner(
+    host_root: Path, paths: list[str], database: DpkgDatabase | None = None
+) -> InstalledPackage | None:
     """The installed dpkg package that lists one of ``paths`` (host paths), with its version and whether the
     file on disk still has the checksum the package shipped. None without a dpkg database or owner."""
-    info = _local(host_root, DPKG_INFO)
+    database = database or DpkgDatabase(host_root)
     wanted = {alias for p in paths for alias in aliases(p)}
-    try:
-        lists = sorted(info.glob("*.list"))
-    except OSError:
-        return None
-    for listing in lists:
-        try:
-            lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+    # A line equal to a path holds it, so a list that does not is passed over. An ASCII path is in the
+    # decoded text exactly when its bytes are in the file (decoding never joins an ASCII byte to others).
+    ascii_only = all(alias.isascii() for alias in wanted)
+    needles = [alias.encode() for alias in wanted]
+    for name, data in database.lists():
+        if ascii_only and not any(needle in data for needle in needles):
             continue
-        hit = next((line for line in lines if line in wanted), None)
+        text = data.decode("utf-8", errors="replace")
+        if not any(alias in text for alias in wanted):
+            continue
+        hit = next((line for line in text.splitlines() if line in wanted), None)
         if hit is None:
             continue
-        package = listing.name[: -len(".list")]
-        version = dpkg_version(host_root, package.split(":")[0])
+        package = name[: -len(".list")]
+        version = database.installed_version(package.split(":")[0])
         if version is None:
             continue  # listed, but not installed (removed, config files left)
+        info = _local(host_root, DPKG_INFO)
         return InstalledPackage(
             manager="dpkg",
             name=package.split(":")[0],
             version=version,
-            listed_in=f"{DPKG_INFO}/{listing.name}",
+            listed_in=f"{DPKG_INFO}/{name}",
             database=DPKG_STATUS,
             file=hit,
             checksum=_dpkg_checksum(host_root, info / f"{package}.md5sums", hit, paths),
@@ -104,11 +164,13 @@ def dpkg_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
 
 def dpkg_version(host_root: Path, package: str) -> str | None:
     """The installed version of a package in /var/lib/dpkg/status (None when not installed)."""
-    try:
-        text = _local(host_root, DPKG_STATUS).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    return _installed_version(DpkgDatabase(host_root).status(), package)
+
+
+def _installed_version(status: str | None, package: str) -> str | None:
+    if status is None:
         return None
-    for stanza in text.split("\n\n"):
+    for stanza in status.split("\n\n"):
         fields = dict(
             line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
         )
@@ -129,14 +191,31 @@ def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]
     recorded = next((line.split(None, 1)[0] for line in lines if line.endswith("  " + relative)), None)
     if recorded is None:
         return ""
-    digest = hashlib.md5(usedforsecurity=False)
-    try:
-        with _local(host_root, paths[-1]).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
+    digest = file_digest(_local(host_root, paths[-1]), "md5")
+    if digest is None:
         return ""
-    return "matches" if digest.hexdigest() == recorded else "differs"
+    return "matches" if digest == recorded else "differs"
+
+
+#: How much of a file is read and hashed at a time. Reading and hashing release the GIL; between two blocks
+#: the thread needs it back, which can take a switch interval (5 ms) while probes run Python: large blocks
+#: keep a binary's hashing on its own core rather than waiting its turn every megabyte.
+DIGEST_BLOCK = 8 << 20
+
+
+def file_digest(path: Path, algorithm: str) -> str | None:
+    """The hex digest of a file's bytes, None when it cannot be read; several files hash on several cores
+    at once."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    try:
+        with path.open("rb", buffering=0) as handle:
+            block = bytearray(min(DIGEST_BLOCK, max(os.fstat(handle.fileno()).st_size, 1 << 16)))
+            view = memoryview(block)
+            while size := handle.readinto(block):
+                digest.update(view[:size])
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def unpacked_deb_owner(host_root: Path, paths: list[str]) -> InstalledPackage | None:
@@ -275,9 +354,14 @@ class Changelog:
 
     def naming(self, names: tuple[str, ...], installed: str) -> tuple[ChangelogEntry, str] | None:
         """The newest entry at or below ``installed`` that names one of ``names``, with the line naming it."""
+        patterns = [re.compile(rf"(?<![\w-]){re.escape(n)}(?![\w-])", re.IGNORECASE) for n in names]
         for entry in self.up_to(installed):
+            # A line that names one names it in the whole entry too (a line break is no word character), so
+            # an entry that names none is passed over without looking at each of its lines.
+            if not any(p.search(entry.text) for p in patterns):
+                continue
             for line in entry.text.splitlines():
-                if any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", line, re.IGNORECASE) for n in names):
+                if any(p.search(line) for p in patterns):
                     return entry, line.strip(" *+-\t")
         return None
 

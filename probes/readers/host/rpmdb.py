@@ -11,13 +11,12 @@ node is written, not even a lock.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from probes.readers.host.packages import Changelog, ChangelogEntry, InstalledPackage, aliases
+from probes.readers.host.packages import Changelog, ChangelogEntry, InstalledPackage, aliases, file_digest
 
 DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 SQLITE = "rpmdb.sqlite"
@@ -147,14 +146,10 @@ def _checksum(host_root: Path, header: RpmHeader, index: int, path: str) -> str:
     algorithm = _ALGORITHMS.get((header.ints(_DIGESTALGO) or [1])[0])
     if index >= len(digests) or not digests[index] or algorithm is None:
         return ""
-    digest = hashlib.new(algorithm, usedforsecurity=False)
-    try:
-        with (host_root / path.lstrip("/")).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
+    digest = file_digest(host_root / path.lstrip("/"), algorithm)
+    if digest is None:
         return ""
-    return "matches" if digest.hexdigest() == digests[index] else "differs"
+    return "matches" if digest == digests[index] else "differs"
 
 
 def rpm_changelog(host_root: Path, package: str) -> Changelog | None:

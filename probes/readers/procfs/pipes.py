@@ -17,7 +17,7 @@ import fcntl
 import os
 import struct
 import termios
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,8 @@ class PipePeer:
     end: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What dataclasses.asdict gives, written out: a scan has thousands of them in a report.
+        return {"pid": self.pid, "comm": self.comm, "fd": self.fd, "end": self.end}
 
 
 @dataclass
@@ -84,9 +85,14 @@ class PipeEnd:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["peers"] = [p.to_dict() for p in self.peers]
-        return data
+        return {
+            "fd": self.fd,
+            "inode": self.inode,
+            "end": self.end,
+            "capacity": self.capacity,
+            "bytes_waiting": self.bytes_waiting,
+            "peers": [p.to_dict() for p in self.peers],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipeEnd:

@@ -496,12 +496,15 @@ def workload_pids(root: str, shims: list[RuntimeProcess]) -> dict[int, str]:
     for shim in shims:
         try:
             tasks = os.path.dirname(os.readlink(f"{root}/{shim.pid}/cwd"))
-            bundles = os.listdir(f"{root}/{shim.pid}/cwd/..")
         except OSError:
             continue
         if (
             tasks in seen or "io.containerd.runtime." not in tasks
-        ):  # a shim not in a task bundle: unknown layout
+        ):  # read, or not a task bundle: unknown layout
+            continue
+        try:
+            bundles = os.listdir(f"{root}/{shim.pid}/cwd/..")
+        except OSError:
             continue
         seen.add(tasks)
         for bundle in bundles:
