@@ -60,6 +60,8 @@ class DashboardScreen(NodeScreen):
         self.query_one("#next-panel").border_title = "Where next"
         self.query_one("#unreachable-panel").border_title = "Runtime unreachable"
         self.watch(self.app, "runtime_error", self._show_unreachable)
+        # m (post-mortem) is offered only while the runtime is unreachable: the footer follows the state.
+        self.watch(self.app, "runtime_state", lambda _state: self.refresh_bindings())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "post_mortem":
