@@ -6,6 +6,8 @@ cannot be reached the screen says why and offers post-mortem mode on the contain
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -18,7 +20,6 @@ from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
 from probes.errors import NodedocError
 from probes.readers.cri.runtime import NODE_CONDITIONS, RuntimeFacts
 from probes.readers.cri.sandboxes import SandboxView
-from probes.readers.disk.catalog import SnapshotRow
 from tui.messages import (
     CatalogRead,
     ImagesCounted,
@@ -28,10 +29,12 @@ from tui.messages import (
     SandboxesRead,
     Unavailable,
 )
-from tui.report import could_not_run_text
 from tui.session import RuntimeUnreachable
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text, severity_text
+
+if TYPE_CHECKING:
+    from probes.readers.disk.catalog import SnapshotRow
 
 WORST_SHOWN = 5
 
@@ -81,10 +84,26 @@ class DashboardScreen(NodeScreen):
 
     @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
     def load(self) -> None:
+        """The runtime first, alone: the pods, the disk and the probes are read once it is painted (with no
+        runtime, straight away)."""
         session = self.session
-        if not session.post_mortem:
+        if session.post_mortem:
+            self._load_rest(runtime=False)
+            return
+        try:
+            self.post_message(RuntimeRead(session.runtime()))  # its handler starts load_rest
+        except RuntimeUnreachable as exc:
+            self.post_message(RuntimeLost(str(exc)))
+            self._load_rest(runtime=False)
+
+    @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
+    def load_rest(self, runtime: bool) -> None:
+        self._load_rest(runtime)
+
+    def _load_rest(self, runtime: bool) -> None:
+        session = self.session
+        if runtime:
             try:
-                self.post_message(RuntimeRead(session.runtime()))
                 self.post_message(SandboxesRead(session.sandboxes()))
                 self.post_message(ImagesCounted(session.image_count()))
             except RuntimeUnreachable as exc:
@@ -98,6 +117,8 @@ class DashboardScreen(NodeScreen):
     @on(RuntimeRead)
     def _runtime_read(self, message: RuntimeRead) -> None:
         self._show_runtime(message.facts)
+        # The probes and 500 pods' statuses would hold the interpreter while this paints: after it.
+        self.call_after_refresh(self.load_rest, True)
 
     @on(RuntimeLost)
     def _runtime_lost(self, message: RuntimeLost) -> None:
@@ -183,6 +204,8 @@ class DashboardScreen(NodeScreen):
         self.query_one("#counts-panel", Static).update(grid)
 
     def _show_findings(self, results: list[ProbeResult]) -> None:
+        from tui.report import could_not_run_text  # the report writers: not needed for the first paint
+
         findings = sort_worst_first([f for r in results for f in r.findings if f.severity is not Severity.OK])
         missing = [r for r in results if r.could_not_run]
         table = Table.grid(padding=(0, 1))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from importlib import resources
+from importlib import import_module, resources
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -29,17 +29,12 @@ from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet
 from probes.readers.cri.sandboxes import SandboxView
 from screens.dashboard import DashboardScreen
-from screens.findings import FindingsScreen
-from screens.help import HelpScreen
-from screens.pod_detail import PodDetailScreen
-from screens.pods import PodsScreen
-from screens.processes import ProcessesScreen
-from screens.snapshots import SnapshotsScreen
-from screens.walkthrough import WalkthroughScreen
-from tui.report.model import Walkthrough
 from tui.session import NodeReader, RuntimeUnreachable
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text
+
+if TYPE_CHECKING:
+    from tui.report.model import Walkthrough
 
 #: Seconds between two "are you still there" calls to the runtime (and reconnect attempts).
 HEARTBEAT_S = 2.0
@@ -53,6 +48,16 @@ SCREENS_BY_KEY = {
     "processes": ("Processes", "containerd, shims, runc, runc init and their pipes"),
     "findings": ("Findings", "Every finding by severity, with remediation"),
 }
+
+
+def screen_of(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A screen made by its class in ``screens.<module>``, imported when the screen is first made: the
+    troubleshooter starts on the dashboard, and importing every screen first cost that start 40 ms."""
+
+    def make() -> Screen[Any]:
+        return cast("Screen[Any]", getattr(import_module(f"screens.{module}"), name)())
+
+    return make
 
 
 class PodCommands(Provider):
@@ -96,10 +101,10 @@ class NodedocApp(App[None]):
     COMMANDS = App.COMMANDS | {PodCommands}
     MODES = {
         "dashboard": DashboardScreen,
-        "pods": PodsScreen,
-        "snapshots": SnapshotsScreen,
-        "processes": ProcessesScreen,
-        "findings": FindingsScreen,
+        "pods": screen_of("pods", "PodsScreen"),
+        "snapshots": screen_of("snapshots", "SnapshotsScreen"),
+        "processes": screen_of("processes", "ProcessesScreen"),
+        "findings": screen_of("findings", "FindingsScreen"),
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS = [
@@ -252,6 +257,8 @@ class NodedocApp(App[None]):
     def open_pod(self, view: SandboxView) -> None:
         if self.current_mode != "pods":
             self.switch_mode("pods")
+        from screens.pod_detail import PodDetailScreen
+
         self.push_screen(PodDetailScreen(view))
 
     def action_refresh(self) -> None:
@@ -269,9 +276,13 @@ class NodedocApp(App[None]):
             action()
 
     def action_help(self) -> None:
+        from screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.screen))
 
     def action_runbooks(self) -> None:
+        from screens.walkthrough import WalkthroughScreen
+
         self.push_screen(WalkthroughScreen(self.session))
 
     def action_post_mortem(self) -> None:

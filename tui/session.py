@@ -21,15 +21,17 @@ from probes.node import NeedUnmet, NodeContext
 from probes.readers.cri.client import CriClient
 from probes.readers.cri.runtime import RuntimeFacts, read_runtime_facts
 from probes.readers.cri.sandboxes import ContainerView, SandboxView, list_containers, list_sandboxes
-from probes.readers.disk.catalog import SnapshotCatalog, VerifyResult
-from probes.readers.disk.containerd_store import ContainerdDisk
-from probes.readers.disk.layer_verify import FileEntry
-from probes.readers.host.os_release import NodeFacts
-from probes.readers.procfs.netns import PodNetwork, compare_pod
-from probes.readers.procfs.procs import RuntimeScan
 from tui.redact import redacted
 
 if TYPE_CHECKING:
+    # The disk, procfs and report readers are imported where they are first used: the troubleshooter
+    # shows the runtime before it reads any of them.
+    from probes.readers.disk.catalog import SnapshotCatalog, VerifyResult
+    from probes.readers.disk.containerd_store import ContainerdDisk
+    from probes.readers.disk.layer_verify import FileEntry
+    from probes.readers.host.os_release import NodeFacts
+    from probes.readers.procfs.netns import PodNetwork
+    from probes.readers.procfs.procs import RuntimeScan
     from tui.report.model import Report, Walkthrough
 
 T = TypeVar("T")
@@ -201,6 +203,8 @@ class NodeSession:
         return views
 
     def pod_network(self, view: SandboxView) -> PodNetwork:
+        from probes.readers.procfs.netns import compare_pod
+
         return compare_pod(view, self.node.proc_root)
 
     def image_count(self) -> int:
@@ -226,6 +230,8 @@ class NodeSession:
     # -- snapshots ----------------------------------------------------------------------------------
 
     def _containerd_disk(self, reload: bool = False) -> ContainerdDisk:
+        from probes.readers.disk.containerd_store import ContainerdDisk
+
         with self._lock:
             if self._disk is None or reload:
                 proc = None if self.post_mortem else self.node.proc_root
@@ -233,6 +239,8 @@ class NodeSession:
             return self._disk
 
     def snapshot_catalog(self) -> SnapshotCatalog:
+        from probes.readers.disk.catalog import SnapshotCatalog
+
         return SnapshotCatalog.of(self._containerd_disk(reload=True))
 
     def snapshot_files(self, snapshot_id: int, path: str = "/") -> list[FileEntry]:
@@ -246,6 +254,8 @@ class NodeSession:
         cancel: threading.Event | None = None,
         on_result: Callable[[VerifyResult], None] | None = None,
     ) -> list[VerifyResult]:
+        from probes.readers.disk.catalog import VerifyResult
+
         disk = self._containerd_disk()
         infos = None if snapshot_ids is None else [disk.snapshot(i) for i in snapshot_ids]
         done = disk.verify_many(
