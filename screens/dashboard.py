@@ -6,8 +6,6 @@ cannot be reached the screen says why and offers post-mortem mode on the contain
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -19,7 +17,6 @@ from textual.widgets import Static
 from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
 from probes.errors import NodedocError
 from probes.readers.cri.runtime import NODE_CONDITIONS, RuntimeFacts
-from probes.readers.cri.sandboxes import SandboxView
 from tui.messages import (
     CatalogRead,
     ImagesCounted,
@@ -32,9 +29,6 @@ from tui.messages import (
 from tui.session import RuntimeUnreachable
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text, severity_text
-
-if TYPE_CHECKING:
-    from probes.readers.disk.catalog import SnapshotRow
 
 WORST_SHOWN = 5
 
@@ -75,9 +69,12 @@ class DashboardScreen(NodeScreen):
         self.app.action_post_mortem()  # type: ignore[attr-defined]
 
     def refresh_data(self) -> None:
-        self.pods: list[SandboxView] | None = None
+        #: Pods (ready, not ready) and their containers; the counts only, not the views (500 pods'
+        #: verbose statuses are the pods screen's to keep).
+        self.pods: tuple[int, int, int] | None = None
         self.images: int | None = None
-        self.snapshots: list[SnapshotRow] | None = None
+        #: Snapshots by kind (the counts only).
+        self.snapshots: dict[str, int] | None = None
         self.snapshots_unavailable = ""
         self.query_one("#findings-panel", Static).update("running probes…")
         self.load()
@@ -127,7 +124,9 @@ class DashboardScreen(NodeScreen):
 
     @on(SandboxesRead)
     def _sandboxes_read(self, message: SandboxesRead) -> None:
-        self.pods = message.sandboxes
+        views = message.sandboxes
+        ready = sum(1 for v in views if v.ready)
+        self.pods = (ready, len(views) - ready, sum(v.containers for v in views))
         self._show_counts()
 
     @on(ImagesCounted)
@@ -137,7 +136,10 @@ class DashboardScreen(NodeScreen):
 
     @on(CatalogRead)
     def _catalog_read(self, message: CatalogRead) -> None:
-        self.snapshots = message.catalog.snapshots
+        kinds: dict[str, int] = {}
+        for row in message.catalog.snapshots:
+            kinds[row.kind] = kinds.get(row.kind, 0) + 1
+        self.snapshots = kinds
         self._show_counts()
 
     @on(Unavailable)
@@ -171,31 +173,28 @@ class DashboardScreen(NodeScreen):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        pods = self.pods
-        if pods is not None:
-            ready = sum(1 for v in pods if v.ready)
+        if self.pods is not None:
+            ready, not_ready, containers = self.pods
             grid.add_row(
                 "pods",
                 Text.assemble(
-                    f"{ready} ready, ",
-                    (f"{len(pods) - ready} not ready", "bold red" if len(pods) - ready else ""),
+                    f"{ready} ready, ", (f"{not_ready} not ready", "bold red" if not_ready else "")
                 ),
             )
-            grid.add_row("containers", str(sum(v.containers for v in pods)))
+            grid.add_row("containers", str(containers))
         elif self.session.post_mortem or self.app.runtime_state == "unreachable":  # type: ignore[attr-defined]
             grid.add_row("pods", Text("unknown (no runtime)", style="dim"))
         else:
             grid.add_row("pods", "loading…")
         if self.images is not None:
             grid.add_row("images", str(self.images))
-        snaps = self.snapshots
-        if snaps is not None:
-            kinds: dict[str, int] = {}
-            for row in snaps:
-                kinds[row.kind] = kinds.get(row.kind, 0) + 1
+        kinds = self.snapshots
+        if kinds is not None:
             grid.add_row(
                 "snapshots",
-                node_text(f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"),
+                node_text(
+                    f"{sum(kinds.values())} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+                ),
             )
         elif self.snapshots_unavailable:
             grid.add_row(

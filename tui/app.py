@@ -50,6 +50,22 @@ SCREENS_BY_KEY = {
 }
 
 
+def few_malloc_arenas(count: int = 2) -> None:
+    """Let glibc's malloc keep ``count`` arenas, not one per thread that allocates (up to 8 per core).
+
+    The probes run in a thread each, and memory one thread freed in its own arena is not reused by
+    another: with 500 pods the probe run left 25-30 MB more resident than two arenas do, at the same
+    CPU time. glibc only: where there is no ``mallopt`` nothing changes."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (ImportError, OSError, AttributeError):
+        return
+    m_arena_max = -8  # <malloc.h>
+    mallopt(m_arena_max, count)
+
+
 def screen_of(module: str, name: str) -> Callable[[], Screen[Any]]:
     """A screen made by its class in ``screens.<module>``, imported when the screen is first made: the
     troubleshooter starts on the dashboard, and importing every screen first cost that start 40 ms."""
@@ -130,6 +146,7 @@ class NodedocApp(App[None]):
     """Why the runtime cannot be reached (empty while it answers)."""
 
     def __init__(self, session: NodeReader, heartbeat: float = HEARTBEAT_S) -> None:
+        few_malloc_arenas()  # before any of the app's threads allocate
         super().__init__()
         self.session = session
         self.heartbeat_s = heartbeat
