@@ -31,6 +31,7 @@ from tui.report import Report, report_of
 from tui.report.model import Walkthrough
 from tui.session import (
     PROCESS_PROBE,
+    Foreground,
     NodeSession,
     NotOnThisNode,
     Progress,
@@ -58,6 +59,7 @@ class RecordedSession:
         self.last_sandboxes: list[SandboxView] = []
         self.last_sandboxes_at: float | None = None
         self.last_results: list[ProbeResult] = []
+        self.foreground = Foreground()
 
     @classmethod
     def load(cls, path: Path | str, **kw: Any) -> RecordedSession:

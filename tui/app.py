@@ -184,6 +184,10 @@ class NodedocApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self._last_input = time.monotonic()
+            # The long reads behind the screens pause until what this input changes is painted.
+            foreground = self.session.foreground
+            foreground.busy()
+            self.call_after_refresh(foreground.done)
         await super().on_event(event)
 
     @work(thread=True, exclusive=True, group="identify", exit_on_error=False)

@@ -42,6 +42,39 @@ Progress = Callable[[int, int], None]
 PROCESS_PROBE = "runc"
 
 
+#: How long after a key the reads behind the screens may wait for it, at most (a key whose painting
+#: never comes round only slows them down for that long).
+BUSY_LIMIT_S = 0.5
+
+
+class Foreground:
+    """Whether the troubleshooter is busy with a key: the long reads running behind it wait while it is.
+
+    The App marks it busy when a key or click comes and done once the screen has been painted after it.
+    Layer verification, the slowest read (a large image is seconds of tar headers read in Python, which
+    holds the interpreter), calls :meth:`pause` between blocks of the blob, so a key is handled while it
+    waits rather than sharing the interpreter with it. Pausing changes when a read happens, never what
+    it finds."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._done.set()
+        self._until = 0.0
+
+    def busy(self) -> None:
+        self._until = time.monotonic() + BUSY_LIMIT_S
+        self._done.clear()
+
+    def done(self) -> None:
+        self._done.set()
+
+    def pause(self) -> None:
+        """Wait while the UI is busy, no longer than BUSY_LIMIT_S after the key."""
+        left = self._until - time.monotonic()
+        if left > 0:
+            self._done.wait(left)
+
+
 class RuntimeUnreachable(CriError):
     """The runtime did not answer; the connection was dropped and the next call tries again."""
 
@@ -70,6 +103,8 @@ class NodeReader(Protocol):
     last_sandboxes: list[SandboxView]
     last_sandboxes_at: float | None
     last_results: list[ProbeResult]
+    #: Marked by the App; the reads behind it pause on it (see Foreground).
+    foreground: Foreground
 
     @property
     def post_mortem(self) -> bool: ...
@@ -144,6 +179,7 @@ class NodeSession:
         self.last_sandboxes: list[SandboxView] = []
         self.last_sandboxes_at: float | None = None
         self.last_results: list[ProbeResult] = []
+        self.foreground = Foreground()
 
     # -- what kind of session ----------------------------------------------------------------------
 
@@ -219,6 +255,8 @@ class NodeSession:
         from probes.registry import run_probes, select
 
         fresh = self.node.fresh()
+        # The snapshots probe's verification pauses on it between blocks of each blob.
+        fresh.options = {**fresh.options, "pause": self.foreground.pause}
         try:
             results = run_probes(fresh, select(only) if only is not None else None, on_result=on_result)
         finally:
@@ -258,8 +296,14 @@ class NodeSession:
 
         disk = self._containerd_disk()
         infos = None if snapshot_ids is None else [disk.snapshot(i) for i in snapshot_ids]
+        pause = self.foreground.pause
+
+        def cancelled() -> bool:  # polled between blocks of each blob: pause there while a key is handled
+            pause()
+            return cancel is not None and cancel.is_set()
+
         done = disk.verify_many(
-            infos, progress, cancel, (lambda v: on_result(VerifyResult.of(v))) if on_result else None
+            infos, progress, cancelled, (lambda v: on_result(VerifyResult.of(v))) if on_result else None
         )
         return [VerifyResult.of(v) for v in done]
 
