@@ -233,7 +233,8 @@ class PodsScreen(NodeScreen):
         parts.append("auto-refresh ON (2 s)" if self.auto_refresh else "auto-refresh off (a)")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text!r}")
-        self.query_one("#pods-status", Static).update(" · ".join(parts))
+        # One line of fixed height (.status-line): its text never changes the layout.
+        self.query_one("#pods-status", Static).update(" · ".join(parts), layout=False)
 
     # -- keys ----------------------------------------------------------------------------------------
 
