@@ -156,7 +156,9 @@ class PodsScreen(NodeScreen):
         self.loading_now = True
         self.query_one(BulkTable).set_class(True, "-stale")
         self._status()
-        self.load()
+        # Read once the table (the last read, marked stale) is painted: 500 pods' verbose statuses
+        # are parsed in the worker, and would share the interpreter with the first paint of the table.
+        self.call_after_refresh(self.load)
 
     @work(thread=True, exclusive=True, group="pods", exit_on_error=False)
     def load(self) -> None:
