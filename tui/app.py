@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 HEARTBEAT_S = 2.0
 #: Seconds without a key or a click after which the app does the full garbage collection it put off.
 IDLE_COLLECT_S = 1.0
+#: How many times the usual number of collections may be put off while keys keep coming (a key of a 500-pod
+#: filter is about one middle collection: ten times the usual came every 75 keys of steady typing).
+FORCED_COLLECT = 100
 
 SCREENS_BY_KEY = {
     "dashboard": ("Dashboard", "Node, runtime, counts and the worst findings"),
@@ -164,7 +167,8 @@ class NodedocApp(App[None]):
     def _put_off_full_collections(self) -> None:
         """Python's full collection walks every object (100-200 ms with 500 pods read), and runs whenever
         enough objects have piled up: often in the middle of a key. It is put off until no key or click
-        has come for IDLE_COLLECT_S, or until ten times as many collections are due as usual."""
+        has come for IDLE_COLLECT_S, or until FORCED_COLLECT times as many are due as usual (typing without a
+        pause for a minute or so)."""
         self._gc_thresholds = gc.get_threshold()
         young, middle, _ = self._gc_thresholds
         gc.set_threshold(young, middle, 1 << 30)
@@ -175,7 +179,7 @@ class NodedocApp(App[None]):
         due = gc.get_count()[2]  # middle collections since the last full one
         usual = self._gc_thresholds[2]
         idle = time.monotonic() - self._last_input >= IDLE_COLLECT_S
-        if due >= usual and (idle or due >= 10 * usual):
+        if due >= usual and (idle or due >= FORCED_COLLECT * usual):
             gc.collect()
 
     def on_unmount(self) -> None:
