@@ -101,7 +101,7 @@ class DashboardScreen(NodeScreen):
         session = self.session
         if runtime:
             try:
-                self.post_message(SandboxesRead(session.sandboxes()))
+                self.post_message(SandboxesRead(session.sandboxes(verbose=False)))  # counts need no more
                 self.post_message(ImagesCounted(session.image_count()))
             except RuntimeUnreachable as exc:
                 self.post_message(RuntimeLost(str(exc)))

@@ -163,7 +163,8 @@ class PodsScreen(NodeScreen):
     @work(thread=True, exclusive=True, group="pods", exit_on_error=False)
     def load(self) -> None:
         try:
-            views = self.session.sandboxes()
+            # What the table shows needs no verbose status; opening a pod reads its own (App.open_pod).
+            views = self.session.sandboxes(verbose=False)
         finally:
             self.app.call_from_thread(self._done_loading)
         self.post_message(SandboxesRead(views))

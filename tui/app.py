@@ -23,7 +23,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.markup import escape as escape_markup
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from probes.errors import CriError, NodedocError
 from probes.node import NeedUnmet
@@ -282,6 +282,22 @@ class NodedocApp(App[None]):
     def open_pod(self, view: SandboxView) -> None:
         if self.current_mode != "pods":
             self.switch_mode("pods")
+        self._read_pod(view)
+
+    @work(thread=True, exclusive=True, group="open-pod", exit_on_error=False)
+    def _read_pod(self, view: SandboxView) -> None:
+        """The pod's verbose status, read now: the lists are read without it (500 pods' runtime specs
+        were most of each read), and the detail needs its pid, netns, snapshot and the runtime's info."""
+        read = view
+        if not self.session.post_mortem:
+            try:
+                read = self.session.sandbox(view.id) or view  # gone since: the detail says what is not there
+            except NodedocError:
+                pass  # the detail's own reads say why
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._show_pod, read)
+
+    def _show_pod(self, view: SandboxView) -> None:
         from screens.pod_detail import PodDetailScreen
 
         self.push_screen(PodDetailScreen(view))

@@ -131,7 +131,14 @@ class NodeReader(Protocol):
         """One cheap call to tell whether the runtime still answers (RuntimeUnreachable when not)."""
         ...
 
-    def sandboxes(self) -> list[SandboxView]: ...
+    def sandboxes(self, verbose: bool = True) -> list[SandboxView]:
+        """Every pod sandbox with its status (state, IPs, host network); ``verbose`` also what locates
+        it on the host (pid, netns, snapshot key, image, the runtime's info)."""
+        ...
+
+    def sandbox(self, sandbox_id: str) -> SandboxView | None:
+        """One sandbox read now with its verbose status; None when it is gone."""
+        ...
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
         """The sandbox's containers, env values redacted."""
@@ -226,11 +233,15 @@ class NodeSession:
     def heartbeat(self) -> None:
         self._cri(lambda client: client.version())
 
-    def sandboxes(self) -> list[SandboxView]:
-        views = self._cri(list_sandboxes)
+    def sandboxes(self, verbose: bool = True) -> list[SandboxView]:
+        views = self._cri(lambda client: list_sandboxes(client, verbose=verbose))
         with self._lock:
             self.last_sandboxes, self.last_sandboxes_at = views, self.now()
         return views
+
+    def sandbox(self, sandbox_id: str) -> SandboxView | None:
+        views = self._cri(lambda client: list_sandboxes(client, keep=lambda view: view.id == sandbox_id))
+        return views[0] if views else None
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
         views = self._cri(lambda client: list_containers(client, sandbox_id))
