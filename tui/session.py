@@ -266,8 +266,8 @@ class NodeSession:
         from probes.registry import run_probes, select
 
         fresh = self.node.fresh()
-        # The snapshots probe's verification pauses on it between blocks of each blob.
-        fresh.options = {**fresh.options, "pause": self.foreground.pause}
+        # The snapshots probe's verification calls it between blocks of each blob (and so waits for keys).
+        fresh.options = {**fresh.options, "pace": self.foreground.pause}
         try:
             results = run_probes(fresh, select(only) if only is not None else None, on_result=on_result)
         finally:
