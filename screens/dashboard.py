@@ -17,8 +17,6 @@ from textual.widgets import Static
 from probes.api import ProbeResult, ProbeStatus, Severity, sort_worst_first
 from probes.errors import NodedocError
 from probes.readers.cri.runtime import NODE_CONDITIONS, RuntimeFacts
-from probes.readers.cri.sandboxes import SandboxView
-from probes.readers.disk.catalog import SnapshotRow
 from tui.messages import (
     CatalogRead,
     ImagesCounted,
@@ -28,7 +26,6 @@ from tui.messages import (
     SandboxesRead,
     Unavailable,
 )
-from tui.report import could_not_run_text
 from tui.session import RuntimeUnreachable
 from tui.untrusted import neutralise
 from tui.widgets import NodeScreen, node_text, severity_text
@@ -60,6 +57,8 @@ class DashboardScreen(NodeScreen):
         self.query_one("#next-panel").border_title = "Where next"
         self.query_one("#unreachable-panel").border_title = "Runtime unreachable"
         self.watch(self.app, "runtime_error", self._show_unreachable)
+        # m (post-mortem) is offered only while the runtime is unreachable: the footer follows the state.
+        self.watch(self.app, "runtime_state", lambda _state: self.refresh_bindings())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "post_mortem":
@@ -70,20 +69,39 @@ class DashboardScreen(NodeScreen):
         self.app.action_post_mortem()  # type: ignore[attr-defined]
 
     def refresh_data(self) -> None:
-        self.pods: list[SandboxView] | None = None
+        #: Pods (ready, not ready) and their containers; the counts only, not the views (500 pods'
+        #: verbose statuses are the pods screen's to keep).
+        self.pods: tuple[int, int, int] | None = None
         self.images: int | None = None
-        self.snapshots: list[SnapshotRow] | None = None
+        #: Snapshots by kind (the counts only).
+        self.snapshots: dict[str, int] | None = None
         self.snapshots_unavailable = ""
         self.query_one("#findings-panel", Static).update("running probes…")
         self.load()
 
     @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
     def load(self) -> None:
+        """The runtime first, alone: the pods, the disk and the probes are read once it is painted (with no
+        runtime, straight away)."""
         session = self.session
-        if not session.post_mortem:
+        if session.post_mortem:
+            self._load_rest(runtime=False)
+            return
+        try:
+            self.post_message(RuntimeRead(session.runtime()))  # its handler starts load_rest
+        except RuntimeUnreachable as exc:
+            self.post_message(RuntimeLost(str(exc)))
+            self._load_rest(runtime=False)
+
+    @work(thread=True, exclusive=True, group="dashboard", exit_on_error=False)
+    def load_rest(self, runtime: bool) -> None:
+        self._load_rest(runtime)
+
+    def _load_rest(self, runtime: bool) -> None:
+        session = self.session
+        if runtime:
             try:
-                self.post_message(RuntimeRead(session.runtime()))
-                self.post_message(SandboxesRead(session.sandboxes()))
+                self.post_message(SandboxesRead(session.sandboxes(verbose=False)))  # counts need no more
                 self.post_message(ImagesCounted(session.image_count()))
             except RuntimeUnreachable as exc:
                 self.post_message(RuntimeLost(str(exc)))
@@ -96,6 +114,8 @@ class DashboardScreen(NodeScreen):
     @on(RuntimeRead)
     def _runtime_read(self, message: RuntimeRead) -> None:
         self._show_runtime(message.facts)
+        # The probes and 500 pods' statuses would hold the interpreter while this paints: after it.
+        self.call_after_refresh(self.load_rest, True)
 
     @on(RuntimeLost)
     def _runtime_lost(self, message: RuntimeLost) -> None:
@@ -104,7 +124,9 @@ class DashboardScreen(NodeScreen):
 
     @on(SandboxesRead)
     def _sandboxes_read(self, message: SandboxesRead) -> None:
-        self.pods = message.sandboxes
+        views = message.sandboxes
+        ready = sum(1 for v in views if v.ready)
+        self.pods = (ready, len(views) - ready, sum(v.containers for v in views))
         self._show_counts()
 
     @on(ImagesCounted)
@@ -114,7 +136,10 @@ class DashboardScreen(NodeScreen):
 
     @on(CatalogRead)
     def _catalog_read(self, message: CatalogRead) -> None:
-        self.snapshots = message.catalog.snapshots
+        kinds: dict[str, int] = {}
+        for row in message.catalog.snapshots:
+            kinds[row.kind] = kinds.get(row.kind, 0) + 1
+        self.snapshots = kinds
         self._show_counts()
 
     @on(Unavailable)
@@ -148,31 +173,28 @@ class DashboardScreen(NodeScreen):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        pods = self.pods
-        if pods is not None:
-            ready = sum(1 for v in pods if v.ready)
+        if self.pods is not None:
+            ready, not_ready, containers = self.pods
             grid.add_row(
                 "pods",
                 Text.assemble(
-                    f"{ready} ready, ",
-                    (f"{len(pods) - ready} not ready", "bold red" if len(pods) - ready else ""),
+                    f"{ready} ready, ", (f"{not_ready} not ready", "bold red" if not_ready else "")
                 ),
             )
-            grid.add_row("containers", str(sum(v.containers for v in pods)))
+            grid.add_row("containers", str(containers))
         elif self.session.post_mortem or self.app.runtime_state == "unreachable":  # type: ignore[attr-defined]
             grid.add_row("pods", Text("unknown (no runtime)", style="dim"))
         else:
             grid.add_row("pods", "loading…")
         if self.images is not None:
             grid.add_row("images", str(self.images))
-        snaps = self.snapshots
-        if snaps is not None:
-            kinds: dict[str, int] = {}
-            for row in snaps:
-                kinds[row.kind] = kinds.get(row.kind, 0) + 1
+        kinds = self.snapshots
+        if kinds is not None:
             grid.add_row(
                 "snapshots",
-                node_text(f"{len(snaps)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"),
+                node_text(
+                    f"{sum(kinds.values())} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+                ),
             )
         elif self.snapshots_unavailable:
             grid.add_row(
@@ -181,6 +203,8 @@ class DashboardScreen(NodeScreen):
         self.query_one("#counts-panel", Static).update(grid)
 
     def _show_findings(self, results: list[ProbeResult]) -> None:
+        from tui.report import could_not_run_text  # the report writers: not needed for the first paint
+
         findings = sort_worst_first([f for r in results for f in r.findings if f.severity is not Severity.OK])
         missing = [r for r in results if r.could_not_run]
         table = Table.grid(padding=(0, 1))

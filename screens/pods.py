@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input, Static
 
 from probes.api import ProbeResult, Severity, worst
 from probes.readers.cri.sandboxes import SandboxView
+from tui.bulk_table import BulkRow, BulkTable, Cell, cell_width
 from tui.format import age_of_ns, human_age
 from tui.messages import SandboxesRead
 from tui.widgets import NodeScreen, node_text, severity_text, state_text
@@ -42,9 +43,68 @@ def pod_marks(results: list[ProbeResult]) -> dict[str, Severity]:
     return marks
 
 
-def matches(view: SandboxView, needle: str) -> bool:
-    needle = needle.lower()
-    return any(needle in text.lower() for text in (view.name, view.namespace, view.state, view.id, *view.ips))
+def searched(view: SandboxView) -> tuple[str, ...]:
+    """What the filter looks in: name, namespace, state, id and IPs."""
+    return (view.name, view.namespace, view.state, view.id, *view.ips)
+
+
+class PodCells:
+    """One pod's cells but the mark and the age (which change without a read), made once and kept while
+    what they show stays the same, so a filter keystroke or a refresh reuses them, drawings included."""
+
+    __slots__ = ("cells", "haystack", "shows", "widths")
+
+    def __init__(self, view: SandboxView) -> None:
+        #: What the cells show: equal on the next read means the same cells.
+        self.shows = PodCells.shown(view)
+        self.cells: list[Cell] = [
+            node_text(view.name),
+            node_text(view.namespace),
+            state_text(view.state),
+            str(view.attempt),
+            node_text(", ".join(view.ips))
+            if view.ips
+            else ("host" if view.host_network else Text("-", style="dim")),
+            str(view.containers),
+        ]
+        self.widths = [cell_width(cell) for cell in self.cells]
+        #: What the filter looks in, lower-cased, one field per line (a filter is one line).
+        self.haystack = "\n".join(text.lower() for text in searched(view))
+
+    @staticmethod
+    def shown(view: SandboxView) -> tuple[object, ...]:
+        return (
+            view.name,
+            view.namespace,
+            view.state,
+            view.attempt,
+            tuple(view.ips),
+            view.host_network,
+            view.containers,
+        )
+
+    def matches(self, needle: str) -> bool:
+        """Whether one of the searched fields contains ``needle`` (lower-cased, one line)."""
+        return needle in self.haystack
+
+
+#: The "!" column's cell and width per worst severity (None: no finding), shared by every row.
+_MARKS: dict[Severity | None, tuple[Text, int]] = {}
+#: Widths of the AGE column's texts seen so far.
+_AGE_WIDTHS: dict[str, int] = {}
+
+
+def mark_cell(severity: Severity | None) -> tuple[Text, int]:
+    if severity not in _MARKS:
+        mark = severity_text(severity)[:1] if severity else Text(" ")
+        _MARKS[severity] = (mark, cell_width(mark))
+    return _MARKS[severity]
+
+
+def age_width(age: str) -> int:
+    if age not in _AGE_WIDTHS:
+        _AGE_WIDTHS[age] = cell_width(age)
+    return _AGE_WIDTHS[age]
 
 
 class PodsScreen(NodeScreen):
@@ -71,14 +131,16 @@ class PodsScreen(NodeScreen):
             placeholder="filter pods (name, namespace, IP, state)", id="pod-filter", classes="-hidden"
         )
         yield Static("loading pods…", id="pods-status", classes="status-line")
-        yield DataTable(id="pod-table", cursor_type="row", zebra_stripes=True)
+        yield BulkTable(id="pod-table", cursor_type="row", zebra_stripes=True)
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(BulkTable)
         for column in COLUMNS:
             table.add_column(column, key=column)
         self.views: list[SandboxView] = list(self.session.last_sandboxes)
+        #: Each pod's cells by sandbox id (see PodCells).
+        self._cells: dict[str, PodCells] = {}
         self.reverse = False
         self.loading_now = False
         self._timer = self.set_interval(AUTO_REFRESH_S, self._auto_tick, pause=True)
@@ -92,14 +154,17 @@ class PodsScreen(NodeScreen):
 
     def refresh_data(self) -> None:
         self.loading_now = True
-        self.query_one(DataTable).set_class(True, "-stale")
+        self.query_one(BulkTable).set_class(True, "-stale")
         self._status()
-        self.load()
+        # Read once the table (the last read, marked stale) is painted: 500 pods' verbose statuses
+        # are parsed in the worker, and would share the interpreter with the first paint of the table.
+        self.call_after_refresh(self.load)
 
     @work(thread=True, exclusive=True, group="pods", exit_on_error=False)
     def load(self) -> None:
         try:
-            views = self.session.sandboxes()
+            # What the table shows needs no verbose status; opening a pod reads its own (App.open_pod).
+            views = self.session.sandboxes(verbose=False)
         finally:
             self.app.call_from_thread(self._done_loading)
         self.post_message(SandboxesRead(views))
@@ -115,42 +180,48 @@ class PodsScreen(NodeScreen):
     @on(SandboxesRead)
     def _loaded(self, message: SandboxesRead) -> None:
         self.views = message.sandboxes
-        self.query_one(DataTable).set_class(False, "-stale")
+        table = self.query_one(BulkTable)
+        if len(self._cells) > 2 * len(self.views):  # many pods gone since: forget their cells
+            ids = {view.id for view in self.views}
+            self._cells = {key: cells for key, cells in self._cells.items() if key in ids}
+            table.forget_drawings(ids)
+        table.set_class(False, "-stale")
         self._fill()
 
     # -- drawing -------------------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(BulkTable)
         selected = None
         if table.row_count:
             selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         marks = pod_marks(self.session.last_results)
         now = self.session.now()
-        shown = (
-            [v for v in self.views if matches(v, self.filter_text)] if self.filter_text else list(self.views)
-        )
-        shown.sort(key=lambda v: SORT_KEYS[self.sort_column](v, marks), reverse=self.reverse)
-        table.clear()
-        for v in shown:
-            mark = marks.get(v.id) or marks.get(f"{v.namespace}/{v.name}")
-            table.add_row(
-                severity_text(mark)[:1] if mark else Text(" "),
-                node_text(v.name),
-                node_text(v.namespace),
-                state_text(v.state),
-                age_of_ns(v.created_at, now),
-                str(v.attempt),
-                node_text(", ".join(v.ips))
-                if v.ips
-                else ("host" if v.host_network else Text("-", style="dim")),
-                str(v.containers),
-                key=v.id,
-            )
+        rows = [(view, self._cells_of(view)) for view in self.views]
+        if self.filter_text:
+            needle = self.filter_text.lower()
+            rows = [(view, cells) for view, cells in rows if cells.matches(needle)]
+        rows.sort(key=lambda row: SORT_KEYS[self.sort_column](row[0], marks), reverse=self.reverse)
+        shown: list[BulkRow] = []
+        for view, cells in rows:
+            mark, mark_width = mark_cell(marks.get(view.id) or marks.get(f"{view.namespace}/{view.name}"))
+            age = age_of_ns(view.created_at, now)
+            name, namespace, state, attempt, ips, ctrs = cells.cells
+            wn, wns, ws, wa, wi, wc = cells.widths
+            cells_now = (mark, name, namespace, state, age, attempt, ips, ctrs)
+            shown.append((view.id, cells_now, (mark_width, wn, wns, ws, age_width(age), wa, wi, wc)))
+        table.show_rows(shown)
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
-        self.shown = shown
+        self.shown = [view for view, _ in rows]
         self._status()
+
+    def _cells_of(self, view: SandboxView) -> PodCells:
+        """The view's cells: those of the last read when they would show the same."""
+        cells = self._cells.get(view.id)
+        if cells is None or cells.shows != PodCells.shown(view):
+            cells = self._cells[view.id] = PodCells(view)
+        return cells
 
     def _status(self) -> None:
         parts = []
@@ -165,7 +236,8 @@ class PodsScreen(NodeScreen):
         parts.append("auto-refresh ON (2 s)" if self.auto_refresh else "auto-refresh off (a)")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text!r}")
-        self.query_one("#pods-status", Static).update(" · ".join(parts))
+        # One line of fixed height (.status-line): its text never changes the layout.
+        self.query_one("#pods-status", Static).update(" · ".join(parts), layout=False)
 
     # -- keys ----------------------------------------------------------------------------------------
 
@@ -180,7 +252,7 @@ class PodsScreen(NodeScreen):
 
     @on(Input.Submitted, "#pod-filter")
     def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(BulkTable).focus()
 
     def watch_filter_text(self) -> None:
         if self.is_mounted:
@@ -192,7 +264,7 @@ class PodsScreen(NodeScreen):
         if box.has_focus or self.filter_text:
             box.value = ""
             box.add_class("-hidden")
-            self.query_one(DataTable).focus()
+            self.query_one(BulkTable).focus()
         else:
             self.app.action_go_back()  # type: ignore[attr-defined]
 

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from tui.report import Report, report_of
 from tui.report.model import Walkthrough
 from tui.session import (
     PROCESS_PROBE,
+    Foreground,
     NodeSession,
     NotOnThisNode,
     Progress,
@@ -58,6 +59,7 @@ class RecordedSession:
         self.last_sandboxes: list[SandboxView] = []
         self.last_sandboxes_at: float | None = None
         self.last_results: list[ProbeResult] = []
+        self.foreground = Foreground()
 
     @classmethod
     def load(cls, path: Path | str, **kw: Any) -> RecordedSession:
@@ -102,11 +104,17 @@ class RecordedSession:
     def heartbeat(self) -> None:
         self._live()
 
-    def sandboxes(self) -> list[SandboxView]:
+    def sandboxes(self, verbose: bool = True) -> list[SandboxView]:
         self._live()
         views = [SandboxView(**s) for s in self.data["sandboxes"]]
+        if not verbose:  # what a non-verbose status leaves out
+            views = [replace(v, pid=None, netns_path="", snapshot_key="", image="", info={}) for v in views]
         self.last_sandboxes, self.last_sandboxes_at = views, self.now()
         return views
+
+    def sandbox(self, sandbox_id: str) -> SandboxView | None:
+        self._live()
+        return next((SandboxView(**s) for s in self.data["sandboxes"] if s["id"] == sandbox_id), None)
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
         self._live()

@@ -50,6 +50,31 @@ def test_live_answers_are_the_readers_dataclasses(lab) -> None:
     assert [e.path for e in session.snapshot_files(pause.id)] == ["/pause"]
 
 
+@pytest.mark.every_runtime
+@pytest.mark.lab
+def test_the_light_list_shows_what_the_verbose_one_does(lab) -> None:
+    """The screens list pods without the verbose status and read one pod's when it is opened: the list
+    must show exactly what the verbose list shows, and the one pod read be the verbose list's pod."""
+    session = lab_session(lab)
+    verbose = session.sandboxes()
+    light = session.sandboxes(verbose=False)
+    assert session.last_sandboxes == light and len(light) == len(verbose) == len(lab.pods)
+
+    def shown(view) -> dict[str, object]:
+        data = view.to_dict()
+        for key in ("pid", "netns_path", "snapshot_key", "image"):  # what only the verbose status has
+            data.pop(key)
+        return data
+
+    assert [shown(v) for v in light] == [shown(v) for v in verbose]
+    assert all(v.pid is None and not v.info for v in light)
+    for view in verbose:
+        one = session.sandbox(view.id)
+        assert one is not None and one.pid and one.netns_path
+        assert one.to_dict(with_info=True) == view.to_dict(with_info=True)
+    assert session.sandbox("0" * 64) is None
+
+
 @pytest.mark.lab
 def test_a_recording_answers_as_the_node_did(lab) -> None:
     live = lab_session(lab)

@@ -78,6 +78,7 @@ async def test_dashboard_pods_filter_detail_back(lab) -> None:
         await pilot.press("enter", "enter")
         await until(pilot, lambda: isinstance(app.screen, PodDetailScreen))
         assert app.screen.view.id == victim.id
+        assert app.screen.view.pid and app.screen.view.netns_path  # read on opening: the list has no pids
         await until(pilot, lambda: "VERDICT" in text_of(app, "#pod-network"), what="the network comparison")
         assert victim.ip in text_of(app, "#pod-network") and "MISSING" not in text_of(app, "#pod-network")
         await pilot.press("escape")

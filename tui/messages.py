@@ -7,16 +7,18 @@ not be done posts :class:`Unavailable` with the one-line reason. Handlers never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from probes.api import Finding, ProbeResult
-from probes.readers.cri.runtime import RuntimeFacts
-from probes.readers.cri.sandboxes import ContainerView, SandboxView
-from probes.readers.disk.catalog import SnapshotCatalog, SnapshotRow, VerifyResult
-from probes.readers.disk.layer_verify import FileEntry
-from probes.readers.procfs.netns import PodNetwork
-from tui.session import RuntimeProcesses
+if TYPE_CHECKING:  # what the messages carry, imported by the screens that read it
+    from probes.api import Finding, ProbeResult
+    from probes.readers.cri.runtime import RuntimeFacts
+    from probes.readers.cri.sandboxes import ContainerView, SandboxView
+    from probes.readers.disk.catalog import SnapshotCatalog, SnapshotRow, VerifyResult
+    from probes.readers.disk.layer_verify import FileEntry
+    from probes.readers.procfs.netns import PodNetwork
+    from tui.session import RuntimeProcesses
 
 
 @dataclass

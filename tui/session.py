@@ -21,15 +21,17 @@ from probes.node import NeedUnmet, NodeContext
 from probes.readers.cri.client import CriClient
 from probes.readers.cri.runtime import RuntimeFacts, read_runtime_facts
 from probes.readers.cri.sandboxes import ContainerView, SandboxView, list_containers, list_sandboxes
-from probes.readers.disk.catalog import SnapshotCatalog, VerifyResult
-from probes.readers.disk.containerd_store import ContainerdDisk
-from probes.readers.disk.layer_verify import FileEntry
-from probes.readers.host.os_release import NodeFacts
-from probes.readers.procfs.netns import PodNetwork, compare_pod
-from probes.readers.procfs.procs import RuntimeScan
 from tui.redact import redacted
 
 if TYPE_CHECKING:
+    # The disk, procfs and report readers are imported where they are first used: the troubleshooter
+    # shows the runtime before it reads any of them.
+    from probes.readers.disk.catalog import SnapshotCatalog, VerifyResult
+    from probes.readers.disk.containerd_store import ContainerdDisk
+    from probes.readers.disk.layer_verify import FileEntry
+    from probes.readers.host.os_release import NodeFacts
+    from probes.readers.procfs.netns import PodNetwork
+    from probes.readers.procfs.procs import RuntimeScan
     from tui.report.model import Report, Walkthrough
 
 T = TypeVar("T")
@@ -38,6 +40,39 @@ Progress = Callable[[int, int], None]
 
 #: The probe whose verdicts the processes screen shows.
 PROCESS_PROBE = "runc"
+
+
+#: How long after a key the reads behind the screens may wait for it, at most (a key whose painting
+#: never comes round only slows them down for that long).
+BUSY_LIMIT_S = 0.5
+
+
+class Foreground:
+    """Whether the troubleshooter is busy with a key: the long reads running behind it wait while it is.
+
+    The App marks it busy when a key or click comes and done once the screen has been painted after it.
+    Layer verification, the slowest read (a large image is seconds of tar headers read in Python, which
+    holds the interpreter), calls :meth:`pause` between blocks of the blob, so a key is handled while it
+    waits rather than sharing the interpreter with it. Pausing changes when a read happens, never what
+    it finds."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._done.set()
+        self._until = 0.0
+
+    def busy(self) -> None:
+        self._until = time.monotonic() + BUSY_LIMIT_S
+        self._done.clear()
+
+    def done(self) -> None:
+        self._done.set()
+
+    def pause(self) -> None:
+        """Wait while the UI is busy, no longer than BUSY_LIMIT_S after the key."""
+        left = self._until - time.monotonic()
+        if left > 0:
+            self._done.wait(left)
 
 
 class RuntimeUnreachable(CriError):
@@ -68,6 +103,8 @@ class NodeReader(Protocol):
     last_sandboxes: list[SandboxView]
     last_sandboxes_at: float | None
     last_results: list[ProbeResult]
+    #: Marked by the App; the reads behind it pause on it (see Foreground).
+    foreground: Foreground
 
     @property
     def post_mortem(self) -> bool: ...
@@ -94,7 +131,14 @@ class NodeReader(Protocol):
         """One cheap call to tell whether the runtime still answers (RuntimeUnreachable when not)."""
         ...
 
-    def sandboxes(self) -> list[SandboxView]: ...
+    def sandboxes(self, verbose: bool = True) -> list[SandboxView]:
+        """Every pod sandbox with its status (state, IPs, host network); ``verbose`` also what locates
+        it on the host (pid, netns, snapshot key, image, the runtime's info)."""
+        ...
+
+    def sandbox(self, sandbox_id: str) -> SandboxView | None:
+        """One sandbox read now with its verbose status; None when it is gone."""
+        ...
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
         """The sandbox's containers, env values redacted."""
@@ -142,6 +186,7 @@ class NodeSession:
         self.last_sandboxes: list[SandboxView] = []
         self.last_sandboxes_at: float | None = None
         self.last_results: list[ProbeResult] = []
+        self.foreground = Foreground()
 
     # -- what kind of session ----------------------------------------------------------------------
 
@@ -188,11 +233,15 @@ class NodeSession:
     def heartbeat(self) -> None:
         self._cri(lambda client: client.version())
 
-    def sandboxes(self) -> list[SandboxView]:
-        views = self._cri(list_sandboxes)
+    def sandboxes(self, verbose: bool = True) -> list[SandboxView]:
+        views = self._cri(lambda client: list_sandboxes(client, verbose=verbose))
         with self._lock:
             self.last_sandboxes, self.last_sandboxes_at = views, self.now()
         return views
+
+    def sandbox(self, sandbox_id: str) -> SandboxView | None:
+        views = self._cri(lambda client: list_sandboxes(client, keep=lambda view: view.id == sandbox_id))
+        return views[0] if views else None
 
     def containers(self, sandbox_id: str) -> list[ContainerView]:
         views = self._cri(lambda client: list_containers(client, sandbox_id))
@@ -201,6 +250,8 @@ class NodeSession:
         return views
 
     def pod_network(self, view: SandboxView) -> PodNetwork:
+        from probes.readers.procfs.netns import compare_pod
+
         return compare_pod(view, self.node.proc_root)
 
     def image_count(self) -> int:
@@ -215,6 +266,8 @@ class NodeSession:
         from probes.registry import run_probes, select
 
         fresh = self.node.fresh()
+        # The snapshots probe's verification calls it between blocks of each blob (and so waits for keys).
+        fresh.options = {**fresh.options, "pace": self.foreground.pause}
         try:
             results = run_probes(fresh, select(only) if only is not None else None, on_result=on_result)
         finally:
@@ -226,6 +279,8 @@ class NodeSession:
     # -- snapshots ----------------------------------------------------------------------------------
 
     def _containerd_disk(self, reload: bool = False) -> ContainerdDisk:
+        from probes.readers.disk.containerd_store import ContainerdDisk
+
         with self._lock:
             if self._disk is None or reload:
                 proc = None if self.post_mortem else self.node.proc_root
@@ -233,6 +288,8 @@ class NodeSession:
             return self._disk
 
     def snapshot_catalog(self) -> SnapshotCatalog:
+        from probes.readers.disk.catalog import SnapshotCatalog
+
         return SnapshotCatalog.of(self._containerd_disk(reload=True))
 
     def snapshot_files(self, snapshot_id: int, path: str = "/") -> list[FileEntry]:
@@ -246,10 +303,18 @@ class NodeSession:
         cancel: threading.Event | None = None,
         on_result: Callable[[VerifyResult], None] | None = None,
     ) -> list[VerifyResult]:
+        from probes.readers.disk.catalog import VerifyResult
+
         disk = self._containerd_disk()
         infos = None if snapshot_ids is None else [disk.snapshot(i) for i in snapshot_ids]
+        pause = self.foreground.pause
+
+        def cancelled() -> bool:  # polled between blocks of each blob: pause there while a key is handled
+            pause()
+            return cancel is not None and cancel.is_set()
+
         done = disk.verify_many(
-            infos, progress, cancel, (lambda v: on_result(VerifyResult.of(v))) if on_result else None
+            infos, progress, cancelled, (lambda v: on_result(VerifyResult.of(v))) if on_result else None
         )
         return [VerifyResult.of(v) for v in done]
 

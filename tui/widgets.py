@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
@@ -71,6 +73,45 @@ class NodeBar(Static):
             self.set_class(state == name, f"-{name}")
 
 
+class NodeFooter(Footer):
+    """Textual's Footer, recomposed only when what it shows changes.
+
+    Footer rebuilds all its key widgets (twenty-odd, each styled) on every bindings signal: each focus
+    move and screen resume; opening the pods screen did it five times. What it shows is the screen's
+    active bindings, so a signal that leaves those as they were shown is let pass.
+    """
+
+    #: What the last compose showed (None: nothing yet).
+    _shown: object = None
+
+    def compose(self) -> Iterator[Widget]:
+        self._shown = self._showing() if self._bindings_ready else None
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        # Footer's own, but for the recompose: it is decided when it would have run.
+        self._bindings_ready = True
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self.call_after_refresh(self._recompose_if_changed)
+
+    async def _recompose_if_changed(self) -> None:
+        if self._shown is None or self._showing() != self._shown:
+            await self.recompose()
+
+    def _showing(self) -> object:
+        """Everything of the bindings that Footer.compose reads."""
+        app = self.app
+        active = self.screen.active_bindings
+        keys = tuple(
+            (binding, enabled, tooltip, app.get_key_display(binding))
+            for _, binding, enabled, tooltip in active.values()
+            if binding.show
+        )
+        palette = active.get(app.COMMAND_PALETTE_BINDING)
+        palette_shown = None if palette is None else (palette[1:], app.get_key_display(palette.binding))
+        return (keys, palette_shown, self.compact, self.show_command_palette, app.ENABLE_COMMAND_PALETTE)
+
+
 class NodeScreen(Screen):
     """Base of the node screens: node bar on top, footer below, and the session at hand."""
 
@@ -85,7 +126,7 @@ class NodeScreen(Screen):
         yield NodeBar(id="node-bar")
 
     def compose_bottom(self) -> ComposeResult:
-        yield Footer()
+        yield NodeFooter()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:

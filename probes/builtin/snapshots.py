@@ -83,7 +83,8 @@ class SnapshotsProbe(Probe):
             committed = [s for s in committed if s.sandbox_users or pause in s.image_names]
         if node.options.get("verify_layers") is False:  # nodedoc npd: the blob-free checks only
             committed = []
-        results = disk.verify_many(committed)
+        # A "pace" option (the troubleshooter's: it waits while a key is handled) is called between blocks.
+        results = disk.verify_many(committed, cancel=node.options.get("pace"))
         findings: list[Finding] = []
         for result in results:
             findings += self._verification_findings(result, pause)

@@ -44,6 +44,15 @@ REQUIRED = {
 }
 
 
+def lab_subnet(tag: str, pods: int) -> str:
+    """The lab's pod subnet, picked from its directory's hash: a /24 (253 pod addresses), or a /22 (1,021)
+    for a lab started with more pods than a /24 holds (host-local IPAM gives each pod one address)."""
+    second, third = 200 + int(tag[8:10], 16) % 50, int(tag[10:12], 16)
+    if pods <= 250:
+        return f"10.{second}.{third}.0/24"
+    return f"10.{second}.{third & ~3}.0/22"
+
+
 class LabError(NodedocError):
     """The lab could not be started or stopped."""
 
@@ -186,7 +195,7 @@ class Lab:
         lab = cls(
             dir=directory,
             bridge=f"ndlab{tag[:8]}",
-            subnet=f"10.{200 + int(tag[8:10], 16) % 50}.{int(tag[10:12], 16)}.0/24",
+            subnet=lab_subnet(tag, pods),
             network=f"nodedoc-lab-{tag[:8]}",
             db_password="lab-" + secrets.token_hex(12),
             runtime=build.to_dict(),
