@@ -243,6 +243,11 @@ def report(label: str, runs: list[dict], heavy: bool = False) -> None:
     line("p → pods table (again)", "pods_again_s", "s", None)
     keys = sum(len(r["filter_key_ms"]) for r in runs)
     line(f"filter key → redraw ({keys})", "filter_key_ms", "ms", 50)
+    by_position = sorted(((ms, i + 1) for r in runs for i, ms in enumerate(r["filter_key_ms"])), reverse=True)
+    print(
+        "    slowest keys (ms, which key of the filter): "
+        + ", ".join(f"{ms:.0f} (#{i})" for ms, i in by_position[:6])
+    )
     line("peak RSS", "peak_rss_mb", "MB", 150)
     line("CPU of the child (user+sys)", "cpu_s", "s", None)
     if heavy:

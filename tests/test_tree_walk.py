@@ -16,6 +16,7 @@ import pytest
 
 from probes.readers.disk import layer_verify
 from probes.readers.disk.layer_verify import (
+    PACE_EVERY,
     PathThroughSymlink,
     TreeTooLarge,
     list_dir,
@@ -155,3 +156,16 @@ def test_too_many_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         scan_tree(fs)
     listed = list_dir(fs, "/")
     assert len(listed) == 11 and listed[-1].type == "truncated" and "20 more entries" in listed[-1].name
+
+
+def test_the_walk_calls_its_pace_and_finds_the_same(tmp_path: Path) -> None:
+    """The troubleshooter's pause reaches the tree walk every PACE_EVERY entries; waiting changes nothing found."""
+    for d in range(3):
+        (tmp_path / f"d{d}").mkdir()
+        for i in range(700):
+            (tmp_path / f"d{d}" / f"f{i}").write_bytes(b"x" * (i % 7))
+    calls = []
+    paced = scan_tree(tmp_path, pace=lambda: calls.append(1))
+    assert paced == scan_tree(tmp_path)
+    assert len(paced) == 3 + 3 * 700
+    assert len(calls) == len(paced) // PACE_EVERY

@@ -372,9 +372,14 @@ def _describe_at(dir_fd: int, name: str) -> str:
     return f"a symlink to {entry.link!r}" if entry.type == "symlink" else f"a {entry.type}, not a directory"
 
 
-def scan_tree(fs_dir: Path) -> dict[str, Entry]:
+#: How many entries the tree walk takes between two calls of its ``pace`` (the troubleshooter's pause).
+PACE_EVERY = 512
+
+
+def scan_tree(fs_dir: Path, pace: Callable[[], object] | None = None) -> dict[str, Entry]:
     """Every path under ``fs_dir`` (relative, no leading /) → Entry; never follows a symlink or opens
-    anything but directories. Raises :class:`TreeTooLarge` past MAX_TREE_DEPTH or MAX_TREE_ENTRIES."""
+    anything but directories. Raises :class:`TreeTooLarge` past MAX_TREE_DEPTH or MAX_TREE_ENTRIES.
+    ``pace`` is called every PACE_EVERY entries (it may wait; what it returns is ignored)."""
     out: dict[str, Entry] = {}
     try:
         root_fd = open_tree(fs_dir)
@@ -396,6 +401,8 @@ def scan_tree(fs_dir: Path) -> dict[str, Entry]:
             except OSError:
                 continue
             out[p] = _entry_from_stat(de.name, st, fd)
+            if pace is not None and len(out) % PACE_EVERY == 0:
+                pace()
             if len(out) > MAX_TREE_ENTRIES:
                 raise TreeTooLarge(f"{fs_dir} holds more than {MAX_TREE_ENTRIES} entries: not verified")
             if not stat.S_ISDIR(st.st_mode):
@@ -570,9 +577,13 @@ def verify_layer(
     on_disk: dict[str, str] = {}
     scan_error: list[LayerError] = []
 
+    # A callable ``cancel`` (the troubleshooter's pause, which waits while a key is handled) also paces the
+    # walk of the snapshot's tree, the other Python-heavy thread; an Event has nothing to call.
+    pace = None if cancel is None or isinstance(cancel, threading.Event) else cancel
+
     def scan() -> None:
         try:
-            scanned.update(scan_tree(fs_dir))
+            scanned.update(scan_tree(fs_dir, pace))
             if deep:  # the snapshot's bytes are read here while the blob streams on the other threads
                 on_disk.update(hash_files(fs_dir, scanned))
         except LayerError as exc:
