@@ -109,9 +109,13 @@ class NodeContext:
     _key_locks: dict[str, threading.RLock] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # Paths given as strings (a caller that is not the CLI) are paths all the same.
         self.host_root = Path(self.host_root)
-        if self.proc_root is None:
-            self.proc_root = self.host_root / "proc"
+        if self.containerd_root is not None:
+            self.containerd_root = Path(self.containerd_root)
+        if self.containerd_state is not None:
+            self.containerd_state = Path(self.containerd_state)
+        self.proc_root = self.host_root / "proc" if self.proc_root is None else Path(self.proc_root)
 
     @property
     def foreign_root(self) -> bool:

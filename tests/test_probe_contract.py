@@ -43,3 +43,12 @@ def test_every_probe_returns_on_an_empty_node(probe_id: str, tmp_path: Path) -> 
     for finding in findings:
         assert isinstance(finding, Finding) and finding.probe == probe_id
         assert isinstance(finding.severity, Severity) and finding.title and finding.summary
+
+
+def test_a_node_named_with_strings_is_read_as_paths(tmp_path) -> None:
+    """A caller that is not the CLI may name the directories as strings; the node reads them as paths."""
+    from probes.node import NodeContext
+
+    node = NodeContext(containerd_root=str(tmp_path), containerd_state=str(tmp_path), host_root=str(tmp_path))
+    assert node.containerd_root == tmp_path and node.containerd_state == tmp_path
+    assert node.proc_root == tmp_path / "proc" and node.root() == tmp_path
