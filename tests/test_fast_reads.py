@@ -147,6 +147,31 @@ def test_one_read_of_the_package_database_answers_as_a_read_per_file() -> None:
             assert shared == packages.dpkg_owner(Path("/"), [path])  # checksum verdict included
 
 
+def installed_version(status: str, package: str) -> str | None:
+    """Every stanza of the status file parsed, in order, until the package's installed one."""
+    for stanza in status.split("\n\n"):
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
+        )
+        if (
+            fields.get("Package", "").strip() == package
+            and "installed" in fields.get("Status", "").split()[-1:]
+        ):
+            return fields.get("Version", "").strip() or None
+    return None
+
+
+@pytest.mark.skipif(not Path("/var/lib/dpkg/status").is_file(), reason="needs a dpkg database")
+def test_installed_versions_are_those_of_every_stanza_parsed() -> None:
+    status = Path("/var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
+    names = [line[len("Package:") :].strip() for line in status.splitlines() if line.startswith("Package:")]
+    names += ["", "containerd-x", "lib", "no-such-package", "Package", "install ok installed"]
+    crafted = "Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage:  a \nStatus: x\n\n"
+    for text in (status, crafted, crafted[::-1], ""):
+        for name in names[::7] + names[-6:] + ["a", " a"]:
+            assert packages._installed_version(text, name) == installed_version(text, name), name
+
+
 @pytest.mark.parametrize(
     "listing",
     [

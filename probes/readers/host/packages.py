@@ -136,8 +136,11 @@ def dpkg_owner(
     # decoded text exactly when its bytes are in the file (decoding never joins an ASCII byte to others).
     ascii_only = all(alias.isascii() for alias in wanted)
     needles = [alias.encode() for alias in wanted]
+    # Every alias ends with the same bytes (at least the file's name): a list without them is passed over
+    # after one search of it instead of one per alias.
+    common = _common_ending(needles)
     for name, data in database.lists():
-        if ascii_only and not any(needle in data for needle in needles):
+        if ascii_only and (common not in data or not any(needle in data for needle in needles)):
             continue
         text = data.decode("utf-8", errors="replace")
         if not any(alias in text for alias in wanted):
@@ -162,6 +165,17 @@ def dpkg_owner(
     return None
 
 
+def _common_ending(texts: list[bytes]) -> bytes:
+    """The longest ending all of ``texts`` share (b"" for none)."""
+    if not texts:
+        return b""
+    shortest = min(texts, key=len)
+    size = len(shortest)
+    while size and not all(t.endswith(shortest[len(shortest) - size :]) for t in texts):
+        size -= 1
+    return shortest[len(shortest) - size :]
+
+
 def dpkg_version(host_root: Path, package: str) -> str | None:
     """The installed version of a package in /var/lib/dpkg/status (None when not installed)."""
     return _installed_version(DpkgDatabase(host_root).status(), package)
@@ -171,6 +185,8 @@ def _installed_version(status: str | None, package: str) -> str | None:
     if status is None:
         return None
     for stanza in status.split("\n\n"):
+        if package not in stanza:  # its Package field cannot be the name
+            continue
         fields = dict(
             line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
         )
@@ -209,10 +225,10 @@ def file_digest(path: Path, algorithm: str) -> str | None:
     digest = hashlib.new(algorithm, usedforsecurity=False)
     try:
         with path.open("rb", buffering=0) as handle:
-            block = bytearray(min(DIGEST_BLOCK, max(os.fstat(handle.fileno()).st_size, 1 << 16)))
-            view = memoryview(block)
-            while size := handle.readinto(block):
-                digest.update(view[:size])
+            # Each block is read into new memory, which the kernel fills with the GIL released; a buffer
+            # made here first (bytearray) would be zeroed, page by page, with the GIL held.
+            while block := handle.read(DIGEST_BLOCK):
+                digest.update(block)
     except OSError:
         return None
     return digest.hexdigest()
