@@ -410,13 +410,19 @@ class NodeContext:
 
     def read_runtime_binaries_ahead(self) -> threading.Thread:
         """Start reading :meth:`runtime_binary_paths` (:meth:`binary`) in one background thread, one file
-        after another: reading one is mostly hashing it, which runs on another core, so probes that ask
-        for a binary later find it read, or wait only for the rest of it. One thread, not one per file: on a
-        node with few cores, several hashes at once would take the core the probes' Python runs on."""
+        after another: reading one is mostly hashing it (its md5 against dpkg's record), which runs on
+        another core, so probes that ask for a binary later find it read, or wait only for the rest of it.
+        Each file is hashed before the rest of it is read (its version strings, dpkg's lists): that Python
+        work waits its turn for the GIL, the hash does not. One thread, not one per file: on a node with
+        few cores, several hashes at once would take the core the probes' Python runs on."""
+        from probes.readers.host import binaries, packages
 
         def read() -> None:
             try:
+                dpkg = self._once("dpkg", lambda: packages.DpkgDatabase(self.host_root))
                 for name, path in self.runtime_binary_paths():
+                    if dpkg.exists:
+                        dpkg.md5(binaries.local(self.host_root, binaries.host_realpath(self.host_root, path)))
                     self.binary(name, path)
             except Exception:  # noqa: S110 - a probe that asks again gets the error in its own thread
                 pass

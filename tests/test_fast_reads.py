@@ -9,6 +9,7 @@ NULs back to back, long digit runs, a version glued to the next string).
 from __future__ import annotations
 
 import mmap
+import os
 import re
 from functools import partial
 from pathlib import Path
@@ -226,6 +227,40 @@ def test_binaries_read_at_once_are_the_binaries_read_one_by_one() -> None:
     assert [(b.evidence, b.installed) for b in together] == [(b.evidence, b.installed) for b in one_by_one]
     first = {b.real: b for b in reversed(one_by_one)}
     assert list(first.values()) == [binaries.inspect(Path("/"), b.name, b.path) for b in first.values()]
+
+
+def test_binaries_read_ahead_are_the_binaries_read_when_asked() -> None:
+    """check reads the runtime's binaries ahead, each hashed first: the same answers as reading them later."""
+    ahead = NodeContext()
+    ahead.read_runtime_binaries_ahead().join(timeout=120)
+    asked = NodeContext()
+    wanted = asked.runtime_binary_paths()
+    assert wanted, "this machine has containerd and runc"
+    fresh = [asked.binary(name, path) for name, path in wanted]
+    assert [ahead.binary(name, path) for name, path in wanted] == fresh
+    assert [b.evidence for b in fresh] == [ahead.binary(n, p).evidence for n, p in wanted]
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    target = tmp_path / "binary"
+    target.write_bytes(b"one" * 100_000)
+    reads: list[Path] = []
+    real_digest = packages.file_digest
+    monkeypatch.setattr(packages, "file_digest", lambda p, a: reads.append(p) or real_digest(p, a))
+    database = packages.DpkgDatabase(tmp_path)
+    answers: list[str | None] = []
+    threads = [threading.Thread(target=lambda: answers.append(database.md5(target))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [real_digest(target, "md5")] * 6 and len(reads) == 1
+    target.write_bytes(b"two" * 100_000)  # same size, new bytes (and a new modification time)
+    os.utime(target, ns=(1, 1))
+    assert database.md5(target) == real_digest(target, "md5") != answers[0]
+    assert database.md5(tmp_path / "missing") is None
 
 
 # -- redaction ----------------------------------------------------------------------------------------------
