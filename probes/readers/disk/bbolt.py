@@ -88,8 +88,9 @@ class _Page:
 class BoltFile:
     """An open bolt file. Use as a context manager, or call :meth:`close`.
 
-    ``BoltFile(path)`` reads with ``pread`` page by page; :meth:`from_bytes` reads an in-memory image
-    (used for fuzzing and for files already copied).
+    ``BoltFile(path)`` reads a file of up to :data:`READ_WHOLE` bytes whole when it opens it (what it reads
+    is the file as it was then), a larger one with ``pread`` page by page; :meth:`from_bytes` reads an
+    in-memory image (used for fuzzing and for files already copied).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
