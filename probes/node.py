@@ -50,6 +50,8 @@ CONTAINERD_CONFIGS: tuple[tuple[str, str, str], ...] = (
 
 #: The unit whose ExecStart, drop-ins and PATH say how containerd is started.
 CONTAINERD_UNIT = "containerd.service"
+#: The runtime's programs nodedoc reads (never runs), each copy of them the node has.
+RUNTIME_PROGRAMS = ("containerd", "containerd-shim-runc-v2", "ctr", "runc")
 
 
 class Need(StrEnum):
@@ -399,6 +401,39 @@ class NodeContext:
             for thread in threads:
                 thread.join()
         return [self.binary(name, path) for name, path in wanted]
+
+    def runtime_binary_paths(self) -> list[tuple[str, str]]:
+        """(name, host path) of every copy of :data:`RUNTIME_PROGRAMS` on containerd's unit's PATH and in the
+        usual directories: the first path of each distinct file, in search order, program by program."""
+        from probes.readers.host import binaries
+        from probes.readers.host.systemd_unit import search_path
+
+        search = search_path(self.containerd_unit())
+        dirs = tuple(dict.fromkeys(search + binaries.DEFAULT_PATH + binaries.EXTRA_DIRS))
+        return [(name, p) for name in RUNTIME_PROGRAMS for p in binaries.find_all(self.host_root, name, dirs)]
+
+    def read_runtime_binaries_ahead(self) -> threading.Thread:
+        """Start reading :meth:`runtime_binary_paths` (:meth:`binary`) in one background thread, one file
+        after another: reading one is mostly hashing it (its md5 against dpkg's record), which runs on
+        another core, so probes that ask for a binary later find it read, or wait only for the rest of it.
+        Each file is hashed before the rest of it is read (its version strings, dpkg's lists): that Python
+        work waits its turn for the GIL, the hash does not. One thread, not one per file: on a node with
+        few cores, several hashes at once would take the core the probes' Python runs on."""
+        from probes.readers.host import binaries, packages
+
+        def read() -> None:
+            try:
+                dpkg = self._once("dpkg", lambda: packages.DpkgDatabase(self.host_root))
+                for name, path in self.runtime_binary_paths():
+                    if dpkg.exists:
+                        dpkg.md5(binaries.local(self.host_root, binaries.host_realpath(self.host_root, path)))
+                    self.binary(name, path)
+            except Exception:  # noqa: S110 - a probe that asks again gets the error in its own thread
+                pass
+
+        thread = threading.Thread(target=read, name="binaries", daemon=True)
+        thread.start()
+        return thread
 
     def serving_containerd_binary(self) -> str | None:
         """The host path of the executable of the containerd that serves the runtime's endpoint, read from

@@ -14,14 +14,26 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint
+from typing import Any, Protocol
 
 from probes.api import Finding, Outcome, Probe, ProbeResult, ProbeStatus
-from probes.compat import entry_points_in
+from probes.entry_points import entry_points_in
 from probes.errors import NodedocError
 from probes.node import NeedUnmet, NodeContext, NotApplicable
 
 GROUP = "nodedoc.probes"
+
+
+class EntryPoint(Protocol):
+    """An entry point as :mod:`probes.entry_points` or importlib.metadata gives it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+    def load(self) -> Any: ...
 
 
 @dataclass(frozen=True)

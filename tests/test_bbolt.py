@@ -135,6 +135,25 @@ def test_damaged_files_raise_typed_errors_naming_file_and_page(
 
 
 @pytest.mark.lab
+def test_a_file_read_page_by_page_reads_as_one_read_whole(lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small bolt file is read in one read when opened; a large one page by page: the same records."""
+    from probes.readers.disk import bbolt
+
+    def everything(path: Path) -> list[object]:
+        with MetaDb(path) as meta:
+            records: list[object] = [meta.namespaces(), meta.images(), meta.containers(), meta.snapshots()]
+            records += [meta.content(), meta.leases(), meta.sandboxes(), list(meta.bolt.root.walk())]
+            return records
+
+    whole = everything(meta_db_path(lab.root))
+    monkeypatch.setattr(bbolt, "READ_WHOLE", 0)
+    with MetaDb(meta_db_path(lab.root)) as meta:
+        assert meta.bolt._data is None  # really read page by page
+    assert everything(meta_db_path(lab.root)) == whole
+    assert len(whole[2]) >= 3  # the sandboxes' containers at least
+
+
+@pytest.mark.lab
 def test_missing_file_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(BoltError, match="does not exist"):
         MetaDb(tmp_path / "nope.db")

@@ -9,6 +9,7 @@ NULs back to back, long digit runs, a version glued to the next string).
 from __future__ import annotations
 
 import mmap
+import os
 import re
 from functools import partial
 from pathlib import Path
@@ -147,6 +148,31 @@ def test_one_read_of_the_package_database_answers_as_a_read_per_file() -> None:
             assert shared == packages.dpkg_owner(Path("/"), [path])  # checksum verdict included
 
 
+def installed_version(status: str, package: str) -> str | None:
+    """Every stanza of the status file parsed, in order, until the package's installed one."""
+    for stanza in status.split("\n\n"):
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
+        )
+        if (
+            fields.get("Package", "").strip() == package
+            and "installed" in fields.get("Status", "").split()[-1:]
+        ):
+            return fields.get("Version", "").strip() or None
+    return None
+
+
+@pytest.mark.skipif(not Path("/var/lib/dpkg/status").is_file(), reason="needs a dpkg database")
+def test_installed_versions_are_those_of_every_stanza_parsed() -> None:
+    status = Path("/var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
+    names = [line[len("Package:") :].strip() for line in status.splitlines() if line.startswith("Package:")]
+    names += ["", "containerd-x", "lib", "no-such-package", "Package", "install ok installed"]
+    crafted = "Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage:  a \nStatus: x\n\n"
+    for text in (status, crafted, crafted[::-1], ""):
+        for name in names[::7] + names[-6:] + ["a", " a"]:
+            assert packages._installed_version(text, name) == installed_version(text, name), name
+
+
 @pytest.mark.parametrize(
     "listing",
     [
@@ -201,6 +227,40 @@ def test_binaries_read_at_once_are_the_binaries_read_one_by_one() -> None:
     assert [(b.evidence, b.installed) for b in together] == [(b.evidence, b.installed) for b in one_by_one]
     first = {b.real: b for b in reversed(one_by_one)}
     assert list(first.values()) == [binaries.inspect(Path("/"), b.name, b.path) for b in first.values()]
+
+
+def test_binaries_read_ahead_are_the_binaries_read_when_asked() -> None:
+    """check reads the runtime's binaries ahead, each hashed first: the same answers as reading them later."""
+    ahead = NodeContext()
+    ahead.read_runtime_binaries_ahead().join(timeout=120)
+    asked = NodeContext()
+    wanted = asked.runtime_binary_paths()
+    assert wanted, "this machine has containerd and runc"
+    fresh = [asked.binary(name, path) for name, path in wanted]
+    assert [ahead.binary(name, path) for name, path in wanted] == fresh
+    assert [b.evidence for b in fresh] == [ahead.binary(n, p).evidence for n, p in wanted]
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    target = tmp_path / "binary"
+    target.write_bytes(b"one" * 100_000)
+    reads: list[Path] = []
+    real_digest = packages.file_digest
+    monkeypatch.setattr(packages, "file_digest", lambda p, a: reads.append(p) or real_digest(p, a))
+    database = packages.DpkgDatabase(tmp_path)
+    answers: list[str | None] = []
+    threads = [threading.Thread(target=lambda: answers.append(database.md5(target))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [real_digest(target, "md5")] * 6 and len(reads) == 1
+    target.write_bytes(b"two" * 100_000)  # same size, new bytes (and a new modification time)
+    os.utime(target, ns=(1, 1))
+    assert database.md5(target) == real_digest(target, "md5") != answers[0]
+    assert database.md5(tmp_path / "missing") is None
 
 
 # -- redaction ----------------------------------------------------------------------------------------------

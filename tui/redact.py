@@ -72,6 +72,8 @@ class Redactor:
     removed: set[str] = field(default_factory=set)
     #: Whether each key seen so far is named like a secret (a report repeats a few keys thousands of times).
     _sensitive: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    #: Texts seen so far that no rule can match (a report repeats most of its strings: paths, ids, titles).
+    _plain: set[str] = field(default_factory=set, init=False, repr=False)
 
     def _take(self, value: str, kind: str) -> str:
         if value and value != MARK:
@@ -81,7 +83,10 @@ class Redactor:
         return MARK
 
     def text(self, value: str) -> str:
+        if value in self._plain:
+            return value
         if not _ANY_RULE.search(value):
+            self._plain.add(value)
             return value
         for kind, pattern in _TEXT_RULES:
             value = pattern.sub(partial(self._replace, kind), value)

@@ -30,7 +30,7 @@ from probes.api import (
 from probes.errors import NodedocError
 from probes.knowledge import known_issues
 from probes.node import CONTAINERD_UNIT as UNIT
-from probes.node import NodeContext
+from probes.node import RUNTIME_PROGRAMS, NodeContext
 from probes.readers.host import binaries
 from probes.readers.host.binaries import Binary
 from probes.readers.host.systemd_unit import Unit, parse_exec, read_unit, search_path, systemd_running
@@ -345,11 +345,9 @@ class ServiceProbe(Probe):
     ) -> list[Finding]:
         host = node.host_root
         search = search_path(unit)
-        names = ("containerd", "containerd-shim-runc-v2", "ctr", "runc")
-        dirs = tuple(dict.fromkeys(search + binaries.DEFAULT_PATH + binaries.EXTRA_DIRS))
-        wanted = [(name, p) for name in names for p in binaries.find_all(host, name, dirs)]
+        wanted = node.runtime_binary_paths()
         described = iter(node.binaries(wanted))
-        found: dict[str, list[Binary]] = {name: [] for name in names}
+        found: dict[str, list[Binary]] = {name: [] for name in RUNTIME_PROGRAMS}
         for name, _path in wanted:
             found[name].append(next(described))
         facts["binaries"] = {name: [_describe(b) for b in items] for name, items in found.items()}

@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         raise NodedocError(str(exc)) from None
     node = node_from_args(args)
     node.options["quick"] = args.quick
+    if not args.probe:
+        # Reading the runtime's binaries is mostly hashing them (their checksums against the package's),
+        # which runs on another core: started now, before the probes are even imported, they are read by
+        # the time the service, versions, runc and config probes ask.
+        node.read_runtime_binaries_ahead()
     if not node.post_mortem:
         # The report's container inventory is CRI calls, mostly waiting on the runtime: asked for now, beside
         # the probes, it is read (once, shared through the node) by the time the report is built.

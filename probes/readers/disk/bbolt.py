@@ -40,6 +40,9 @@ NO_FREELIST = 0xFFFFFFFFFFFFFFFF
 MAX_DEPTH = 64
 #: Page sizes to try for the second meta when the first one is unreadable.
 PAGE_SIZE_GUESSES = (4096, 8192, 16384, 32768, 65536, 2048, 1024)
+#: A file up to this size is read whole when opened, in one read instead of two per page visited (a lookup
+#: visits every page from its bucket's root down; each read lets another thread take the GIL).
+READ_WHOLE = 32 << 20
 
 
 class BoltError(NodedocError):
@@ -85,8 +88,9 @@ class _Page:
 class BoltFile:
     """An open bolt file. Use as a context manager, or call :meth:`close`.
 
-    ``BoltFile(path)`` reads with ``pread`` page by page; :meth:`from_bytes` reads an in-memory image
-    (used for fuzzing and for files already copied).
+    ``BoltFile(path)`` reads a file of up to :data:`READ_WHOLE` bytes whole when it opens it (what it reads
+    is the file as it was then), a larger one with ``pread`` page by page; :meth:`from_bytes` reads an
+    in-memory image (used for fuzzing and for files already copied).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -101,6 +105,11 @@ class BoltFile:
                 raise BoltError(self.name, None, f"is {what}, not a bolt file")
             self._fd = os.open(self.name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
             self._size = os.fstat(self._fd).st_size
+            if self._size <= READ_WHOLE:
+                self._data = _read_all(self._fd, self._size)
+                self._size = len(self._data)  # what was there to read (a file cut short since is as read)
+                os.close(self._fd)
+                self._fd = None
         except OSError as exc:
             self.close()
             raise BoltError(self.name, None, f"cannot open: {exc.strerror}") from exc
@@ -248,6 +257,18 @@ class BoltFile:
         return list(struct.unpack_from(f"<{count}Q", p.data, start))
 
 
+def _read_all(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes from the start of ``fd``: fewer when the file ends sooner."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = os.pread(fd, size - got, got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
 def _elements(bolt: BoltFile, page: _Page, where: int) -> list[tuple[int, bytes, bytes | int]]:
     """Decode a branch or leaf page: (flags, key, value or child pgid) in order."""
     data, n = page.data, page.count
@@ -299,12 +320,22 @@ class Bucket:
         self.sequence = sequence
         self.path = path
         self._ancestors = ancestors
+        #: Each page of this bucket read and decoded once: by page id (0: the inline page). Lookups in one
+        #: bucket start from its root page every time.
+        self._pages: dict[int, _Page] = {}
+        self._decoded: dict[int, tuple[list[tuple[int, bytes, bytes | int]], list[bytes]]] = {}
 
     def __repr__(self) -> str:
         return f"Bucket({self.path or '/'!r}, root={self._root}, sequence={self.sequence})"
 
     def _where(self, pgid: int | None = None) -> int:
         return pgid if pgid is not None else self._root
+
+    def _page(self, pgid: int) -> _Page:
+        page = self._pages.get(pgid)
+        if page is None:
+            page = self._pages[pgid] = self._bolt.page(pgid)
+        return page
 
     def _root_page(self) -> _Page:
         if self._inline is not None:
@@ -316,10 +347,18 @@ class Bucket:
             if not flags & LEAF:
                 raise BoltError(self._bolt.name, None, f"inline bucket {self.path!r} is not a leaf page")
             return _Page(0, flags, count, overflow, self._inline)
-        return self._bolt.page(self._root)
+        return self._page(self._root)
 
     def _where_of(self, page: _Page) -> int:
         return page.pgid if self._inline is None else self._root
+
+    def _decode(self, page: _Page) -> tuple[list[tuple[int, bytes, bytes | int]], list[bytes]]:
+        """The page's elements and their keys, decoded the first time this bucket reads the page."""
+        known = self._decoded.get(page.pgid)
+        if known is None:
+            elements = _elements(self._bolt, page, self._where_of(page))
+            known = self._decoded[page.pgid] = (elements, [e[1] for e in elements])
+        return known
 
     def raw_items(self) -> Iterator[tuple[bytes, int, bytes]]:
         """(key, leaf flags, raw value) in key order, walking the tree once."""
@@ -337,11 +376,11 @@ class Bucket:
                 raise BoltError(
                     self._bolt.name, page.pgid, f"bucket {self.path!r} is deeper than {MAX_DEPTH} levels"
                 )
-            elements = _elements(self._bolt, page, self._where_of(page))
+            elements = self._decode(page)[0]
             if page.flags & BRANCH:
                 for _flags, _k, child in reversed(elements):
                     assert isinstance(child, int)
-                    stack.append((self._bolt.page(child), depth + 1))
+                    stack.append((self._page(child), depth + 1))
             else:
                 for flags, key, value in elements:
                     assert isinstance(value, bytes)
@@ -350,13 +389,12 @@ class Bucket:
     def _lookup(self, key: bytes) -> tuple[int, bytes] | None:
         page = self._root_page()
         for _ in range(MAX_DEPTH + 1):
-            elements = _elements(self._bolt, page, self._where_of(page))
-            keys = [e[1] for e in elements]
+            elements, keys = self._decode(page)
             if page.flags & BRANCH:
                 i = bisect.bisect_right(keys, key) - 1
                 child = elements[max(i, 0)][2]
                 assert isinstance(child, int)
-                nxt = self._bolt.page(child)
+                nxt = self._page(child)
                 if nxt.pgid == page.pgid:
                     raise BoltError(
                         self._bolt.name, page.pgid, "branch element points at its own page (a loop)"

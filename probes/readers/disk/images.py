@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +85,7 @@ class ResolvedImage:
 
 def node_platform() -> tuple[str, str]:
     """(os, architecture) in Go's names, e.g. ("linux", "amd64")."""
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()  # platform.machine(), without importing platform
     return "linux", GOARCH.get(machine, machine)
 
 

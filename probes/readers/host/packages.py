@@ -74,11 +74,14 @@ class InstalledPackage:
 class DpkgDatabase:
     """One host root's dpkg database, read once however many files are looked up in it: every package's
     file list (``info/*.list``, in name order) and the status file. Read when first asked, under a lock, so
-    probes that look up binaries at the same time read it once."""
+    probes that look up binaries at the same time read it once. Files checked against it are hashed once
+    too (:meth:`md5`)."""
 
     def __init__(self, host_root: Path) -> None:
         self.host_root = host_root
         self._lock = threading.Lock()
+        self._digest_lock = threading.Lock()
+        self._digests: dict[str, tuple[tuple[int, int, int, int], str | None, threading.Lock]] = {}
         self._lists: list[tuple[str, bytes]] | None = None
         self._status: str | None = None
         self._status_read = False
@@ -91,6 +94,33 @@ class DpkgDatabase:
             if package not in self._versions:
                 self._versions[package] = _installed_version(status, package)
             return self._versions[package]
+
+    @property
+    def exists(self) -> bool:
+        """Whether the host root has a dpkg status file."""
+        return _local(self.host_root, DPKG_STATUS).is_file()
+
+    def md5(self, path: Path) -> str | None:
+        """:func:`file_digest` (md5) of a file, computed once while the file stays as it was (same inode,
+        size and modification time, before and after the read): a second caller gets the first answer,
+        waiting for it while it is read. None when the file cannot be read."""
+        key = str(path)
+        with self._digest_lock:
+            entry = self._digests.get(key)
+            lock = entry[2] if entry else threading.Lock()
+            if entry is None:
+                self._digests[key] = ((-1, -1, -1, -1), None, lock)
+        with lock:
+            before = _identity(path)
+            with self._digest_lock:
+                known, digest, _lock = self._digests[key]
+            if before is not None and known == before:
+                return digest
+            digest = file_digest(path, "md5")
+            if before is not None and _identity(path) == before:
+                with self._digest_lock:
+                    self._digests[key] = (before, digest, lock)
+            return digest
 
     def lists(self) -> list[tuple[str, bytes]]:
         """(file name, bytes) of every readable ``*.list``, sorted by name; [] without a database. Kept as
@@ -136,8 +166,11 @@ def dpkg_owner(
     # decoded text exactly when its bytes are in the file (decoding never joins an ASCII byte to others).
     ascii_only = all(alias.isascii() for alias in wanted)
     needles = [alias.encode() for alias in wanted]
+    # Every alias ends with the same bytes (at least the file's name): a list without them is passed over
+    # after one search of it instead of one per alias.
+    common = _common_ending(needles)
     for name, data in database.lists():
-        if ascii_only and not any(needle in data for needle in needles):
+        if ascii_only and (common not in data or not any(needle in data for needle in needles)):
             continue
         text = data.decode("utf-8", errors="replace")
         if not any(alias in text for alias in wanted):
@@ -157,9 +190,20 @@ def dpkg_owner(
             listed_in=f"{DPKG_INFO}/{name}",
             database=DPKG_STATUS,
             file=hit,
-            checksum=_dpkg_checksum(host_root, info / f"{package}.md5sums", hit, paths),
+            checksum=_dpkg_checksum(host_root, info / f"{package}.md5sums", hit, paths, database),
         )
     return None
+
+
+def _common_ending(texts: list[bytes]) -> bytes:
+    """The longest ending all of ``texts`` share (b"" for none)."""
+    if not texts:
+        return b""
+    shortest = min(texts, key=len)
+    size = len(shortest)
+    while size and not all(t.endswith(shortest[len(shortest) - size :]) for t in texts):
+        size -= 1
+    return shortest[len(shortest) - size :]
 
 
 def dpkg_version(host_root: Path, package: str) -> str | None:
@@ -171,6 +215,8 @@ def _installed_version(status: str | None, package: str) -> str | None:
     if status is None:
         return None
     for stanza in status.split("\n\n"):
+        if package not in stanza:  # its Package field cannot be the name
+            continue
         fields = dict(
             line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith(" ")
         )
@@ -182,7 +228,17 @@ def _installed_version(status: str | None, package: str) -> str | None:
     return None
 
 
-def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]) -> str:
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _dpkg_checksum(
+    host_root: Path, md5sums: Path, listed: str, paths: list[str], database: DpkgDatabase | None = None
+) -> str:
     try:
         lines = md5sums.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -191,7 +247,8 @@ def _dpkg_checksum(host_root: Path, md5sums: Path, listed: str, paths: list[str]
     recorded = next((line.split(None, 1)[0] for line in lines if line.endswith("  " + relative)), None)
     if recorded is None:
         return ""
-    digest = file_digest(_local(host_root, paths[-1]), "md5")
+    target = _local(host_root, paths[-1])
+    digest = database.md5(target) if database is not None else file_digest(target, "md5")
     if digest is None:
         return ""
     return "matches" if digest == recorded else "differs"
@@ -209,10 +266,10 @@ def file_digest(path: Path, algorithm: str) -> str | None:
     digest = hashlib.new(algorithm, usedforsecurity=False)
     try:
         with path.open("rb", buffering=0) as handle:
-            block = bytearray(min(DIGEST_BLOCK, max(os.fstat(handle.fileno()).st_size, 1 << 16)))
-            view = memoryview(block)
-            while size := handle.readinto(block):
-                digest.update(view[:size])
+            # Each block is read into new memory, which the kernel fills with the GIL released; a buffer
+            # made here first (bytearray) would be zeroed, page by page, with the GIL held.
+            while block := handle.read(DIGEST_BLOCK):
+                digest.update(block)
     except OSError:
         return None
     return digest.hexdigest()

@@ -11,7 +11,6 @@ node is written, not even a lock.
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +97,8 @@ def find_database(host_root: Path) -> RpmDatabase | None:
 
 
 def _headers(host_root: Path, database: RpmDatabase) -> list[RpmHeader]:
+    import sqlite3  # only a node with an rpmdb needs it: most are dpkg's
+
     local = host_root / database.path.lstrip("/")
     try:
         connection = sqlite3.connect(f"file:{local}?mode=ro&immutable=1", uri=True)
