@@ -41,8 +41,10 @@ MAX_DEPTH = 64
 #: Page sizes to try for the second meta when the first one is unreadable.
 PAGE_SIZE_GUESSES = (4096, 8192, 16384, 32768, 65536, 2048, 1024)
 #: A file up to this size is read whole when opened, in one read instead of two per page visited (a lookup
-#: visits every page from its bucket's root down; each read lets another thread take the GIL).
-READ_WHOLE = 32 << 20
+#: visits every page from its bucket's root down; each read lets another thread take the GIL). Larger ones
+#: are read page by page: a whole copy is that much more peak memory (a 500-pod node's meta.db is 25 MB,
+#: and the troubleshooter may hold two at once), and alone it reads no faster.
+READ_WHOLE = 8 << 20
 
 
 class BoltError(NodedocError):

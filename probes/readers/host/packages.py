@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import mmap
 import os
 import re
 import stat
@@ -258,18 +259,27 @@ def _dpkg_checksum(
 #: the thread needs it back, which can take a switch interval (5 ms) while probes run Python: large blocks
 #: keep a binary's hashing on its own core rather than waiting its turn every megabyte.
 DIGEST_BLOCK = 8 << 20
+#: How many files are hashed at once, each with a DIGEST_BLOCK buffer: one core is left to the probes'
+#: Python, and memory stays a few blocks whatever the number of binaries asked for together.
+_HASHING = threading.BoundedSemaphore(max(1, min(4, (os.cpu_count() or 2) - 1)))
 
 
 def file_digest(path: Path, algorithm: str) -> str | None:
     """The hex digest of a file's bytes, None when it cannot be read; several files hash on several cores
-    at once."""
+    at once (up to one core fewer than the machine has, at most four)."""
     digest = hashlib.new(algorithm, usedforsecurity=False)
     try:
-        with path.open("rb", buffering=0) as handle:
-            # Each block is read into new memory, which the kernel fills with the GIL released; a buffer
-            # made here first (bytearray) would be zeroed, page by page, with the GIL held.
-            while block := handle.read(DIGEST_BLOCK):
-                digest.update(block)
+        with _HASHING, path.open("rb", buffering=0) as handle:
+            # One buffer per file, filled again and again (reading into it and hashing it both release the
+            # GIL): a new block per read held two blocks at once and faulted fresh pages in every time, so
+            # four binaries hashed at once (the troubleshooter's probes) cost 60 MB of peak memory. The
+            # buffer is an anonymous mapping, whose pages the kernel zeroes as the first read fills them,
+            # not a bytearray, which is zeroed first with the GIL held.
+            size = min(DIGEST_BLOCK, max(os.fstat(handle.fileno()).st_size, 1))
+            with mmap.mmap(-1, size) as buffer:
+                with memoryview(buffer) as view:
+                    while count := handle.readinto(view):
+                        digest.update(view[:count])
     except OSError:
         return None
     return digest.hexdigest()
