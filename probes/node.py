@@ -192,6 +192,9 @@ class NodeContext:
                 with self._lock:
                     entry = self._memo.get(key)
                 if entry is None:
+                    pace = self.options.get("pace")
+                    if pace is not None:  # the troubleshooter's: a new read waits while a key is handled
+                        pace()
                     try:
                         entry = (True, factory())
                     except NodedocError as exc:

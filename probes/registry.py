@@ -144,17 +144,21 @@ def run_probes(
     node: NodeContext,
     refs: Iterable[ProbeRef] | None = None,
     on_result: Callable[[ProbeResult], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> list[ProbeResult]:
     """Run probes concurrently, each in a daemon thread with its own timeout; results in input order.
 
     A probe that overruns its timeout is reported as an error and left behind (its thread is a daemon,
-    so it never keeps nodedoc from exiting).
+    so it never keeps nodedoc from exiting). ``on_start`` is called first in each probe's thread (the
+    troubleshooter lowers the thread's scheduling priority there).
     """
     refs = list(refs if refs is not None else available().values())
     results: dict[str, ProbeResult] = {}
     lock = threading.Lock()
 
     def target(ref: ProbeRef) -> None:
+        if on_start is not None:
+            on_start()
         result = run_one(ref, node)
         with lock:
             late = ref.id in results  # already reported as timed out

@@ -1,10 +1,12 @@
-"""The foreground gate (tui/session.py's Foreground): layer verification behind the screens pauses while
-the troubleshooter handles a key, never longer than BUSY_LIMIT_S after it, and finds exactly what it
-finds without pausing (on the real lab)."""
+"""The foreground gate (tui/session.py's Foreground): layer verification and every probe's next read behind
+the screens pause while the troubleshooter handles a key (and SETTLE_S after its paint), never longer than
+BUSY_LIMIT_S after it, and find exactly what they find without pausing (on the real lab); the threads
+behind the screens run at a lower priority, the screen's own never."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -14,7 +16,7 @@ from tui_snapshot import recorded_app
 from probes.node import NodeContext
 from probes.readers.disk.catalog import VerifyResult
 from probes.registry import run_probes, select
-from tui.session import BUSY_LIMIT_S, Foreground, NodeSession
+from tui.session import BACKGROUND_NICE, BUSY_LIMIT_S, SETTLE_S, Foreground, NodeSession, in_background
 
 
 def test_pause_waits_until_the_key_is_done() -> None:
@@ -30,7 +32,23 @@ def test_pause_waits_until_the_key_is_done() -> None:
     threading.Timer(0.1, finish).start()
     gate.pause()
     returned = time.monotonic()
-    assert done_at and done_at[0] <= returned
+    assert done_at and done_at[0] + SETTLE_S * 0.9 <= returned < done_at[0] + BUSY_LIMIT_S / 2
+    assert not gate.is_busy()
+
+
+def test_a_new_key_while_settling_keeps_it_busy() -> None:
+    gate = Foreground()
+    gate.busy()
+    gate.done()
+    assert gate.is_busy(), "done() released the reads at once: a later paint of the key is not waited for"
+    time.sleep(SETTLE_S / 2)
+    gate.busy()  # the next key, before the first one settled
+    time.sleep(SETTLE_S)
+    assert gate.is_busy()
+    gate.done()
+    started = time.monotonic()
+    gate.pause()
+    assert time.monotonic() - started <= SETTLE_S + 0.05
 
 
 def test_pause_gives_up_after_the_limit() -> None:
@@ -56,7 +74,8 @@ def test_a_key_marks_the_app_busy_until_it_is_painted() -> None:
             await pilot.press("p")
             await pilot.pause()
             assert marked, "the key did not mark the app busy"
-            assert gate._done.is_set(), "still busy after the pods screen was painted"
+            await asyncio.sleep(SETTLE_S * 1.5)
+            assert not gate.is_busy(), "still busy after the pods screen was painted"
 
     asyncio.run(run())
 
@@ -86,3 +105,39 @@ def test_verification_paused_finds_the_same(lab) -> None:
     alone = run_probes(node.fresh(), select(["snapshots"]))
     assert probed[0].status == alone[0].status
     assert [f.to_dict() for f in probed[0].findings] == [f.to_dict() for f in alone[0].findings]
+
+
+def test_a_probe_waits_for_the_key_before_each_new_read() -> None:
+    gate = Foreground()
+    node = NodeContext(options={"pace": gate.pause})
+    reads: list[float] = []
+    gate.busy()
+    threading.Timer(0.1, gate.done).start()
+    started = time.monotonic()
+    node._once("a read", lambda: reads.append(time.monotonic()) or 1)
+    assert reads and reads[0] - started >= 0.1, "the read did not wait for the key's paint"
+    gate.busy()  # a value already read is handed out at once, busy or not
+    again = time.monotonic()
+    assert node._once("a read", lambda: 2) == 1
+    assert time.monotonic() - again < 0.05
+
+
+def test_threads_behind_the_screens_run_at_a_lower_priority() -> None:
+    seen: dict[str, int] = {}
+
+    def background() -> None:
+        in_background()
+        tid = threading.get_native_id()
+        seen["probe"] = os.getpriority(os.PRIO_PROCESS, tid)
+        child = threading.Thread(target=lambda: seen.update(child=os.getpriority(os.PRIO_PROCESS, 0)))
+        child.start()  # a thread it starts (a blob's reader, inflater) inherits it
+        child.join()
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    assert seen["probe"] >= max(main, BACKGROUND_NICE)
+    assert seen["child"] >= max(main, BACKGROUND_NICE)
+    in_background()  # on the main thread: the screen's own, never lowered
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

@@ -9,6 +9,7 @@ recording of the real lab through the same protocol (``tests/recorded_session.py
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -45,34 +46,59 @@ PROCESS_PROBE = "runc"
 #: How long after a key the reads behind the screens may wait for it, at most (a key whose painting
 #: never comes round only slows them down for that long).
 BUSY_LIMIT_S = 0.5
+#: How long they wait on after the first paint that follows a key: what the key changed may be painted a
+#: little later (a filter box's change message is handled after the box itself has been repainted).
+SETTLE_S = 0.05
 
 
 class Foreground:
     """Whether the troubleshooter is busy with a key: the long reads running behind it wait while it is.
 
-    The App marks it busy when a key or click comes and done once the screen has been painted after it.
-    Layer verification, the slowest read (a large image is seconds of tar headers read in Python, which
-    holds the interpreter), calls :meth:`pause` between blocks of the blob, so a key is handled while it
-    waits rather than sharing the interpreter with it. Pausing changes when a read happens, never what
-    it finds."""
+    The App marks it busy when a key or click comes and done once the screen has been painted after it;
+    it stays busy for SETTLE_S more. Layer verification, the slowest read (a large image is seconds of tar
+    headers read in Python, which holds the interpreter), calls :meth:`pause` between blocks of the blob,
+    and every probe before each new read of the node, so a key is handled while they wait rather than
+    sharing the interpreter with them. Pausing changes when a read happens, never what it finds."""
 
     def __init__(self) -> None:
-        self._done = threading.Event()
-        self._done.set()
+        self._lock = threading.Lock()
         self._until = 0.0
 
     def busy(self) -> None:
-        self._until = time.monotonic() + BUSY_LIMIT_S
-        self._done.clear()
+        with self._lock:
+            self._until = time.monotonic() + BUSY_LIMIT_S
 
     def done(self) -> None:
-        self._done.set()
+        with self._lock:
+            self._until = min(self._until, time.monotonic() + SETTLE_S)
+
+    def is_busy(self) -> bool:
+        """Whether :meth:`pause` would wait now."""
+        return self._until > time.monotonic()
 
     def pause(self) -> None:
-        """Wait while the UI is busy, no longer than BUSY_LIMIT_S after the key."""
-        left = self._until - time.monotonic()
-        if left > 0:
-            self._done.wait(left)
+        """Wait while the UI is busy, no longer than BUSY_LIMIT_S after the last key."""
+        while (left := self._until - time.monotonic()) > 0:
+            time.sleep(min(left, SETTLE_S))
+
+
+#: The nice value of the threads that read the node behind the screens. On a node with few cores the
+#: blob reads, inflating and hashing they start (each in C, without the GIL) otherwise take the core the
+#: screen's own Python needs while a key is handled; threads they start inherit it.
+BACKGROUND_NICE = 10
+
+
+def in_background() -> None:
+    """Lower the calling thread's scheduling priority to BACKGROUND_NICE (Linux sets it per thread; where it
+    cannot be set, the thread keeps its own). Changes when a read runs, never what it finds. The main
+    thread, the screen's, is never lowered."""
+    if threading.current_thread() is threading.main_thread():
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BACKGROUND_NICE))
+    except (OSError, AttributeError):
+        pass
 
 
 class RuntimeUnreachable(CriError):
@@ -269,7 +295,9 @@ class NodeSession:
         # The snapshots probe's verification calls it between blocks of each blob (and so waits for keys).
         fresh.options = {**fresh.options, "pace": self.foreground.pause}
         try:
-            results = run_probes(fresh, select(only) if only is not None else None, on_result=on_result)
+            results = run_probes(
+                fresh, select(only) if only is not None else None, on_result=on_result, on_start=in_background
+            )
         finally:
             fresh.close()
         if only is None:
@@ -305,6 +333,7 @@ class NodeSession:
     ) -> list[VerifyResult]:
         from probes.readers.disk.catalog import VerifyResult
 
+        in_background()  # a worker's own thread, started for this verification
         disk = self._containerd_disk()
         infos = None if snapshot_ids is None else [disk.snapshot(i) for i in snapshot_ids]
         pause = self.foreground.pause
