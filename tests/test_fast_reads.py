@@ -326,3 +326,46 @@ def test_pipe_ends_written_out_are_what_asdict_gives() -> None:
     ends = [end for proc in scan_runtime("/proc").processes for end in proc.pipes]
     ends.append(pipes.PipeEnd(3, 99, "write", 4096, None, [pipes.PipePeer(7, "runc:[2:INIT]", 4, "read")]))
     assert [e.to_dict() for e in ends] == [dataclasses.asdict(e) for e in ends]
+
+
+# -- memory of the hashes ----------------------------------------------------------------------------------
+
+DIGEST_MEMORY = r"""
+import hashlib, sys, threading
+from pathlib import Path
+from probes.readers.host import packages
+
+files = [Path(p) for p in sys.argv[1:]]
+def peak():
+    return int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) << 10
+before = peak()
+got = {}
+threads = [threading.Thread(target=lambda f=f: got.__setitem__(f, packages.file_digest(f, "md5"))) for f in files]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+grown = peak() - before
+assert all(got[f] == hashlib.md5(f.read_bytes()).hexdigest() for f in files)
+print(grown, packages._HASHING._initial_value, packages.DIGEST_BLOCK)
+"""
+
+
+def test_files_hashed_together_hold_one_buffer_each_of_those_hashing_at_once(tmp_path: Path) -> None:
+    """Six 24 MiB files hashed at once (as the troubleshooter's probes ask for the runtime's binaries) grow
+    the peak by no more than one DIGEST_BLOCK per file hashed at a time, and hash to the same digests."""
+    import subprocess
+    import sys
+
+    files = []
+    for i in range(6):
+        path = tmp_path / f"binary{i}"
+        path.write_bytes(os.urandom(1 << 20) * 24)
+        files.append(str(path))
+    out = subprocess.run(
+        [sys.executable, "-c", DIGEST_MEMORY, *files], capture_output=True, text=True, check=True
+    ).stdout.split()
+    grown, at_once, block = (int(v) for v in out)
+    assert 1 <= at_once <= 4
+    # The interpreter's own growth while the threads start is a few MiB at most.
+    assert grown <= at_once * block + (6 << 20), f"peak grew {grown >> 20} MiB for {at_once} at a time"
