@@ -15,8 +15,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from importlib import metadata
-
     if sys.version_info >= (3, 11):
         import tomllib
     else:
@@ -48,13 +46,58 @@ def __getattr__(name: str) -> Any:
     return module
 
 
-def entry_points_in(group: str) -> list[metadata.EntryPoint]:
-    """The installed entry points of ``group`` (3.9's ``entry_points()`` takes no ``group=``)."""
+def entry_points_in(group: str) -> list[Any]:
+    """The installed entry points of ``group`` (3.9's ``entry_points()`` takes no ``group=``).
+
+    importlib.metadata raises for the whole group when one distribution's ``entry_points.txt`` is malformed;
+    then each distribution is read on its own, and a malformed one that has a section for ``group`` becomes
+    an entry point named after it whose ``load`` raises why: that plugin is an error result and every other
+    probe still runs. A malformed one without such a section is passed over, as it has nothing in it."""
     from importlib import metadata
 
-    if sys.version_info >= (3, 10):
-        return list(metadata.entry_points(group=group))
-    return list(metadata.entry_points().get(group, ()))  # pragma: no cover - 3.9
+    try:
+        if sys.version_info >= (3, 10):
+            return list(metadata.entry_points(group=group))
+        return list(metadata.entry_points().get(group, ()))  # pragma: no cover - 3.9
+    except Exception:  # noqa: BLE001 - whatever the parser raised, one distribution at a time below
+        return _each_distribution(group)
 
 
-__all__ = ["StrEnum", "entry_points_in", "tomllib"]
+class UnreadableEntryPoints:
+    """Stands for a distribution whose entry points could not be read: loading it raises why."""
+
+    def __init__(self, distribution: str, problem: str, group: str) -> None:
+        self.name, self.value, self.group = distribution, "", group
+        self.problem = problem
+
+    def load(self) -> Any:
+        raise ValueError(
+            f"the entry points of the installed distribution {self.name} cannot be read: {self.problem}"
+        )
+
+
+def _each_distribution(group: str) -> list[Any]:
+    from importlib import metadata
+
+    seen: set[str] = set()
+    found: list[Any] = []
+    for dist in metadata.distributions():
+        name = str(dist.metadata["Name"] or "") if dist.metadata else ""
+        key = name.lower().replace("-", "_").replace(".", "_")
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            found += [ep for ep in dist.entry_points if ep.group == group]
+        except Exception as exc:  # noqa: BLE001 - a malformed file, reported as that plugin's error
+            listed = dist.read_text("entry_points.txt") or ""
+            if f"[{group}]" not in (line.strip() for line in listed.splitlines()):
+                continue  # a distribution with nothing in this group: its malformed file is not ours to judge
+            text = str(exc).strip().splitlines()
+            found.append(
+                UnreadableEntryPoints(name or "?", f"{type(exc).__name__}: {text[0] if text else ''}", group)
+            )
+    return found
+
+
+__all__ = ["StrEnum", "UnreadableEntryPoints", "entry_points_in", "tomllib"]
