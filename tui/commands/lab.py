@@ -78,11 +78,11 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"  pod network       {lab.subnet} on bridge {lab.bridge}")
     if lab.registry_port:
         print(f"  registry          127.0.0.1:{lab.registry_port} (image {lab.image}, hosts {lab.hosts_dir})")
-    print(
-        f"try: nodedoc --endpoint {lab.endpoint} --containerd-root {lab.root} "
-        f"--containerd-state {lab.state} pods"
-    )
-    print(f"stop: nodedoc lab down {lab.dir}")
+    from probes.shell import words
+
+    node = ["--endpoint", lab.endpoint, "--containerd-root", lab.root, "--containerd-state", lab.state]
+    print(f"try: nodedoc {words(node)} pods")  # quoted: the lab's directory is the caller's to name
+    print(f"stop: nodedoc lab down {words([lab.dir])}")
     return 0
 
 
