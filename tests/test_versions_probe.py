@@ -12,7 +12,7 @@ import pytest
 from gobinaries import write_go_binary
 from test_binaries import unpacked_runc
 
-from probes.api import Severity
+from probes.api import NOT_TESTED, Severity
 from probes.builtin.versions import VersionsProbe
 from probes.knowledge import known_issues
 from probes.node import NodeContext
@@ -406,3 +406,30 @@ def test_an_rpm_database_nodedoc_cannot_read_is_named(tmp_path: Path, monkeypatc
     assert any(
         "/var/lib/rpm/Packages is in Berkeley DB format, which nodedoc does not read" in s for s in said
     )
+
+
+def test_the_changelog_step_shows_the_changelog_nodedoc_read() -> None:
+    """On this machine's own Debian runc and containerd: where a distribution build is judged on its upstream
+    number (its changelog names no fix), the step printed to read that changelog opens the very file nodedoc
+    searched, run as printed (zless prints it when its output is not a terminal)."""
+    from conftest import skip_or_fail
+
+    from probes.registry import run_probes, select
+
+    [result] = run_probes(NodeContext(), select(["versions"]))
+    steps = {
+        (f.subject["component"], f.subject["version"], r.command): r
+        for f in result.findings
+        for r in f.remediation
+        if r.proven == known_issues.CHANGELOG_PROOF
+    }
+    if not steps:
+        skip_or_fail("no distribution build here whose changelog names no fix for a known issue")
+    for (component, version, command), step in steps.items():
+        assert command.startswith("zless /usr/share/doc/") and command.endswith("/changelog.Debian.gz")
+        assert f"up to {version}" in step.text and NOT_TESTED not in step.text
+        shown = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        package = command.split("/")[4]
+        # A Debian changelog starts with its newest entry: "<package> (<version>) <suite>; urgency=...".
+        assert shown.stdout.startswith(f"{package} ({version}) "), (component, shown.stdout[:200])

@@ -179,14 +179,7 @@ class VersionsProbe(Probe):
         remediation = issue_steps(issue, version, info.get("path"), package)
         if match.distribution_note:
             summary += " " + match.distribution_note
-            remediation.append(
-                Remedy(
-                    "Read the distribution's changelog for a backport (nodedoc found none)",
-                    known_issues.changelog_command(
-                        package.name if package else component, version, package.manager if package else ""
-                    ),
-                )
-            )
+            remediation.append(known_issues.changelog_step(issue, version, component, package))
         return self.finding(
             "versions.known-issue",
             issue.severity,

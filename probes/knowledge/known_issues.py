@@ -502,6 +502,38 @@ def changelog_command(component: str, version: Version, manager: str = "") -> st
     return f"apt changelog {package} | less"
 
 
+#: The lab test that runs the changelog step as printed on this machine's own Debian packages.
+CHANGELOG_PROOF = "tests/test_versions_probe.py::test_the_changelog_step_shows_the_changelog_nodedoc_read"
+
+
+def changelog_step(
+    issue_: KnownIssue, version: Version, component: str, package: PackageRecord | None
+) -> Remedy:
+    """The step that shows a person the changelog a backport would be named in, when nodedoc found none there.
+
+    When nodedoc read the package's changelog on the node, the step opens that very file (read-only, local);
+    otherwise it is the package manager's own command, which for apt downloads the changelog."""
+    if package is not None and package.changelog is not None and package.manager == "dpkg":
+        looked = ", ".join(issue_.names) or issue_.id
+        return Remedy(
+            f"Read the {package.name} package's changelog for a backport described in other words (nodedoc "
+            f"looked for {looked} in entries up to {package.version} and found none)",
+            f"zless {quote(package.changelog_path)}",
+            proven=CHANGELOG_PROOF,
+        )
+    name = package.name if package else component
+    command = changelog_command(name, version, package.manager if package else "")
+    if command.startswith("rpm "):
+        why = "rpm reads the changelog from the node's RPM database, and the lab's nodes are Debian"
+    elif command.startswith("apt "):
+        why = "apt downloads the changelog from the distribution, which the tests do not reach"
+    else:
+        why = "the lab runs no k3s or RKE2"
+    return api.untested(
+        "Read the distribution's changelog for a backport (nodedoc could not read one here)", command, why
+    )
+
+
 def _backport(issue_: KnownIssue, version: Version, package: PackageRecord | None) -> tuple[str, str] | None:
     """(evidence, source) that this build carries the fix although its upstream number is affected."""
     named = None
