@@ -9,10 +9,13 @@ of the screen), not to when Pilot returns (``Pilot.press`` sleeps at least 40 ms
 - p → the table again, after d (the screen is kept); no target;
 - a filter keystroke (``/`` then ``lab-pod-1`` typed one key at a time) → the table repainted; target
   ≤ 50 ms for every key;
-- the same launch, p and keys while a heavy probe runs: the lab also holds an image with one big layer
-  (``--heavy-mib``, ``--heavy-files``) that the snapshots probe verifies when the dashboard starts; p is
-  pressed as soon as that probe has started (the dashboard's other probes are running too), and the child
-  checks the verification was still running at p and at each key; targets as above;
+- the same launch, p and keys while the dashboard's probes run: p is pressed as soon as the probe threads
+  have started (the runc probe's pass over /proc, the network probe's 500 pods, the binaries' hashes...);
+  the child counts the keys typed while any of them still ran; targets as above;
+- the same while a heavy probe runs: the lab also holds an image with one big layer (``--heavy-mib``,
+  ``--heavy-files``) that the snapshots probe verifies when the dashboard starts (once the run's other
+  probes are done); p is pressed as soon as the blob is being read, and the child checks the verification
+  was still running at p and at each key; targets as above;
 - peak memory (the child's VmHWM, without and with the heavy probe); target ≤ 150 MB.
 
 CPU seconds of the child (user + system) and the load average are printed beside the wall times: the
@@ -48,7 +51,7 @@ from textual.app import App
 from tui.app import NodedocApp
 from tui.session import NodeSession
 
-endpoint, root, state, pods, heavy = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+endpoint, root, state, pods, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 FILTER = "lab-pod-1"
 out = {}
 waiting = []  # (name, predicate, started): the first paint for which predicate() holds ends the timing
@@ -68,7 +71,12 @@ def display(self, screen, renderable):
 App._display = display
 
 def verifying():
-    return any(t.name.startswith(("verify", "probe:snapshots")) for t in threading.enumerate())
+    # The blob's own threads (layer_stream.py): reading it, inflating it.
+    return any(t.name.startswith(("layer-read", "layer-inflate")) for t in threading.enumerate())
+
+def probing():
+    # Any probe of the dashboard's run but the snapshots probe waiting for the rest of them.
+    return any(t.name.startswith("probe:") and t.name != "probe:snapshots" for t in threading.enumerate())
 
 async def until(cond, limit=120.0, what=""):
     start = time.monotonic()
@@ -98,18 +106,24 @@ async def main():
     waiting.append(("first_data_s", runtime_shown, t0, 0.0))
     async with app.run_test(size=(120, 40)):
         await until(lambda: "first_data_s" in out)
-        if heavy:
+        if mode == "heavy":
             await until(verifying)
+        elif mode == "early":
+            await until(probing)
         else:
             await until(lambda: bool(session.last_results))
             await app.workers.wait_for_complete()
-        await settle(app)
-        heavy_at_p = verifying()
+        if mode != "early":
+            await settle(app)
+        busy = verifying if mode == "heavy" else probing
+        heavy_at_p = busy()
         def pods_shown():
             from screens.pods import PodsScreen
             # Every pod, and the table's own measuring of them (column widths, scroll size) done.
+            if not isinstance(app.screen, PodsScreen):
+                return False
             table = table_of(app)
-            return isinstance(app.screen, PodsScreen) and table.row_count == pods and not table._require_update_dimensions
+            return table.row_count == pods and not table._require_update_dimensions
         await key(app, "p", "p", "pods_table_s", pods_shown)
         await settle(app)
         await key(app, "slash", "/", "slash_s", lambda: app.screen.query_one("#pod-filter").has_focus)
@@ -120,7 +134,7 @@ async def main():
             typed = FILTER[: i + 1]
             name = "minus" if ch == "-" else ch
             before = table_of(app)._update_count
-            heavy_at_keys.append(verifying())
+            heavy_at_keys.append(busy())
             await key(app, name, ch, f"key{i}", lambda t=typed, b=before: app.screen.filter_text == t and table_of(app)._update_count > b)
             keys.append(out.pop(f"key{i}"))
             out.pop(f"key{i}_cpu")
@@ -132,7 +146,8 @@ async def main():
         await settle(app)
         await key(app, "p", "p", "pods_again_s", pods_shown)
         out["heavy_running"] = heavy_at_p and all(heavy_at_keys)
-        if not heavy:
+        out["busy_keys_at"] = heavy_at_keys
+        if mode == "plain":
             await app.workers.wait_for_complete()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # VmHWM is this process's own peak; ru_maxrss also counts what the parent held when it forked us.
@@ -210,10 +225,9 @@ def remove_heavy_image(lab) -> None:
         subprocess.run([*ctr, "rm", "--sync", *refs], capture_output=True, check=True)
 
 
-def run_child(repo: Path, lab, heavy: bool) -> dict:
+def run_child(repo: Path, lab, mode: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, lab.endpoint, str(lab.root), str(lab.state), str(len(lab.pods))]
-        + ["1" if heavy else "0"],
+        [sys.executable, "-c", CHILD, lab.endpoint, str(lab.root), str(lab.state), str(len(lab.pods)), mode],
         capture_output=True,
         text=True,
         cwd=repo,
@@ -225,7 +239,7 @@ def run_child(repo: Path, lab, heavy: bool) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def report(label: str, runs: list[dict], heavy: bool = False) -> None:
+def report(label: str, runs: list[dict], mode: str = "plain") -> None:
     def line(name: str, key: str, unit: str, target: float | None, scale: float = 1.0) -> None:
         values = [v * scale for r in runs for v in (r[key] if isinstance(r[key], list) else [r[key]])]
         verdict = "" if target is None else ("  met" if max(values) <= target else "  MISSED")
@@ -250,9 +264,16 @@ def report(label: str, runs: list[dict], heavy: bool = False) -> None:
     )
     line("peak RSS", "peak_rss_mb", "MB", 150)
     line("CPU of the child (user+sys)", "cpu_s", "s", None)
-    if heavy:
+    if mode == "heavy":
         running = sum(1 for r in runs if r["heavy_running"])
-        print(f"  heavy probe verifying at p and at every key: {running} of {len(runs)} runs")
+        print(f"  the layer being verified at p and at every key: {running} of {len(runs)} runs")
+    elif mode == "early":
+        typed = sum(len(r["filter_key_ms"]) for r in runs)
+        during = [ms for r in runs for ms, busy in zip(r["filter_key_ms"], r["busy_keys_at"]) if busy]
+        print(
+            f"  keys typed while a probe still ran: {len(during)} of {typed}"
+            + (f", slowest {max(during):.0f} ms" if during else "")
+        )
 
 
 def main() -> int:
@@ -280,18 +301,25 @@ def main() -> int:
     try:
         # The plain runs first, without the heavy image (its snapshot would be verified too).
         remove_heavy_image(lab)
-        plain = [run_child(repo, lab, heavy=False) for _ in range(args.runs)]
+        plain = [run_child(repo, lab, "plain") for _ in range(args.runs)]
         load = os.getloadavg()
         report(f"{len(lab.pods)} pods, {args.runs} runs (load average {load[0]:.2f} {load[1]:.2f})", plain)
+        early = [run_child(repo, lab, "early") for _ in range(args.runs)]
+        load = os.getloadavg()
+        report(
+            f"same, p pressed while the dashboard's probes run (load average {load[0]:.2f} {load[1]:.2f})",
+            early,
+            "early",
+        )
         if not args.no_heavy:
             add_heavy_image(lab, args.heavy_mib, args.heavy_files)
-            heavy = [run_child(repo, lab, heavy=True) for _ in range(args.runs)]
+            heavy = [run_child(repo, lab, "heavy") for _ in range(args.runs)]
             load = os.getloadavg()
             report(
-                f"same, while the snapshots probe verifies a {args.heavy_mib} MiB, {args.heavy_files}-file "
-                f"layer (load average {load[0]:.2f} {load[1]:.2f})",
+                f"same, p pressed while the snapshots probe verifies a {args.heavy_mib} MiB, "
+                f"{args.heavy_files}-file layer (load average {load[0]:.2f} {load[1]:.2f})",
                 heavy,
-                heavy=True,
+                "heavy",
             )
     finally:
         if not args.keep:

@@ -141,3 +141,37 @@ def test_threads_behind_the_screens_run_at_a_lower_priority() -> None:
     assert seen["child"] >= max(main, BACKGROUND_NICE)
     in_background()  # on the main thread: the screen's own, never lowered
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+
+
+def test_the_layer_verification_waits_for_the_runs_other_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the troubleshooter's probe run, the snapshots probe's verification starts once the other probes
+    are done (it is called before any blob is read); each probe's thread runs at the lower priority."""
+    from probes import registry
+    from probes.api import Probe
+
+    events: list[tuple[str, float]] = []
+
+    class Slow(Probe):
+        id, title, description = "slow", "slow", "takes a while"
+
+        def run(self, node: NodeContext) -> list:
+            time.sleep(0.3)
+            events.append(("slow done", time.monotonic()))
+            return []
+
+    class Verifier(Probe):
+        id, title, description = "snapshots", "snapshots", "verifies"
+
+        def run(self, node: NodeContext) -> list:
+            events.append(("nice", float(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))))
+            node.options["before_verifying"]()
+            events.append(("verifying", time.monotonic()))
+            return []
+
+    refs = [registry.ProbeRef("slow", cls=Slow), registry.ProbeRef("snapshots", cls=Verifier)]
+    monkeypatch.setattr(registry, "select", lambda ids=None: refs)
+    results = NodeSession(NodeContext()).probe_results()
+    assert [r.status.value for r in results] == ["ok", "ok"]
+    at = dict(events)
+    assert at["verifying"] >= at["slow done"], "the verification started beside the other probe"
+    assert at["nice"] >= BACKGROUND_NICE

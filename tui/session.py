@@ -41,6 +41,10 @@ Progress = Callable[[int, int], None]
 
 #: The probe whose verdicts the processes screen shows.
 PROCESS_PROBE = "runc"
+#: Probes whose long reads wait for the rest of a run (the snapshots probe's layer verification), and
+#: for how long at most.
+HEAVY_PROBES = ("snapshots",)
+HEAVY_WAIT_S = 10.0
 
 
 #: How long after a key the reads behind the screens may wait for it, at most (a key whose painting
@@ -291,13 +295,29 @@ class NodeSession:
         """Nothing cached from an earlier run is reused; a full run is kept as ``last_results``."""
         from probes.registry import run_probes, select
 
+        refs = select(only)
+        # Layer verification (seconds on a large image) starts once the run's other probes are done: beside
+        # it they take several times as long, and while they run a key shares the interpreter with their
+        # reads. Those reads wait before each new value while a key is handled ("pace"), and the
+        # verification between blocks of each blob.
+        left = {ref.id for ref in refs} - set(HEAVY_PROBES)
+        settled = threading.Condition()
+
+        def result(probe_result: ProbeResult) -> None:
+            with settled:
+                left.discard(probe_result.probe)
+                settled.notify_all()
+            if on_result is not None:
+                on_result(probe_result)
+
+        def before_verifying() -> None:
+            with settled:
+                settled.wait_for(lambda: not left, timeout=HEAVY_WAIT_S)
+
         fresh = self.node.fresh()
-        # The snapshots probe's verification calls it between blocks of each blob (and so waits for keys).
-        fresh.options = {**fresh.options, "pace": self.foreground.pause}
+        fresh.options = {**fresh.options, "pace": self.foreground.pause, "before_verifying": before_verifying}
         try:
-            results = run_probes(
-                fresh, select(only) if only is not None else None, on_result=on_result, on_start=in_background
-            )
+            results = run_probes(fresh, refs, on_result=result, on_start=in_background)
         finally:
             fresh.close()
         if only is None:

@@ -83,7 +83,11 @@ class SnapshotsProbe(Probe):
             committed = [s for s in committed if s.sandbox_users or pause in s.image_names]
         if node.options.get("verify_layers") is False:  # nodedoc npd: the blob-free checks only
             committed = []
-        # A "pace" option (the troubleshooter's: it waits while a key is handled) is called between blocks.
+        # The troubleshooter's options: "before_verifying" waits for the run's other probes (so the blobs are
+        # read once they are done, not beside them), "pace" waits while a key is handled, between blocks.
+        before = node.options.get("before_verifying")
+        if committed and before is not None:
+            before()
         results = disk.verify_many(committed, cancel=node.options.get("pace"))
         findings: list[Finding] = []
         for result in results:
