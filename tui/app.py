@@ -43,6 +43,17 @@ IDLE_COLLECT_S = 1.0
 #: How many times the usual number of collections may be put off while keys keep coming (a key of a 500-pod
 #: filter is about one middle collection: ten times the usual came every 75 keys of steady typing).
 FORCED_COLLECT = 100
+#: The inputs the reads behind the screens wait for (Foreground): keys, clicks and scrolls.
+HANDLED_FIRST = (
+    events.Key,
+    events.MouseDown,
+    events.MouseUp,
+    events.Click,
+    events.MouseScrollDown,
+    events.MouseScrollUp,
+    events.MouseScrollLeft,
+    events.MouseScrollRight,
+)
 
 SCREENS_BY_KEY = {
     "dashboard": ("Dashboard", "Node, runtime, counts and the worst findings"),
@@ -188,10 +199,11 @@ class NodedocApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
             self._last_input = time.monotonic()
-            # The long reads behind the screens pause until what this input changes is painted.
+        if isinstance(event, HANDLED_FIRST):
+            # The long reads behind the screens pause until what this input changes is painted (not for a
+            # mouse moving, which changes nothing and would hold them back for as long as it moves).
             foreground = self.session.foreground
-            foreground.busy()
-            self.call_after_refresh(foreground.done)
+            self.call_after_refresh(foreground.done, foreground.busy())
         await super().on_event(event)
 
     @work(thread=True, exclusive=True, group="identify", exit_on_error=False)

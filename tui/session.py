@@ -10,11 +10,12 @@ recording of the real lab through the same protocol (``tests/recorded_session.py
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from probes.api import Finding, ProbeResult
 from probes.errors import CriError, NodedocError
@@ -42,9 +43,9 @@ Progress = Callable[[int, int], None]
 #: The probe whose verdicts the processes screen shows.
 PROCESS_PROBE = "runc"
 #: Probes whose long reads wait for the rest of a run (the snapshots probe's layer verification), and
-#: for how long at most.
+#: for how long at most (a hung probe is reported only once its own timeout ends: this is not waited for).
 HEAVY_PROBES = ("snapshots",)
-HEAVY_WAIT_S = 10.0
+HEAVY_WAIT_S = 5.0
 
 
 #: How long after a key the reads behind the screens may wait for it, at most (a key whose painting
@@ -58,30 +59,37 @@ SETTLE_S = 0.05
 class Foreground:
     """Whether the troubleshooter is busy with a key: the long reads running behind it wait while it is.
 
-    The App marks it busy when a key or click comes and done once the screen has been painted after it;
-    it stays busy for SETTLE_S more. Layer verification, the slowest read (a large image is seconds of tar
-    headers read in Python, which holds the interpreter), calls :meth:`pause` between blocks of the blob,
-    and every probe before each new read of the node, so a key is handled while they wait rather than
-    sharing the interpreter with them. Pausing changes when a read happens, never what it finds."""
+    The App marks it busy when a key, click or scroll comes (:meth:`busy` gives that input's token) and
+    done once the screen has been painted after it; it stays busy for SETTLE_S more. The paint after an
+    earlier input never ends a later one's wait. Layer verification, the slowest read (a large image is
+    seconds of tar headers read in Python, which holds the interpreter), calls :meth:`pause` between blocks
+    of the blob, and every probe before each value it reads through the node context, so a key is handled
+    while they wait rather than sharing the interpreter with them. Pausing changes when a read happens,
+    never what it finds."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._until = 0.0
+        self._latest = 0
 
-    def busy(self) -> None:
+    def busy(self) -> int:
         with self._lock:
+            self._latest += 1
             self._until = time.monotonic() + BUSY_LIMIT_S
+            return self._latest
 
-    def done(self) -> None:
+    def done(self, token: int | None = None) -> None:
+        """The input ``token`` (the latest when None) has been painted."""
         with self._lock:
-            self._until = min(self._until, time.monotonic() + SETTLE_S)
+            if token is None or token == self._latest:
+                self._until = min(self._until, time.monotonic() + SETTLE_S)
 
     def is_busy(self) -> bool:
         """Whether :meth:`pause` would wait now."""
         return self._until > time.monotonic()
 
     def pause(self) -> None:
-        """Wait while the UI is busy, no longer than BUSY_LIMIT_S after the last key."""
+        """Wait while the UI is busy, no longer than BUSY_LIMIT_S after the last input."""
         while (left := self._until - time.monotonic()) > 0:
             time.sleep(min(left, SETTLE_S))
 
@@ -95,9 +103,10 @@ BACKGROUND_NICE = 10
 def in_background() -> None:
     """Lower the calling thread's scheduling priority to BACKGROUND_NICE (Linux sets it per thread; where it
     cannot be set, the thread keeps its own). Changes when a read runs, never what it finds. The main
-    thread, the screen's, is never lowered."""
-    if threading.current_thread() is threading.main_thread():
-        return
+    thread, the screen's, is never lowered; nor should a pooled thread be, which later runs other work
+    (Textual's thread workers run in the event loop's executor): call it in a thread of its own."""
+    if threading.current_thread() is threading.main_thread() or not sys.platform.startswith("linux"):
+        return  # elsewhere PRIO_PROCESS with a thread's id would name a process
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BACKGROUND_NICE))
@@ -353,7 +362,6 @@ class NodeSession:
     ) -> list[VerifyResult]:
         from probes.readers.disk.catalog import VerifyResult
 
-        in_background()  # a worker's own thread, started for this verification
         disk = self._containerd_disk()
         infos = None if snapshot_ids is None else [disk.snapshot(i) for i in snapshot_ids]
         pause = self.foreground.pause
@@ -362,10 +370,32 @@ class NodeSession:
             pause()
             return cancel is not None and cancel.is_set()
 
-        done = disk.verify_many(
-            infos, progress, cancelled, (lambda v: on_result(VerifyResult.of(v))) if on_result else None
-        )
-        return [VerifyResult.of(v) for v in done]
+        outcome: list[Any] = []
+
+        def run() -> None:  # a thread of its own, at the lower priority (the caller's may be pooled)
+            in_background()
+            try:
+                outcome.append(
+                    (
+                        True,
+                        disk.verify_many(
+                            infos,
+                            progress,
+                            cancelled,
+                            (lambda v: on_result(VerifyResult.of(v))) if on_result else None,
+                        ),
+                    )
+                )
+            except BaseException as exc:  # raised in the caller's thread below
+                outcome.append((False, exc))
+
+        thread = threading.Thread(target=run, name="verify-snapshots", daemon=True)
+        thread.start()
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return [VerifyResult.of(v) for v in value]
 
     # -- processes ----------------------------------------------------------------------------------
 
