@@ -8,6 +8,7 @@ NULs back to back, long digit runs, a version glued to the next string).
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import re
@@ -369,3 +370,22 @@ def test_files_hashed_together_hold_one_buffer_each_of_those_hashing_at_once(tmp
     assert 1 <= at_once <= 4
     # The interpreter's own growth while the threads start is a few MiB at most.
     assert grown <= at_once * block + (6 << 20), f"peak grew {grown >> 20} MiB for {at_once} at a time"
+
+
+def test_a_fifo_or_a_device_has_no_digest_and_blocks_nothing(tmp_path: Path) -> None:
+    """A FIFO where a binary should be (open would wait for a writer for ever, and with it every hash after
+    it) and a device (its read never ends) are not regular files: no digest, at once."""
+    import threading
+
+    fifo = tmp_path / "containerd"
+    os.mkfifo(fifo)
+    got: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: got.update(fifo=packages.file_digest(fifo, "md5")), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "hashing a FIFO blocked"
+    assert got["fifo"] is None
+    assert packages.file_digest(Path("/dev/zero"), "md5") is None
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x" * 100)
+    assert packages.file_digest(plain, "md5") == hashlib.md5(b"x" * 100).hexdigest()

@@ -265,23 +265,33 @@ _HASHING = threading.BoundedSemaphore(max(1, min(4, (os.cpu_count() or 2) - 1)))
 
 
 def file_digest(path: Path, algorithm: str) -> str | None:
-    """The hex digest of a file's bytes, None when it cannot be read; several files hash on several cores
-    at once (up to one core fewer than the machine has, at most four)."""
+    """The hex digest of a regular file's bytes, None when it cannot be read or is not a regular file (a FIFO
+    would block, a device never end); several files hash on several cores at once (up to one core fewer
+    than the machine has, at most four)."""
     digest = hashlib.new(algorithm, usedforsecurity=False)
     try:
-        with _HASHING, path.open("rb", buffering=0) as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with open(fd, "rb", buffering=0, closefd=False) as handle, _HASHING:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return None
             # One buffer per file, filled again and again (reading into it and hashing it both release the
             # GIL): a new block per read held two blocks at once and faulted fresh pages in every time, so
             # four binaries hashed at once (the troubleshooter's probes) cost 60 MB of peak memory. The
             # buffer is an anonymous mapping, whose pages the kernel zeroes as the first read fills them,
             # not a bytearray, which is zeroed first with the GIL held.
-            size = min(DIGEST_BLOCK, max(os.fstat(handle.fileno()).st_size, 1))
+            size = min(DIGEST_BLOCK, info.st_size) or DIGEST_BLOCK  # a file said to be empty may still grow
             with mmap.mmap(-1, size) as buffer:
                 with memoryview(buffer) as view:
                     while count := handle.readinto(view):
                         digest.update(view[:count])
     except OSError:
         return None
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 
