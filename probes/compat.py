@@ -79,25 +79,56 @@ class UnreadableEntryPoints:
 def _each_distribution(group: str) -> list[Any]:
     from importlib import metadata
 
-    seen: set[str] = set()
+    seen: set[object] = set()
     found: list[Any] = []
     for dist in metadata.distributions():
-        name = str(dist.metadata["Name"] or "") if dist.metadata else ""
-        key = name.lower().replace("-", "_").replace(".", "_")
+        name = _name_of(dist)
+        try:  # importlib.metadata's own key: the name from the metadata directory's, else the metadata's
+            key: object = dist._normalized_name  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - no name to tell it by: kept, as distinct
+            key = object()
         if key in seen:
             continue
         seen.add(key)
         try:
             found += [ep for ep in dist.entry_points if ep.group == group]
         except Exception as exc:  # noqa: BLE001 - a malformed file, reported as that plugin's error
-            listed = dist.read_text("entry_points.txt") or ""
-            if f"[{group}]" not in (line.strip() for line in listed.splitlines()):
+            if _has_section(dist, group) is False:
                 continue  # a distribution with nothing in this group: its malformed file is not ours to judge
             text = str(exc).strip().splitlines()
             found.append(
-                UnreadableEntryPoints(name or "?", f"{type(exc).__name__}: {text[0] if text else ''}", group)
+                UnreadableEntryPoints(name, f"{type(exc).__name__}: {text[0] if text else ''}", group)
             )
     return found
+
+
+def _name_of(dist: Any) -> str:
+    """The distribution's name: its metadata's, else its metadata directory's (``name-1.0.dist-info``)."""
+    try:
+        name = str(dist.metadata["Name"] or "")
+    except Exception:  # noqa: BLE001 - unreadable metadata: the directory names it
+        name = ""
+    if not name:
+        directory = str(getattr(dist, "_path", "") or "")
+        stem = directory.rstrip("/").rpartition("/")[2]
+        name = stem.partition("-")[0] if "-" in stem else stem.rpartition(".")[0]
+    return name or "?"
+
+
+def _has_section(dist: Any, group: str) -> bool | None:
+    """Whether the distribution's entry_points.txt has a ``[group]`` line; None when that cannot be read
+    (then its failure is reported: it may be ours)."""
+    try:
+        data = dist.read_text("entry_points.txt") or ""
+    except Exception:  # noqa: BLE001 - not UTF-8, say: the raw bytes then, where the distribution is a directory
+        path = getattr(dist, "_path", None)
+        try:
+            data = (path / "entry_points.txt").read_bytes().decode("utf-8", "replace") if path else None
+        except (OSError, TypeError):
+            data = None
+    if data is None:
+        return None
+    return f"[{group}]" in (line.strip() for line in data.splitlines())
 
 
 __all__ = ["StrEnum", "UnreadableEntryPoints", "entry_points_in", "tomllib"]

@@ -144,3 +144,44 @@ def test_a_malformed_plugin_is_an_error_result_and_the_other_probes_run(tmp_path
     )
     assert "other" not in probes
     assert probes["host"]["status"] == "ok"
+
+
+FALLBACK = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from probes.compat import entry_points_in
+print(json.dumps([(e.name, e.value) for e in entry_points_in("nodedoc.probes")]))
+"""
+
+
+def test_read_one_distribution_at_a_time_nothing_is_lost_and_nothing_unrelated_is_judged(
+    tmp_path: Path,
+) -> None:
+    """When one distribution's file is malformed: two distributions without METADATA (named by their
+    directories, as importlib.metadata names them) both keep their probes; a distribution whose file is not
+    UTF-8 and has no nodedoc.probes section is passed over; the malformed one with a section is reported."""
+    site = tmp_path / "site"
+    for dirname, text in (
+        ("q_plugin-1.0.dist-info", "[nodedoc.probes]\nq = probes.builtin.host:HostProbe\n"),
+        ("r_plugin-1.0.dist-info", "[nodedoc.probes]\nr = probes.builtin.host:HostProbe\n"),
+    ):
+        (site / dirname).mkdir(parents=True)
+        (site / dirname / "entry_points.txt").write_text(text)
+    distribution(site, "bad-1.0.dist-info", "[nodedoc.probes]\nno equals sign\n")
+    binary = site / "binary-1.0.dist-info"
+    binary.mkdir()
+    (binary / "METADATA").write_text("Metadata-Version: 2.1\nName: binary\nVersion: 1\n")
+    (binary / "entry_points.txt").write_bytes(b"[console_scripts]\nx = y:z\n\xff\xfe\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", FALLBACK, json.dumps([str(site)])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = dict(json.loads(proc.stdout))
+    assert found["q"] == found["r"] == "probes.builtin.host:HostProbe"
+    assert found["bad"] == ""
+    assert "binary" not in found
