@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from probes.api import Finding, Need, Outcome, Probe, Remedy, Severity
+from probes.api import NO_KUBELET, Finding, Need, Outcome, Probe, Remedy, Severity, untested
 from probes.errors import NodedocError
 from probes.knowledge import known_issues
 from probes.knowledge.remedies.upgrade import issue_steps
@@ -67,7 +67,7 @@ class VersionsProbe(Probe):
             if parsed:
                 findings += self._known_issues(node, component, parsed, info)  # type: ignore[arg-type]
         findings += self._compatibility(versions)
-        findings += self._eol(versions)
+        findings += self._eol(node, versions)
         summary = ", ".join(f"{c} {v.get('version') or 'unknown'}" for c, v in versions.items())
         findings.append(
             self.finding(
@@ -179,7 +179,8 @@ class VersionsProbe(Probe):
         remediation = issue_steps(issue, version, info.get("path"), package)
         if match.distribution_note:
             summary += " " + match.distribution_note
-            remediation.append(known_issues.changelog_step(issue, version, component, package))
+            looked = ", ".join(issue.names) or issue.id
+            remediation.append(known_issues.changelog_step(version, component, package, looked))
         return self.finding(
             "versions.known-issue",
             issue.severity,
@@ -297,7 +298,7 @@ class VersionsProbe(Probe):
             )
         ]
 
-    def _eol(self, versions: dict[str, dict[str, Any]]) -> list[Finding]:
+    def _eol(self, node: NodeContext, versions: dict[str, dict[str, Any]]) -> list[Finding]:
         ctd = try_parse((versions.get("containerd") or {}).get("version"))
         if ctd is None:
             return []
@@ -306,11 +307,18 @@ class VersionsProbe(Probe):
             return []
         distro = ctd.is_distribution_build
         summary = f"{status.describe()}: upstream no longer fixes it."
-        if distro:
-            summary += (
-                f" {ctd.raw} is a distribution build; the distribution may still support its package "
-                f"({known_issues.changelog_command('containerd', ctd)})."
+        steps = [
+            untested(
+                "Plan an upgrade to a supported branch, one node at a time (drain first)",
+                "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
+                NO_KUBELET,
+                disrupts_pods=True,
             )
+        ]
+        if distro:
+            summary += f" {ctd.raw} is a distribution build; the distribution may still support its package."
+            package = _package_record(node, "containerd", versions.get("containerd") or {})
+            steps.insert(0, known_issues.changelog_step(ctd, "containerd", package))
         return [
             self.finding(
                 "versions.eol",
@@ -324,12 +332,7 @@ class VersionsProbe(Probe):
                     "end_of_life": status.date.isoformat() if status.date else None,
                     "lts": status.lts,
                 },
-                remediation=[
-                    Remedy(
-                        "Plan an upgrade to a supported branch, one node at a time (drain first)",
-                        "kubectl drain <node> --ignore-daemonsets --delete-emptydir-data",
-                    )
-                ],
+                remediation=steps,
                 references=["https://github.com/containerd/containerd/blob/main/RELEASES.md"],
             )
         ]

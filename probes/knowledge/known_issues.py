@@ -507,31 +507,53 @@ CHANGELOG_PROOF = "tests/test_versions_probe.py::test_the_changelog_step_shows_t
 
 
 def changelog_step(
-    issue_: KnownIssue, version: Version, component: str, package: PackageRecord | None
+    version: Version, component: str, package: PackageRecord | None, looked_for: str = ""
 ) -> Remedy:
-    """The step that shows a person the changelog a backport would be named in, when nodedoc found none there.
+    """The step that shows a person the package's changelog: a backport nodedoc did not find named there
+    (``looked_for``: what it searched), or whether the distribution still supports the build.
 
-    When nodedoc read the package's changelog on the node, the step opens that very file (read-only, local);
-    otherwise it is the package manager's own command, which for apt downloads the changelog."""
-    if package is not None and package.changelog is not None and package.manager == "dpkg":
-        looked = ", ".join(issue_.names) or issue_.id
+    When nodedoc read the changelog of a package dpkg installed, the step opens that very file (read-only,
+    local; the lab runs it). Otherwise it is the package manager's own command, not run by the tests."""
+    if (
+        package is not None
+        and package.changelog is not None
+        and package.manager == "dpkg"
+        and package.prefix == "/"
+    ):
+        why = (
+            f"for a backport described in other words (nodedoc looked for {looked_for} in entries up to "
+            f"{package.version} and found none)"
+            if looked_for
+            else "for whether the distribution still supports this build"
+        )
         return Remedy(
-            f"Read the {package.name} package's changelog for a backport described in other words (nodedoc "
-            f"looked for {looked} in entries up to {package.version} and found none)",
+            f"Read the {package.name} package's changelog {why}",
             f"zless {quote(package.changelog_path)}",
             proven=CHANGELOG_PROOF,
         )
     name = package.name if package else component
-    command = changelog_command(name, version, package.manager if package else "")
-    if command.startswith("rpm "):
-        why = "rpm reads the changelog from the node's RPM database, and the lab's nodes are Debian"
-    elif command.startswith("apt "):
-        why = "apt downloads the changelog from the distribution, which the tests do not reach"
+    if package is not None and package.changelog is not None:  # an unpacked package's own, or an RPM's
+        command = (
+            f"zless {quote(package.changelog_path)}"
+            if package.manager == "dpkg"
+            else changelog_command(name, version, package.manager)
+        )
     else:
-        why = "the lab runs no k3s or RKE2"
-    return api.untested(
-        "Read the distribution's changelog for a backport (nodedoc could not read one here)", command, why
+        command = changelog_command(name, version, package.manager if package else "")
+    if command.startswith("rpm "):
+        reason = "rpm reads the changelog from the node's RPM database, and the lab's nodes are Debian"
+    elif command.startswith("apt "):
+        reason = "apt downloads the changelog from the distribution, which the tests do not reach"
+    elif command.startswith("zless "):
+        reason = "the lab test reads the changelogs of installed packages, not of unpacked ones"
+    else:
+        reason = "the lab runs no k3s or RKE2"
+    what = (
+        f"for a backport of {looked_for}"
+        if looked_for
+        else "for whether the distribution still supports this build"
     )
+    return api.untested(f"Read the distribution's changelog {what}", command, reason)
 
 
 def _backport(issue_: KnownIssue, version: Version, package: PackageRecord | None) -> tuple[str, str] | None:
@@ -569,8 +591,7 @@ def _distribution_note(
     where = f" (no {package.changelog_path} on the node)" if package is not None else ""
     return (
         f"{base}: no record of a backported fix for {issue_.id} was found{where}, so the verdict rests on the "
-        f"upstream number. Check the package changelog: "
-        f"{changelog_command(package.name if package else component, version, package.manager if package else '')}"
+        "upstream number; the last step below shows the package changelog."
     )
 
 
