@@ -25,6 +25,7 @@ from typing import Any
 from probes.errors import CriError, NodedocError
 from probes.readers.cri import cri_pb2 as pb
 from probes.readers.cri.client import CriClient
+from probes.shell import quote
 from tui.lab.image import IMAGE_NAME, build_image
 from tui.lab.registry import LoopbackRegistry
 from tui.lab.runtimes import RuntimeBuild, ensure
@@ -186,7 +187,7 @@ class Lab:
         directory = Path(directory).absolute()
         if directory.exists() and any(directory.iterdir()):
             raise LabError(
-                f"{directory} is not empty; pick a new directory (or `nodedoc lab down {directory}`)"
+                f"{directory} is not empty; pick a new directory (or `nodedoc lab down {quote(str(directory))}`)"
             )
         if len(str(directory / "containerd.sock.ttrpc")) > 100:
             raise LabError(f"{directory} is too long a path for a unix socket; choose a shorter one")
