@@ -14,8 +14,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from probes.api import Finding, ProbeResult
 from probes.errors import CriError, NodedocError
@@ -370,32 +371,16 @@ class NodeSession:
             pause()
             return cancel is not None and cancel.is_set()
 
-        outcome: list[Any] = []
-
-        def run() -> None:  # a thread of its own, at the lower priority (the caller's may be pooled)
-            in_background()
-            try:
-                outcome.append(
-                    (
-                        True,
-                        disk.verify_many(
-                            infos,
-                            progress,
-                            cancelled,
-                            (lambda v: on_result(VerifyResult.of(v))) if on_result else None,
-                        ),
-                    )
-                )
-            except BaseException as exc:  # raised in the caller's thread below
-                outcome.append((False, exc))
-
-        thread = threading.Thread(target=run, name="verify-snapshots", daemon=True)
-        thread.start()
-        thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return [VerifyResult.of(v) for v in value]
+        # A thread of its own, at the lower priority: the caller's may be pooled (Textual's workers).
+        with ThreadPoolExecutor(1, thread_name_prefix="verify-snapshots", initializer=in_background) as pool:
+            done = pool.submit(
+                disk.verify_many,
+                infos,
+                progress,
+                cancelled,
+                (lambda v: on_result(VerifyResult.of(v))) if on_result else None,
+            ).result()
+        return [VerifyResult.of(v) for v in done]
 
     # -- processes ----------------------------------------------------------------------------------
 

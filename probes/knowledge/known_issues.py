@@ -514,31 +514,21 @@ def changelog_step(
 
     When nodedoc read the changelog of a package dpkg installed, the step opens that very file (read-only,
     local; the lab runs it). Otherwise it is the package manager's own command, not run by the tests."""
-    if (
-        package is not None
-        and package.changelog is not None
-        and package.manager == "dpkg"
-        and package.prefix == "/"
-    ):
-        why = (
-            f"for a backport described in other words (nodedoc looked for {looked_for} in entries up to "
-            f"{package.version} and found none)"
-            if looked_for
-            else "for whether the distribution still supports this build"
-        )
-        return Remedy(
-            f"Read the {package.name} package's changelog {why}",
-            f"zless {quote(package.changelog_path)}",
-            proven=CHANGELOG_PROOF,
-        )
-    name = package.name if package else component
-    if package is not None and package.changelog is not None:  # an unpacked package's own, or an RPM's
-        command = (
-            f"zless {quote(package.changelog_path)}"
-            if package.manager == "dpkg"
-            else changelog_command(name, version, package.manager)
-        )
+    supported = "for whether the distribution still supports this build"
+    if package is not None and package.changelog is not None and package.manager == "dpkg":
+        command = f"zless {quote(package.changelog_path)}"
+        if package.prefix == "/":
+            why = (
+                f"for a backport described in other words (nodedoc looked for {looked_for} in entries up to "
+                f"{package.version} and found none)"
+                if looked_for
+                else supported
+            )
+            return Remedy(
+                f"Read the {package.name} package's changelog {why}", command, proven=CHANGELOG_PROOF
+            )
     else:
+        name = package.name if package else component
         command = changelog_command(name, version, package.manager if package else "")
     if command.startswith("rpm "):
         reason = "rpm reads the changelog from the node's RPM database, and the lab's nodes are Debian"
@@ -548,11 +538,7 @@ def changelog_step(
         reason = "the lab test reads the changelogs of installed packages, not of unpacked ones"
     else:
         reason = "the lab runs no k3s or RKE2"
-    what = (
-        f"for a backport of {looked_for}"
-        if looked_for
-        else "for whether the distribution still supports this build"
-    )
+    what = f"for a backport of {looked_for}" if looked_for else supported
     return api.untested(f"Read the distribution's changelog {what}", command, reason)
 
 

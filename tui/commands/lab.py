@@ -78,11 +78,11 @@ def run_up(args: argparse.Namespace) -> int:
     print(f"  pod network       {lab.subnet} on bridge {lab.bridge}")
     if lab.registry_port:
         print(f"  registry          127.0.0.1:{lab.registry_port} (image {lab.image}, hosts {lab.hosts_dir})")
-    from probes.shell import words
+    from probes.shell import quote, words
 
     node = ["--endpoint", lab.endpoint, "--containerd-root", lab.root, "--containerd-state", lab.state]
     print(f"try: nodedoc {words(node)} pods")  # quoted: the lab's directory is the caller's to name
-    print(f"stop: nodedoc lab down {words([lab.dir])}")
+    print(f"stop: nodedoc lab down {quote(lab.dir)}")
     return 0
 
 

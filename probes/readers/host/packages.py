@@ -274,8 +274,8 @@ def file_digest(path: Path, algorithm: str) -> str | None:
     except OSError:
         return None
     try:
-        with open(fd, "rb", buffering=0, closefd=False) as handle, _HASHING:
-            info = os.fstat(fd)
+        with open(fd, "rb", buffering=0) as handle, _HASHING:
+            info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 return None
             # One buffer per file, filled again and again (reading into it and hashing it both release the
@@ -290,8 +290,6 @@ def file_digest(path: Path, algorithm: str) -> str | None:
                         digest.update(view[:count])
     except OSError:
         return None
-    finally:
-        os.close(fd)
     return digest.hexdigest()
 
 
